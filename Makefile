@@ -1,0 +1,91 @@
+# Every workflow of the monorepo. `make demo` and `make test` work on a fresh machine:
+# they create .venv, install torch (CPU build, pinned in configs/constraints.txt) first, then
+# every member editable in one pip run.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PIP := $(PY) -m pip --disable-pip-version-check
+CONSTRAINTS := configs/constraints.txt
+PACKAGES := resontinex-trust fusion-ops t1-deploy cert-runtime cert-trajectory cert-coordination hbt-core
+PKG ?=
+SELECTED := $(or $(PKG),$(PACKAGES))
+# The isolation check re-runs each package's suite in a clean venv; slow tests already ran once
+# in `test-packages`, so by default it skips them (`make iso ISO_PYTEST_ARGS=` runs everything).
+ISO_PYTEST_ARGS ?= -m "not slow"
+ISO_JOBS ?= 2
+STAMP := $(VENV)/.installed
+QUICK ?=
+
+.PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke build clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade "pip>=24"
+
+$(STAMP): $(PY) pyproject.toml $(wildcard packages/*/pyproject.toml) $(CONSTRAINTS) configs/requirements-dev.txt
+	$(PIP) install --quiet -c $(CONSTRAINTS) torch
+	$(PIP) install --quiet -c $(CONSTRAINTS) -r configs/requirements-dev.txt \
+		$(foreach p,$(PACKAGES),-e "packages/$(p)[test]") -e ".[all,test]"
+	touch $@
+
+install: $(STAMP) ## create .venv with every member editable (torch first)
+
+demo: $(STAMP) ## run the offline demo of every member; artifacts in demo-output/
+	$(BIN)/resontinex demo --out demo-output
+
+test: $(STAMP) ## what CI runs: lint, each package's tests, tool tests, integration, benchmark smoke, isolation
+	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory test-packages
+	$(MAKE) --no-print-directory test-tools
+	$(MAKE) --no-print-directory test-integration
+	$(MAKE) --no-print-directory bench-smoke
+	$(MAKE) --no-print-directory iso
+
+lint: $(STAMP) ## ruff, formatting, mypy, umbrella extras, GitHub workflows
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy src $(foreach p,$(PACKAGES),packages/$(p)/src) tools
+	$(PY) tools/check_umbrella.py
+	$(BIN)/actionlint .github/workflows/*.yml
+
+test-packages: $(STAMP) ## one pytest process per package (PKG=... for one)
+	@failed=(); for p in $(SELECTED); do \
+		echo "== $$p =="; start=$$(date +%s); \
+		$(BIN)/pytest -q packages/$$p/tests || failed+=("$$p"); \
+		echo "($$p: $$(( $$(date +%s) - start )) s)"; \
+	done; \
+	if (( $${#failed[@]} )); then echo "tests failed in: $${failed[*]}"; exit 1; fi
+
+test-tools: $(STAMP) ## tests of the repo tooling itself
+	$(BIN)/pytest -q tools/tests
+
+test-integration: $(STAMP) ## cross-package flows against the installed packages
+	$(BIN)/pytest -q tests-integration
+
+iso: $(STAMP) ## each package built as a wheel, installed alone in a fresh venv, tested there (PKG=...)
+	$(PY) tools/check_isolation.py --jobs $(ISO_JOBS) --pytest-args '$(ISO_PYTEST_ARGS)' $(PKG)
+
+bench: $(STAMP) ## run benchmarks (PKG=..., QUICK=1) and collect them into docs/benchmarks.md
+	$(PY) tools/run_benchmarks.py $(if $(QUICK),--quick) $(PKG)
+
+bench-smoke: $(STAMP) ## every benchmark in quick mode: it must run; timings are not judged
+	$(PY) tools/run_benchmarks.py --quick --no-write $(PKG)
+
+build: $(STAMP) ## wheel + sdist of every member and the umbrella into dist/
+	rm -rf dist
+	for p in $(PACKAGES); do $(PY) -m build --no-isolation --outdir dist packages/$$p; done
+	$(PY) -m build --no-isolation --outdir dist .
+
+clean: ## remove venvs, build output and caches
+	rm -rf $(VENV) .iso dist build demo-output site .bench
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

@@ -1,0 +1,3 @@
+"""Version of the cert-runtime distribution (the one place it is kept)."""
+
+__version__ = "0.1.0"

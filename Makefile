@@ -34,7 +34,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(wildcard packages/*/pyproject.toml) $(CONSTRAINTS) configs/requirements-dev.txt
 	$(PIP) install --quiet -c $(CONSTRAINTS) torch
 	$(PIP) install --quiet -c $(CONSTRAINTS) -r configs/requirements-dev.txt \
-		$(foreach p,$(PACKAGES),-e "packages/$(p)[test]") -e ".[all,test]"
+		$(foreach p,$(PACKAGES),-e "packages/$(p)[test,bench]") -e ".[all,test]"
 	touch $@
 
 install: $(STAMP) ## create .venv with every member editable (torch first)

@@ -40,7 +40,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from monorepo import NAMESPACE_ROOTS, REPO, Package, load_packages, owner_of  # noqa: E402
+from monorepo import NAMESPACE_ROOTS, REPO, Package, load_packages, owner_of
 
 WORK = REPO / ".iso"
 CONSTRAINTS = REPO / "configs" / "constraints.txt"
@@ -130,7 +130,11 @@ def closure(pkg: Package, packages: dict[str, Package]) -> tuple[list[Package], 
     members = [packages[k] for k in needed]
     third_party: list[Requirement] = []
     for member in members:
-        third_party += [r for r in member.requirements(needed[member.key]) if canonicalize_name(r.name) not in packages]
+        third_party += [
+            r
+            for r in member.requirements(needed[member.key])
+            if canonicalize_name(r.name) not in packages
+        ]
     return members, third_party
 
 
@@ -138,7 +142,18 @@ def build_wheel(pkg: Package, python: Path) -> Path:
     out = WORK / "wheels" / pkg.key
     shutil.rmtree(out, ignore_errors=True)
     subprocess.run(
-        [str(python), "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(out), str(pkg.path)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            str(pkg.path),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -147,7 +162,9 @@ def build_wheel(pkg: Package, python: Path) -> Path:
     return wheel
 
 
-def _run(cmd: Sequence[str], outcome: Outcome, cwd: Path | None = None, env: dict[str, str] | None = None) -> bool:
+def _run(
+    cmd: Sequence[str], outcome: Outcome, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> bool:
     proc = subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True)
     outcome.log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
     return proc.returncode == 0
@@ -162,7 +179,8 @@ def prepare_venv(third_party: list[Requirement], outcome: Outcome) -> Path | Non
     """A venv holding exactly `third_party` (plus pytest's own needs), built once per requirement set."""
     spec = sorted({str(r) for r in third_party})
     torch_first = any(canonicalize_name(r.name) == "torch" for r in third_party) or any(
-        canonicalize_name(r.name) in {"transformers", "torch-hd", "bitsandbytes"} for r in third_party
+        canonicalize_name(r.name) in {"transformers", "torch-hd", "bitsandbytes"}
+        for r in third_party
     )
     digest = hashlib.sha256(json.dumps([spec, CONSTRAINTS.read_text()]).encode()).hexdigest()[:16]
     venv = WORK / "venvs" / digest
@@ -173,7 +191,16 @@ def prepare_venv(third_party: list[Requirement], outcome: Outcome) -> Path | Non
     shutil.rmtree(venv, ignore_errors=True)
     if not _run([sys.executable, "-m", "venv", str(venv)], outcome):
         return None
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(CONSTRAINTS)]
+    pip = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "-c",
+        str(CONSTRAINTS),
+    ]
     if torch_first and not _run([*pip, "torch"], outcome):
         return None
     if spec and not _run([*pip, *spec], outcome):
@@ -184,7 +211,14 @@ def prepare_venv(third_party: list[Requirement], outcome: Outcome) -> Path | Non
 
 def our_installed(venv: Path, packages: dict[str, Package]) -> dict[str, str]:
     listing = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=json", "--disable-pip-version-check"],
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "list",
+            "--format=json",
+            "--disable-pip-version-check",
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -212,7 +246,9 @@ def pytest_ini() -> str:
 # ---------------------------------------------------------------- one package
 
 
-def check_package(pkg: Package, packages: dict[str, Package], wheels: dict[str, Path], pytest_args: list[str]) -> Outcome:
+def check_package(
+    pkg: Package, packages: dict[str, Package], wheels: dict[str, Path], pytest_args: list[str]
+) -> Outcome:
     outcome = Outcome(pkg.dist)
     outcome.problems += static_problems(pkg, packages)
     if outcome.problems:
@@ -222,35 +258,54 @@ def check_package(pkg: Package, packages: dict[str, Package], wheels: dict[str, 
     with _lock_for(json.dumps(sorted(str(r) for r in third_party))):
         venv = prepare_venv(third_party, outcome)
         if venv is None:
-            outcome.problems.append(f"{pkg.dist}: installing its third-party requirements failed (log below)")
+            outcome.problems.append(
+                f"{pkg.dist}: installing its third-party requirements failed (log below)"
+            )
             return outcome
         python = venv / "bin" / "python"
         stale = our_installed(venv, packages)
-        if stale and not _run([str(python), "-m", "pip", "uninstall", "-y", "--quiet", *stale], outcome):
-            outcome.problems.append(f"{pkg.dist}: could not remove {sorted(stale)} from the reused venv")
+        if stale and not _run(
+            [str(python), "-m", "pip", "uninstall", "-y", "--quiet", *stale], outcome
+        ):
+            outcome.problems.append(
+                f"{pkg.dist}: could not remove {sorted(stale)} from the reused venv"
+            )
             return outcome
         ours = [str(wheels[m.key]) for m in members]
-        if not _run([str(python), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", *ours], outcome):
-            outcome.problems.append(f"{pkg.dist}: installing the local wheels with --no-index --no-deps failed")
+        if not _run(
+            [str(python), "-m", "pip", "install", "--quiet", "--no-index", "--no-deps", *ours],
+            outcome,
+        ):
+            outcome.problems.append(
+                f"{pkg.dist}: installing the local wheels with --no-index --no-deps failed"
+            )
             return outcome
         # Resolve once more with the siblings in place: anything still missing is an undeclared need.
         check = _run([str(python), "-m", "pip", "check"], outcome)
         if not check:
-            outcome.problems.append(f"{pkg.dist}: `pip check` found a missing or conflicting requirement")
+            outcome.problems.append(
+                f"{pkg.dist}: `pip check` found a missing or conflicting requirement"
+            )
 
         installed = our_installed(venv, packages)
         expected = {m.key: m.version for m in members}
         for key, version in installed.items():
             if key not in expected:
-                outcome.problems.append(f"{pkg.dist}: {key} {version} was installed but is not in its closure")
+                outcome.problems.append(
+                    f"{pkg.dist}: {key} {version} was installed but is not in its closure"
+                )
             elif version != expected[key]:
-                outcome.problems.append(f"{pkg.dist}: {key} is {version}, the tree has {expected[key]}")
+                outcome.problems.append(
+                    f"{pkg.dist}: {key} is {version}, the tree has {expected[key]}"
+                )
         for key in expected.keys() - installed.keys():
             outcome.problems.append(f"{pkg.dist}: sibling {key} did not get installed")
 
         scratch = WORK / "run" / pkg.key
         shutil.rmtree(scratch, ignore_errors=True)
-        shutil.copytree(pkg.path / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            pkg.path / "tests", scratch / "tests", ignore=shutil.ignore_patterns("__pycache__")
+        )
         (scratch / "pytest.ini").write_text(pytest_ini())
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -260,13 +315,17 @@ def check_package(pkg: Package, packages: dict[str, Package], wheels: dict[str, 
             capture_output=True,
             text=True,
         )
-        if where.returncode != 0 or not Path(where.stdout.strip()).resolve().is_relative_to(venv.resolve()):
-            outcome.problems.append(f"{pkg.dist}: import resolved outside the venv: {where.stdout.strip() or where.stderr.strip()}")
+        if where.returncode != 0 or not Path(where.stdout.strip()).resolve().is_relative_to(
+            venv.resolve()
+        ):
+            outcome.problems.append(
+                f"{pkg.dist}: import resolved outside the venv: {where.stdout.strip() or where.stderr.strip()}"
+            )
         cmd = [str(python), "-I", "-m", "pytest", "-p", "no:cacheprovider", "tests", *pytest_args]
         proc = subprocess.run(cmd, cwd=scratch, env=env, capture_output=True, text=True)
         tail = (proc.stdout + proc.stderr).strip().splitlines()
         outcome.log.append(f"$ {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
-        summary = tail[-1] if tail else "(no output)"
+        summary = tail[-1].strip("= ") if tail else "(no output)"
         if proc.returncode != 0:
             outcome.problems.append(f"{pkg.dist}: tests failed in isolation: {summary}")
         else:
@@ -279,7 +338,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("packages", nargs="*", help="distribution names (default: every member)")
     parser.add_argument("--static-only", action="store_true", help="run the static checks only")
     parser.add_argument("--jobs", type=int, default=1, help="packages checked at once")
-    parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. \"-m 'not slow'\"")
+    parser.add_argument(
+        "--pytest-args", default="", help="extra pytest arguments, e.g. \"-m 'not slow'\""
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -287,17 +348,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     selected = [canonicalize_name(n) for n in args.packages] or list(packages)
     unknown = [n for n in selected if n not in packages]
     if unknown:
-        print(f"unknown package(s): {', '.join(unknown)}; members are {', '.join(packages)}", file=sys.stderr)
+        print(
+            f"unknown package(s): {', '.join(unknown)}; members are {', '.join(packages)}",
+            file=sys.stderr,
+        )
         return 2
 
     if args.static_only:
-        outcomes = [Outcome(packages[k].dist, static_problems(packages[k], packages)) for k in selected]
+        outcomes = [
+            Outcome(packages[k].dist, static_problems(packages[k], packages)) for k in selected
+        ]
     else:
         needed = {m.key for k in selected for m in closure(packages[k], packages)[0]}
         wheels = {key: build_wheel(packages[key], Path(sys.executable)) for key in sorted(needed)}
         pytest_args = shlex.split(args.pytest_args)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [pool.submit(check_package, packages[k], packages, wheels, pytest_args) for k in selected]
+            futures = [
+                pool.submit(check_package, packages[k], packages, wheels, pytest_args)
+                for k in selected
+            ]
             outcomes = []
             for future in futures:
                 outcome = future.result()
@@ -321,7 +390,11 @@ def _report(outcome: Outcome) -> None:
     for problem in outcome.problems:
         print(f"  - {problem}", flush=True)
     if outcome.log:
-        print("  log of the last step:\n" + "\n".join("    " + line for line in outcome.log[-1].splitlines()[-40:]), flush=True)
+        print(
+            "  log of the last step:\n"
+            + "\n".join("    " + line for line in outcome.log[-1].splitlines()[-40:]),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

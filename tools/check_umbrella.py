@@ -15,13 +15,15 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from monorepo import REPO, load_packages  # noqa: E402
+from monorepo import REPO, load_packages
 
 
 def umbrella_problems(repo: Path = REPO) -> list[str]:
     project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
     name = canonicalize_name(project["name"])
-    extras = {k: [Requirement(r) for r in v] for k, v in project.get("optional-dependencies", {}).items()}
+    extras = {
+        k: [Requirement(r) for r in v] for k, v in project.get("optional-dependencies", {}).items()
+    }
     members = load_packages(repo)
     problems: list[str] = []
 

@@ -51,9 +51,15 @@ class Package:
 def _import_names(src: Path) -> list[str]:
     """Top-level import names a src/ tree provides; a namespace root contributes `root.child`."""
     names: list[str] = []
-    for entry in sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+    for entry in sorted(
+        p for p in src.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+    ):
         if entry.name in NAMESPACE_ROOTS and not (entry / "__init__.py").exists():
-            names += [f"{entry.name}.{c.name}" for c in sorted(entry.iterdir()) if (c / "__init__.py").exists()]
+            names += [
+                f"{entry.name}.{c.name}"
+                for c in sorted(entry.iterdir())
+                if (c / "__init__.py").exists()
+            ]
         elif (entry / "__init__.py").exists():
             names.append(entry.name)
     return names
@@ -72,7 +78,10 @@ def load_package(path: Path) -> Package:
         path=path,
         version=match.group(1),
         dependencies=[Requirement(r) for r in project.get("dependencies", [])],
-        extras={k: [Requirement(r) for r in v] for k, v in project.get("optional-dependencies", {}).items()},
+        extras={
+            k: [Requirement(r) for r in v]
+            for k, v in project.get("optional-dependencies", {}).items()
+        },
         import_names=_import_names(path / "src") if (path / "src").is_dir() else [],
     )
 
@@ -88,6 +97,8 @@ def owner_of(module: str, packages: dict[str, Package]) -> Package | None:
     best: tuple[int, Package] | None = None
     for pkg in packages.values():
         for name in pkg.import_names:
-            if (module == name or module.startswith(name + ".")) and (best is None or len(name) > best[0]):
+            if (module == name or module.startswith(name + ".")) and (
+                best is None or len(name) > best[0]
+            ):
                 best = (len(name), pkg)
     return best[1] if best else None

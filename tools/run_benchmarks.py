@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from monorepo import REPO, load_packages  # noqa: E402
+from monorepo import REPO, load_packages
 
 DOCS = REPO / "docs"
 
@@ -55,7 +55,9 @@ def run_package(dist: str, path: Path, quick: bool) -> tuple[str, bool]:
         if proc.returncode != 0:
             ok = False
             print(proc.stdout[-3000:] + proc.stderr[-3000:], flush=True)
-        sections.append(f"### {script.stem}\n\n{proc.stdout.strip()}\n\n_{took:.0f} s wall time._\n")
+        sections.append(
+            f"### {script.stem}\n\n{proc.stdout.strip()}\n\n_{took:.0f} s wall time._\n"
+        )
     return "\n".join(sections), ok
 
 

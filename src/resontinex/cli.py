@@ -27,7 +27,12 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _installed_members() -> list[dict[str, str | None]]:
     return [
-        {"dist": m.dist, "import": m.import_name, "extra": m.extra, "version": installed_version(m.dist)}
+        {
+            "dist": m.dist,
+            "import": m.import_name,
+            "extra": m.extra,
+            "version": installed_version(m.dist),
+        }
         for m in MEMBERS
     ]
 
@@ -57,7 +62,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for row in _installed_members():
         print(f"  {row['dist']:<20} {row['version'] or 'not installed'}")
 
-    showcases = sorted(entry_points(group=DEMO_ENTRY_POINT_GROUP), key=lambda e: (_demo_order(e.name), e.name))
+    showcases = sorted(
+        entry_points(group=DEMO_ENTRY_POINT_GROUP), key=lambda e: (_demo_order(e.name), e.name)
+    )
     failed: list[str] = []
     for ep in showcases:
         print(f"\n== {ep.name} ==")

@@ -42,13 +42,20 @@ install: $(STAMP) ## create .venv with every member editable (torch first)
 demo: $(STAMP) ## run the offline demo of every member; artifacts in demo-output/
 	$(BIN)/resontinex demo --out demo-output
 
-test: $(STAMP) ## what CI runs: lint, each package's tests, tool tests, integration, benchmark smoke, isolation
-	$(MAKE) --no-print-directory lint
-	$(MAKE) --no-print-directory test-packages
-	$(MAKE) --no-print-directory test-tools
-	$(MAKE) --no-print-directory test-integration
-	$(MAKE) --no-print-directory bench-smoke
-	$(MAKE) --no-print-directory iso
+TEST_STAGES := install lint test-packages test-tools test-integration bench-smoke iso
+
+test: ## what CI runs: install, lint, each package's tests, tool tests, integration, benchmark smoke, isolation
+	@failed=(); times=(); \
+	for stage in $(TEST_STAGES); do \
+		start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$stage || failed+=("$$stage"); \
+		times+=("$$stage $$(( $$(date +%s) - start ))s"); \
+		if [[ $$stage == install && $${#failed[@]} -gt 0 ]]; then break; fi; \
+	done; \
+	echo; echo "stage times: $${times[*]}"; \
+	if (( $${#failed[@]} )); then echo "failed stages: $${failed[*]}"; fi; \
+	echo "stages: $$(( $${#times[@]} - $${#failed[@]} )) passed, $${#failed[@]} failed"; \
+	(( $${#failed[@]} == 0 ))
 
 lint: $(STAMP) ## ruff, formatting, mypy, umbrella extras, GitHub workflows
 	$(BIN)/ruff check .

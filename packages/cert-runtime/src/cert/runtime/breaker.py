@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import ParamSpec, TypeVar
+from typing import NamedTuple, ParamSpec, TypeVar
 
 from cert.runtime._validate import callable_arg, non_empty_str, non_negative_float, positive_int
 from cert.runtime.errors import CircuitOpenError
@@ -58,12 +58,15 @@ class BreakerStats:
     retry_after: float
 
 
-@dataclass(frozen=True)
-class _Ticket:
+class _Ticket(NamedTuple):
     """What ``_admit`` hands a call: the state generation it was admitted under, and its role."""
 
     generation: int
     probe: bool
+
+
+_Changes = tuple[tuple[CircuitState, CircuitState], ...]
+_NO_CHANGES: _Changes = ()
 
 
 def _always_failure(exc: BaseException) -> bool:
@@ -250,16 +253,16 @@ class CircuitBreaker:
             return max(0.0, self._opened_at + self.recovery_timeout - self._clock())
         return 0.0
 
-    def _refresh(self) -> list[tuple[CircuitState, CircuitState]]:
+    def _refresh(self) -> _Changes:
         """Turn OPEN into HALF_OPEN once the recovery timeout has elapsed (lock held)."""
         if (
             self._state is CircuitState.OPEN
             and self._clock() - self._opened_at >= self.recovery_timeout
         ):
             return self._transition(CircuitState.HALF_OPEN)
-        return []
+        return _NO_CHANGES
 
-    def _transition(self, new: CircuitState) -> list[tuple[CircuitState, CircuitState]]:
+    def _transition(self, new: CircuitState) -> _Changes:
         """Enter ``new`` with fresh counters (lock held); returns the change to announce."""
         old = self._state
         self._state = new
@@ -270,9 +273,9 @@ class CircuitBreaker:
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
             self._opened_count += 1
-        return [] if old is new else [(old, new)]
+        return _NO_CHANGES if old is new else ((old, new),)
 
-    def _notify(self, changes: list[tuple[CircuitState, CircuitState]]) -> None:
+    def _notify(self, changes: _Changes) -> None:
         """Log and run the state-change hook outside the lock, so the hook may read the breaker."""
         for old, new in changes:
             _log.info(

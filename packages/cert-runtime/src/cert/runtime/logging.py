@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import logging.handlers
@@ -106,35 +107,36 @@ _SECRET_SUFFIXES = (
     "_credentials",
 )
 
-_SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # "Bearer <token>" / "Basic <b64>" in headers or prose: keep the scheme, drop the credential.
-    (
-        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
-        r"\1 " + REDACTED,
-    ),
-    # OpenAI / Anthropic style keys: sk-..., sk-proj-..., sk-ant-...
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), REDACTED),
-    # JSON Web Tokens (header.payload.signature, base64url).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), REDACTED),
-    # AWS access key ids, GitHub tokens, Slack tokens, Google API keys.
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), REDACTED),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), REDACTED),
-    # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: abc").
-    (
-        re.compile(
-            r"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|secret|token|api[_-]?key|"
-            r"authorization|private[_-]key|access[_-]key)[\"']?\s*[=:]\s*)"
-            r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)"
+_SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        # "Bearer <token>" / "Basic <b64>" in headers or prose: keep the scheme, drop the secret.
+        (r"\b((?i:bearer|basic|token))\s+[A-Za-z0-9._~+/=-]{8,}", r"\1 " + REDACTED),
+        # OpenAI / Anthropic style keys: sk-..., sk-proj-..., sk-ant-...
+        (r"\bsk-[A-Za-z0-9_-]{16,}", REDACTED),
+        # JSON Web Tokens (header.payload.signature, base64url).
+        (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+", REDACTED),
+        # AWS access key ids, GitHub tokens, Slack tokens, Google API keys.
+        (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
+        (r"\bgh[pousr]_[A-Za-z0-9]{30,}", REDACTED),
+        (r"\bxox[abprs]-[A-Za-z0-9-]{10,}", REDACTED),
+        (r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
+        # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: x").
+        (
+            r"\b((?i:(?:[a-z0-9]+[_-])*(?:password|passwd|secret|token|api[_-]?key|"
+            r"authorization|private[_-]key|access[_-]key))[\"']?\s*[=:]\s*)"
+            r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)",
+            r"\1" + REDACTED,
         ),
-        r"\1" + REDACTED,
-    ),
+    )
 )
+# One pass that finds whether any pattern matches: most log strings hold no secret at all.
+_ANY_SECRET = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SECRET_VALUE_PATTERNS))
 
 _MAX_DEPTH = 32
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does)."""
     normalised = key.strip().lower().replace("-", "_").replace(" ", "_")
@@ -142,6 +144,8 @@ def is_secret_key(key: str) -> bool:
 
 
 def _redact_text(text: str) -> str:
+    if _ANY_SECRET.search(text) is None:
+        return text
     for pattern, replacement in _SECRET_VALUE_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -242,22 +246,24 @@ class JsonFormatter(logging.Formatter):
 
     def _format(self, record: logging.LogRecord) -> str:
         cid = getattr(record, "correlation_id", None)
+        # Only what callers supply is scanned for secrets; the fixed fields are ours.
+        supplied: dict[str, Any] = {"message": _message(record)}
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS and not key.startswith("_"):
+                supplied[key] = value
+        if record.exc_info:
+            supplied["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            supplied["stack"] = self.formatStack(record.stack_info)
         payload: dict[str, Any] = {
             **self._static,
             "timestamp": _iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": _message(record),
             "correlation_id": cid if cid is not None else correlation_id.get(),
+            **redact(supplied),
         }
-        for key, value in record.__dict__.items():
-            if key not in _RECORD_ATTRS and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            payload["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(redact(payload), default=_json_default, ensure_ascii=False)
+        return json.dumps(payload, default=_json_default, ensure_ascii=False)
 
 
 def _json_default(value: Any) -> str:

@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cert.runtime.breaker import CircuitBreaker
 from cert.runtime.errors import InvalidInputError
-from cert.runtime.health import CheckResult, HealthRegistry, HealthStatus, aggregate
+from cert.runtime.health import (
+    CheckResult,
+    HealthRegistry,
+    HealthStatus,
+    aggregate,
+    breaker_check,
+)
 
 H, D, U = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
 
@@ -160,3 +167,22 @@ def test_aggregate_matches_the_documented_rules(items: list[tuple[HealthStatus, 
         assert verdict is D
     else:
         assert verdict is H
+
+
+def test_breaker_check_follows_the_circuit(clock: Any) -> None:
+    breaker = CircuitBreaker("llm_api", failure_threshold=1, recovery_timeout=5.0, clock=clock)
+    reg = HealthRegistry()
+    reg.register("llm_api", breaker_check(breaker), critical=False)
+    assert reg.check().status is H
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    report = reg.check()
+    assert report.status is D  # non-critical: an open circuit degrades the service
+    assert report.checks[0].status is U
+    assert report.checks[0].data["state"] == "open"
+    assert report.checks[0].data["retry_after"] == pytest.approx(5.0)
+    clock.advance(5.0)
+    assert reg.check().checks[0].status is D
+    json.dumps(reg.check().to_dict())
+    with pytest.raises(InvalidInputError, match="breaker"):
+        breaker_check("not a breaker")  # type: ignore[arg-type]

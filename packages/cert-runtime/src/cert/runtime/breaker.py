@@ -113,7 +113,8 @@ class CircuitBreaker:
         with self._lock:
             changes = self._refresh()
             state = self._state
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
         return state
 
     def stats(self) -> BreakerStats:
@@ -129,14 +130,16 @@ class CircuitBreaker:
                 rejected_count=self._rejected_count,
                 retry_after=self._retry_after(),
             )
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
         return snapshot
 
     def reset(self) -> None:
         """Force the circuit CLOSED and clear the counters (an operator's override)."""
         with self._lock:
             changes = self._transition(CircuitState.CLOSED)
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
 
     # ------------------------------------------------------------------ manual protocol
     def acquire(self) -> None:
@@ -203,14 +206,15 @@ class CircuitBreaker:
             changes = self._refresh()
             ticket: _Ticket | None = None
             if self._state is CircuitState.CLOSED:
-                ticket = _Ticket(self._generation, probe=False)
+                ticket = _Ticket(self._generation, False)
             elif self._state is CircuitState.HALF_OPEN and not self._probe_in_flight:
                 self._probe_in_flight = True
-                ticket = _Ticket(self._generation, probe=True)
+                ticket = _Ticket(self._generation, True)
             else:
                 self._rejected_count += 1
                 state, retry_after = self._state, self._retry_after()
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
         if ticket is None:
             reason = "open" if state is CircuitState.OPEN else "half-open with a probe in flight"
             raise CircuitOpenError(
@@ -240,7 +244,8 @@ class CircuitBreaker:
                         changes += self._transition(CircuitState.OPEN)
                 else:
                     self._failures = 0
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
 
     def _release(self, ticket: _Ticket) -> None:
         """Free the probe slot of a call that ended without an outcome (e.g. cancelled)."""

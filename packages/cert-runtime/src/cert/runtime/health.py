@@ -25,10 +25,18 @@ from enum import Enum
 from typing import Any
 
 from cert.runtime._validate import callable_arg, non_empty_str
+from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import InvalidInputError
 from cert.runtime.logging import redact
 
-__all__ = ["CheckResult", "HealthRegistry", "HealthReport", "HealthStatus", "aggregate"]
+__all__ = [
+    "CheckResult",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
+    "aggregate",
+    "breaker_check",
+]
 
 _log = logging.getLogger("cert.runtime.health")
 
@@ -181,3 +189,31 @@ def _normalise(name: str, raw: object, critical: bool) -> CheckResult:
         f"check {name!r} returned {raw!r}; expected CheckResult, HealthStatus or bool",
         context={"field": "check", "value": repr(raw)},
     )
+
+
+_BREAKER_STATUS = {
+    CircuitState.CLOSED: HealthStatus.HEALTHY,
+    CircuitState.HALF_OPEN: HealthStatus.DEGRADED,
+    CircuitState.OPEN: HealthStatus.UNHEALTHY,
+}
+
+
+def breaker_check(breaker: CircuitBreaker) -> Callable[[], CheckResult]:
+    """A health check reporting a breaker: CLOSED healthy, HALF_OPEN degraded, OPEN unhealthy.
+
+    Register it non-critical when the process can still serve without that dependency.
+    """
+    if not isinstance(breaker, CircuitBreaker):
+        raise InvalidInputError(
+            f"breaker must be a CircuitBreaker, got {breaker!r}",
+            context={"field": "breaker", "value": repr(breaker)},
+        )
+
+    def check() -> CheckResult:
+        stats = breaker.stats()
+        data = asdict(stats)
+        data["state"] = stats.state.value
+        detail = f"circuit {stats.name!r} is {stats.state.value}"
+        return CheckResult(breaker.name, _BREAKER_STATUS[stats.state], detail=detail, data=data)
+
+    return check

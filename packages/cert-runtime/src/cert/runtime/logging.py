@@ -161,18 +161,24 @@ def redact(value: Any) -> Any:
     return _redact(value, 0, set())
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _redact(value: Any, depth: int, seen: set[int]) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:  # exact-type fast path: most log fields are numbers
+        return value
     if isinstance(value, str):
         return _redact_text(value)
     if isinstance(value, (bytes, bytearray)):
         return _redact_text(bytes(value).decode("utf-8", errors="replace"))
-    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+    if kind is dict or isinstance(value, (Mapping, list, tuple, set, frozenset)):
         if depth >= _MAX_DEPTH:
             return "[TRUNCATED: nested too deeply]"
         if id(value) in seen:
             return "[CYCLE]"
         seen = seen | {id(value)}
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             return {
                 key: (
                     REDACTED

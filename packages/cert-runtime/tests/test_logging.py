@@ -24,6 +24,7 @@ from cert.runtime.logging import (
     correlation_scope,
     get_correlation_id,
     get_logger,
+    log_event,
     redact,
 )
 
@@ -322,3 +323,37 @@ def test_redact_is_idempotent_and_total(text: str) -> None:
 @given(st.from_regex(r"sk-[A-Za-z0-9_-]{16,40}", fullmatch=True), st.text(max_size=30))
 def test_any_sk_key_is_masked(key: str, prefix: str) -> None:
     assert key not in redact(f"{prefix} {key} ")
+
+
+def test_extras_cannot_overwrite_the_fixed_fields() -> None:
+    log, stream = setup_json()
+    log.info("real", extra={"level": "fake", "timestamp": 0, "logger": "x"})
+    (record,) = lines(stream)
+    assert record["level"] == "INFO"
+    assert record["logger"] == "cert.test"
+    assert (record["field_level"], record["field_timestamp"], record["field_logger"]) == (
+        "fake",
+        0,
+        "x",
+    )
+
+
+def test_log_event_accepts_field_names_that_crash_stdlib_extra() -> None:
+    log, stream = setup_json()
+    with pytest.raises(KeyError):  # what the stdlib does with a reserved name
+        log.info("x", extra={"name": "model-a"})
+    log_event(log, "INFO", "loaded 100% of %s", name="model-a", msg="m", args=(1,), tokens=3)
+    log_event(log, logging.DEBUG, "filtered out")
+    (record,) = lines(stream)
+    assert record["message"] == "loaded 100% of %s"
+    assert record["field_name"] == "model-a"
+    assert record["field_msg"] == "m"
+    assert record["field_args"] == [1]
+    assert record["tokens"] == 3
+
+
+def test_log_event_bad_input() -> None:
+    with pytest.raises(InvalidInputError, match="logger"):
+        log_event("cert", "INFO", "x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="level"):
+        log_event(get_logger("cert.test"), "LOUD", "x")

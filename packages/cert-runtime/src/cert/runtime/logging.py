@@ -39,6 +39,7 @@ __all__ = [
     "correlation_scope",
     "get_correlation_id",
     "get_logger",
+    "log_event",
     "redact",
 ]
 
@@ -202,6 +203,11 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x",
 }
 
 
+_FIXED_FIELDS = frozenset(
+    {"timestamp", "level", "logger", "correlation_id", "message", "exception", "stack"}
+)
+
+
 class CorrelationIdFilter(logging.Filter):
     """Stamp records with the correlation id of the thread / task that emitted them.
 
@@ -256,7 +262,8 @@ class JsonFormatter(logging.Formatter):
         supplied: dict[str, Any] = {"message": _message(record)}
         for key, value in record.__dict__.items():
             if key not in _RECORD_ATTRS and not key.startswith("_"):
-                supplied[key] = value
+                # An extra named like a fixed field must not overwrite it ("level": 3).
+                supplied[f"field_{key}" if key in _FIXED_FIELDS else key] = value
         if record.exc_info:
             supplied["exception"] = self.formatException(record.exc_info)
         if record.stack_info:
@@ -334,8 +341,8 @@ def configure_logging(
     logger: str = "cert",
     stream: IO[str] | None = None,
     rotate_path: str | None = None,
-    max_bytes: int = 10 * 1024 * 1024,
-    backup_count: int = 5,
+    max_bytes: int = 100 * 1024 * 1024,
+    backup_count: int = 10,
 ) -> logging.Logger:
     """Send ``logger`` (and its children) to ``stream`` and/or a rotating file; idempotent.
 
@@ -387,6 +394,28 @@ def configure_logging(
     target.setLevel(numeric_level)
     target.propagate = False
     return target
+
+
+def log_event(logger: logging.Logger, level: int | str, message: str, /, **fields: Any) -> None:
+    """Log ``message`` with ``fields`` as structured extras, whatever the field names are.
+
+    ``logger.info(msg, extra={"name": ...})`` raises ``KeyError`` in the caller for names that
+    ``LogRecord`` reserves (``name``, ``msg``, ``args``, ``message``, ``module``, ...); here such
+    fields are written with a ``field_`` prefix instead. ``message`` is logged verbatim (no
+    ``%`` formatting), so user text containing ``%`` is safe too.
+    """
+    if not isinstance(logger, logging.Logger):
+        raise InvalidInputError(
+            f"logger must be a logging.Logger, got {logger!r}",
+            context={"field": "logger", "value": repr(logger)},
+        )
+    numeric = _parse_level(level)
+    if not logger.isEnabledFor(numeric):
+        return
+    extra = {
+        (f"field_{key}" if key in _RECORD_ATTRS else key): value for key, value in fields.items()
+    }
+    logger.log(numeric, "%s", message, extra=extra, stacklevel=2)
 
 
 def get_logger(name: str) -> logging.Logger:

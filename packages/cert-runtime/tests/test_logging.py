@@ -1,0 +1,359 @@
+"""JSON logging: one object per line, correlation ids across threads and tasks, redaction,
+robustness against hostile records, rotation, idempotent configuration."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cert.runtime.errors import InvalidInputError
+from cert.runtime.logging import (
+    REDACTED,
+    JsonFormatter,
+    configure_logging,
+    correlation_scope,
+    get_correlation_id,
+    get_logger,
+    log_event,
+    redact,
+)
+
+pytestmark = pytest.mark.usefixtures("restore_cert_logger")
+
+
+def lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def setup_json(level: str = "INFO") -> tuple[logging.Logger, io.StringIO]:
+    stream = io.StringIO()
+    configure_logging(level, "json", stream=stream)
+    return get_logger("cert.test"), stream
+
+
+def test_info_logging_writes_one_json_object_per_line() -> None:
+    log, stream = setup_json()
+    log.info("analysis done %d", 3, extra={"model": "gpt2", "tokens": 12})
+    log.debug("hidden")
+    (record,) = lines(stream)
+    assert record["message"] == "analysis done 3"
+    assert record["level"] == "INFO"
+    assert record["logger"] == "cert.test"
+    assert record["model"] == "gpt2"
+    assert record["tokens"] == 12
+    assert record["correlation_id"] is None
+    assert record["timestamp"].endswith("+00:00")
+
+
+def test_correlation_scope_sets_and_restores() -> None:
+    log, stream = setup_json()
+    assert get_correlation_id() is None
+    with correlation_scope("req-1") as cid:
+        assert cid == "req-1"
+        with correlation_scope() as inner:
+            assert len(inner) == 32
+            log.info("inner")
+        log.info("outer")
+    assert get_correlation_id() is None
+    inner_rec, outer_rec = lines(stream)
+    assert inner_rec["correlation_id"] == inner
+    assert outer_rec["correlation_id"] == "req-1"
+
+
+def test_correlation_ids_do_not_leak_between_threads() -> None:
+    log, stream = setup_json()
+    barrier = threading.Barrier(6)
+
+    def worker(i: int) -> None:
+        with correlation_scope(f"thread-{i}"):
+            barrier.wait(5)  # all scopes are open at the same time
+            for _ in range(20):
+                log.info("work", extra={"worker": i})
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    records = lines(stream)
+    assert len(records) == 120
+    assert all(r["correlation_id"] == f"thread-{r['worker']}" for r in records)
+
+
+def test_correlation_ids_do_not_leak_between_asyncio_tasks() -> None:
+    log, stream = setup_json()
+
+    async def handle(i: int) -> str | None:
+        with correlation_scope(f"task-{i}"):
+            for _ in range(5):
+                await asyncio.sleep(0)  # interleave with the other tasks
+                log.info("step", extra={"task": i})
+            return get_correlation_id()
+
+    async def main() -> list[str | None]:
+        return list(await asyncio.gather(*(handle(i) for i in range(8))))
+
+    assert asyncio.run(main()) == [f"task-{i}" for i in range(8)]
+    records = lines(stream)
+    assert len(records) == 40
+    assert all(r["correlation_id"] == f"task-{r['task']}" for r in records)
+
+
+def test_secrets_are_redacted_in_messages_extras_and_tracebacks() -> None:
+    log, stream = setup_json()
+    key = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz012345"
+    log.info(
+        "calling API with %s",
+        key,
+        extra={
+            "headers": {"Authorization": "Bearer abc.def.ghi-123456", "Accept": "json"},
+            "api_key": key,
+            "max_tokens": 256,
+        },
+    )
+    try:
+        raise RuntimeError(f"auth failed for password=hunter2xyz and {key}")
+    except RuntimeError:
+        log.exception("request failed")
+    text = stream.getvalue()
+    for secret in (key, "abc.def.ghi-123456", "hunter2xyz"):
+        assert secret not in text
+    first, second = lines(stream)
+    assert first["headers"] == {"Authorization": REDACTED, "Accept": "json"}
+    assert first["api_key"] == REDACTED
+    assert first["max_tokens"] == 256  # a count, not a secret
+    assert "RuntimeError" in second["exception"]
+
+
+def test_hostile_records_never_raise() -> None:
+    log, stream = setup_json()
+
+    class Unprintable:
+        def __str__(self) -> str:
+            raise RuntimeError("no str for you")
+
+        __repr__ = __str__
+
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    log.info("bad args %s %s", 1)  # too few args
+    log.info(
+        "obj", extra={"obj": Unprintable(), "cycle": cyclic, "raw": b"\xff\xfe token=abc123456"}
+    )
+    log.info({"not": "a string", "password": "pw"})  # type: ignore[arg-type]
+    log.info("big", extra={"blob": "x" * 200_000, "nan": float("nan")})
+    records = lines(stream)
+    assert len(records) == 4
+    assert "unformattable" in records[0]["message"]
+    assert records[1]["cycle"] == {"self": "[CYCLE]"}
+    assert "abc123456" not in records[1]["raw"]
+    assert "pw" not in records[2]["message"].replace("password", "")
+
+
+def test_formatter_survives_an_exploding_extra_via_fallback() -> None:
+    class Exploding(dict):  # type: ignore[type-arg]
+        def items(self) -> Any:
+            raise RuntimeError("boom")
+
+    record = logging.LogRecord("cert", logging.INFO, __file__, 1, "msg token=abcdef123", None, None)
+    record.weird = Exploding(a=1)
+    out = json.loads(JsonFormatter().format(record))
+    assert out["message"] == f"msg token={REDACTED}"
+    assert "format_error" in out
+
+
+def test_text_format_includes_correlation_id_and_redacts() -> None:
+    stream = io.StringIO()
+    configure_logging("DEBUG", "text", stream=stream)
+    with correlation_scope("abc"):
+        get_logger("cert.test").debug("key %s", "sk-" + "a" * 30)
+    line = stream.getvalue()
+    assert "[abc]" in line
+    assert "DEBUG cert.test" in line
+    assert "aaaaaaaaaaaaaaaaaaaa" not in line
+
+
+def test_configure_is_idempotent_and_env_driven(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setenv("CERT_LOG_LEVEL", "warning")
+    monkeypatch.setenv("CERT_LOG_FORMAT", "json")
+    for _ in range(3):
+        logger = configure_logging(stream=stream)
+    assert logger.level == logging.WARNING
+    assert len([h for h in logger.handlers if not isinstance(h, logging.NullHandler)]) == 1
+    get_logger("cert.test").warning("once")
+    get_logger("cert.test").info("filtered")
+    assert len(lines(stream)) == 1
+
+
+def test_default_stream_is_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+    handler = next(h for h in logging.getLogger("cert").handlers if hasattr(h, "stream"))
+    assert handler.stream is sys.stderr  # type: ignore[attr-defined]
+
+
+def test_rotation_writes_json_to_rotating_files(tmp_path: Path) -> None:
+    path = tmp_path / "cert.log"
+    configure_logging("INFO", "json", rotate_path=str(path), max_bytes=2_000, backup_count=2)
+    log = get_logger("cert.test")
+    for i in range(100):
+        log.info("line %d", i, extra={"payload": "x" * 50})
+    for handler in logging.getLogger("cert").handlers:
+        handler.flush()
+    files = sorted(tmp_path.iterdir())
+    assert [f.name for f in files] == ["cert.log", "cert.log.1", "cert.log.2"]
+    for f in files:
+        for line in f.read_text().splitlines():
+            assert json.loads(line)["logger"] == "cert.test"
+
+
+def test_breaker_and_health_logs_flow_through(tmp_path: Path) -> None:
+    from cert.runtime.breaker import CircuitBreaker
+
+    _log, stream = setup_json()
+    breaker = CircuitBreaker("dep", failure_threshold=1)
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    (record,) = lines(stream)
+    assert record["message"] == "circuit state change"
+    assert record["breaker"] == "dep"
+    assert record["to_state"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"level": "LOUD"}, "level"),
+        ({"level": -5}, "level"),
+        ({"level": True}, "level"),
+        ({"fmt": "xml"}, "fmt"),
+        ({"logger": 3}, "logger"),
+        ({"rotate_path": ""}, "rotate_path"),
+        ({"rotate_path": "x.log", "max_bytes": -1}, "max_bytes"),
+    ],
+)
+def test_configure_bad_input(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInputError, match=field):
+        configure_logging(**kwargs)
+
+
+def test_env_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CERT_LOG_LEVEL", "chatty")
+    with pytest.raises(InvalidInputError, match="CERT_LOG_LEVEL='chatty'"):
+        configure_logging()
+
+
+@pytest.mark.parametrize("cid", ["", "  ", 42, "x" * 300])
+def test_bad_correlation_ids(cid: Any) -> None:
+    with pytest.raises(InvalidInputError, match="correlation id"), correlation_scope(cid):
+        pass
+
+
+@pytest.mark.parametrize("name", ["", None, 5])
+def test_bad_logger_names(name: Any) -> None:
+    with pytest.raises(InvalidInputError, match="logger name"):
+        get_logger(name)
+
+
+# ------------------------------------------------------------------ redact()
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("key sk-proj-ABCDEFGHIJKLMNOPQRSTUV here", "ABCDEFGHIJKLMNOPQRSTUV"),
+        ("Authorization: Bearer eyJhbGciOi.payload.sig", "eyJhbGciOi"),
+        ("aws AKIAABCDEFGHIJKLMNOP", "AKIAABCDEFGHIJKLMNOP"),
+        ("gh ghp_" + "a1" * 18, "a1a1a1a1a1a1"),
+        ('{"password": "hunter22"}', "hunter22"),
+        ("client_secret='s3cr3t-value'", "s3cr3t-value"),
+        ("url?api_key=zzzzzzzz&x=1", "zzzzzzzz"),
+    ],
+)
+def test_redact_strings(text: str, secret: str) -> None:
+    assert secret not in redact(text)
+
+
+def test_redact_keys_and_structure() -> None:
+    data = {
+        "user": "ann",
+        "Password": "pw",
+        "X-Api-Key": "k",
+        "nested": [{"auth_token": "t", "token_count": 5}, ("Bearer abcdefghijk",)],
+        "max_tokens": 100,
+        3: "non-string key",
+    }
+    out = redact(data)
+    assert out == {
+        "user": "ann",
+        "Password": REDACTED,
+        "X-Api-Key": REDACTED,
+        "nested": [{"auth_token": REDACTED, "token_count": 5}, (f"Bearer {REDACTED}",)],
+        "max_tokens": 100,
+        3: "non-string key",
+    }
+    assert data["Password"] == "pw"  # the input is not modified
+
+
+def test_redact_deep_nesting_is_cut_off() -> None:
+    deep: Any = "leaf"
+    for _ in range(100):
+        deep = [deep]
+    out = redact(deep)
+    for _ in range(32):
+        out = out[0]
+    assert out == "[TRUNCATED: nested too deeply]"
+
+
+@given(st.text(alphabet=st.characters(codec="ascii"), max_size=200))
+def test_redact_is_idempotent_and_total(text: str) -> None:
+    once = redact(text)
+    assert isinstance(once, str)
+    assert redact(once) == once
+
+
+@given(st.from_regex(r"sk-[A-Za-z0-9_-]{16,40}", fullmatch=True), st.text(max_size=30))
+def test_any_sk_key_is_masked(key: str, prefix: str) -> None:
+    assert key not in redact(f"{prefix} {key} ")
+
+
+def test_extras_cannot_overwrite_the_fixed_fields() -> None:
+    log, stream = setup_json()
+    log.info("real", extra={"level": "fake", "timestamp": 0, "logger": "x"})
+    (record,) = lines(stream)
+    assert record["level"] == "INFO"
+    assert record["logger"] == "cert.test"
+    assert (record["field_level"], record["field_timestamp"], record["field_logger"]) == (
+        "fake",
+        0,
+        "x",
+    )
+
+
+def test_log_event_accepts_field_names_that_crash_stdlib_extra() -> None:
+    log, stream = setup_json()
+    with pytest.raises(KeyError):  # what the stdlib does with a reserved name
+        log.info("x", extra={"name": "model-a"})
+    log_event(log, "INFO", "loaded 100% of %s", name="model-a", msg="m", args=(1,), tokens=3)
+    log_event(log, logging.DEBUG, "filtered out")
+    (record,) = lines(stream)
+    assert record["message"] == "loaded 100% of %s"
+    assert record["field_name"] == "model-a"
+    assert record["field_msg"] == "m"
+    assert record["field_args"] == [1]
+    assert record["tokens"] == 3
+
+
+def test_log_event_bad_input() -> None:
+    with pytest.raises(InvalidInputError, match="logger"):
+        log_event("cert", "INFO", "x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="level"):
+        log_event(get_logger("cert.test"), "LOUD", "x")

@@ -8,9 +8,11 @@ import threading
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import CircuitOpenError, InvalidInputError
+from cert.runtime.metrics import MetricsFactory
 
 
 class BoomError(Exception):
@@ -383,6 +385,7 @@ def test_asyncio_failures_open_and_cancelled_probe_frees_the_slot(clock: Any) ->
         ({"is_failure": "yes"}, "is_failure"),
         ({"clock": 3.0}, "clock"),
         ({"on_state_change": 1}, "on_state_change"),
+        ({"metrics": CollectorRegistry()}, "metrics"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> None:
@@ -394,3 +397,30 @@ def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> Non
 def test_bad_name(name: Any) -> None:
     with pytest.raises(InvalidInputError, match="name"):
         CircuitBreaker(name)
+
+
+def test_metrics_follow_state_rejections_and_transitions(clock: Any) -> None:
+    registry = CollectorRegistry()
+    factory = MetricsFactory(registry, namespace="cert")
+    breaker = make(clock, metrics=factory)
+    other = CircuitBreaker("other", clock=clock, metrics=factory)  # same registry: no clash
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"cert_{name}", {"breaker": "svc", **labels})
+
+    assert sample("circuit_breaker_state") == 0
+    trip(breaker)
+    assert sample("circuit_breaker_state") == 2
+    for _ in range(2):
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: None)
+    assert sample("circuit_breaker_rejections_total") == 2
+    clock.advance(10.0)
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert sample("circuit_breaker_state") == 1
+    breaker.call(lambda: None)
+    assert sample("circuit_breaker_state") == 0
+    assert sample("circuit_breaker_transitions_total", to_state="open") == 1
+    assert sample("circuit_breaker_transitions_total", to_state="closed") == 1
+    assert other.state is CircuitState.CLOSED
+    assert registry.get_sample_value("cert_circuit_breaker_state", {"breaker": "other"}) == 0

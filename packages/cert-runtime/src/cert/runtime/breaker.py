@@ -27,7 +27,8 @@ from enum import Enum
 from typing import NamedTuple, ParamSpec, TypeVar
 
 from cert.runtime._validate import callable_arg, non_empty_str, non_negative_float, positive_int
-from cert.runtime.errors import CircuitOpenError
+from cert.runtime.errors import CircuitOpenError, InvalidInputError
+from cert.runtime.metrics import MetricsFactory
 
 __all__ = ["BreakerStats", "CircuitBreaker", "CircuitState"]
 
@@ -65,6 +66,8 @@ class _Ticket(NamedTuple):
     probe: bool
 
 
+_GAUGE_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
 _Changes = tuple[tuple[CircuitState, CircuitState], ...]
 _NO_CHANGES: _Changes = ()
 
@@ -86,6 +89,7 @@ class CircuitBreaker:
         is_failure: Callable[[BaseException], bool] = _always_failure,
         clock: Callable[[], float] = time.monotonic,
         on_state_change: Callable[[CircuitState, CircuitState], None] | None = None,
+        metrics: MetricsFactory | None = None,
     ) -> None:
         self.name = non_empty_str("name", name)
         self.failure_threshold = positive_int("failure_threshold", failure_threshold)
@@ -105,6 +109,7 @@ class CircuitBreaker:
         self._probe_in_flight = False
         self._opened_count = 0
         self._rejected_count = 0
+        self._instrument(metrics if metrics is not None else MetricsFactory(enabled=False))
 
     # ------------------------------------------------------------------ state
     @property
@@ -193,6 +198,30 @@ class CircuitBreaker:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value!r})"
 
     # ------------------------------------------------------------------ internals
+    def _instrument(self, metrics: MetricsFactory) -> None:
+        """Per-breaker series on the factory's registry (no-ops when metrics are off)."""
+        if not isinstance(metrics, MetricsFactory):
+            raise InvalidInputError(
+                f"metrics must be a MetricsFactory, got {metrics!r}",
+                context={"field": "metrics", "value": repr(metrics)},
+            )
+        self._state_gauge = metrics.gauge(
+            "circuit_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            ["breaker"],
+        ).labels(breaker=self.name)
+        self._rejections = metrics.counter(
+            "circuit_breaker_rejections_total",
+            "Calls refused because the circuit was open or its probe slot taken.",
+            ["breaker"],
+        ).labels(breaker=self.name)
+        self._transitions = metrics.counter(
+            "circuit_breaker_transitions_total",
+            "Circuit state changes, by the state entered.",
+            ["breaker", "to_state"],
+        )
+        self._state_gauge.set(_GAUGE_VALUE[self._state])
+
     def _classify(self, exc: BaseException) -> bool:
         try:
             return bool(self._is_failure(exc))
@@ -212,6 +241,7 @@ class CircuitBreaker:
                 ticket = _Ticket(self._generation, True)
             else:
                 self._rejected_count += 1
+                self._rejections.inc()
                 state, retry_after = self._state, self._retry_after()
         if changes:
             self._notify(changes)
@@ -278,6 +308,10 @@ class CircuitBreaker:
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
             self._opened_count += 1
+        # Under the lock, so the gauge cannot be left showing an older state than the breaker's.
+        self._state_gauge.set(_GAUGE_VALUE[new])
+        if old is not new:
+            self._transitions.labels(breaker=self.name, to_state=new.value).inc()
         return _NO_CHANGES if old is new else ((old, new),)
 
     def _notify(self, changes: _Changes) -> None:

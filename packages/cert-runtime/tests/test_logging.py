@@ -357,3 +357,64 @@ def test_log_event_bad_input() -> None:
         log_event("cert", "INFO", "x")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="level"):
         log_event(get_logger("cert.test"), "LOUD", "x")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    message=st.text(max_size=200),
+    extras=st.dictionaries(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12), json_values
+    ),
+)
+def test_any_record_formats_to_exactly_one_json_line(message: str, extras: dict[str, Any]) -> None:
+    record = logging.LogRecord("cert.prop", logging.INFO, __file__, 1, message, None, None)
+    for key, value in extras.items():
+        if key not in record.__dict__:
+            setattr(record, key, value)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    assert "\r" not in line
+    assert len(line.splitlines()) == 1
+    parsed = json.loads(line)
+    assert parsed["level"] == "INFO"
+    assert isinstance(parsed["message"], str)
+
+
+SECRET_SHAPES = [
+    st.from_regex(r"sk-(proj-|ant-)?[A-Za-z0-9]{20,40}", fullmatch=True),
+    st.from_regex(r"AKIA[0-9A-Z]{16}", fullmatch=True),
+    st.from_regex(r"ghp_[A-Za-z0-9]{36}", fullmatch=True),
+    st.from_regex(r"xoxb-[0-9]{10,12}-[A-Za-z0-9]{10,24}", fullmatch=True),
+    st.from_regex(r"eyJ[A-Za-z0-9_-]{10}\.eyJ[A-Za-z0-9_-]{10}\.[A-Za-z0-9_-]{10}", fullmatch=True),
+]
+
+
+@given(
+    secret=st.one_of(*SECRET_SHAPES),
+    before=st.text(alphabet=" abc,;:()[]", max_size=20),
+    after=st.text(alphabet=" abc,;:()[]", max_size=20),
+)
+def test_known_secret_shapes_never_survive(secret: str, before: str, after: str) -> None:
+    text = f"{before} {secret} {after}"
+    assert secret not in redact(text)
+    assert secret not in json.dumps(redact({"note": text, "nested": [text]}))
+
+
+@given(
+    key=st.sampled_from(["password", "api_key", "token", "secret", "Authorization", "db_password"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!@#", min_size=4, max_size=30),
+    sep=st.sampled_from(["=", ": ", " = ", '": "']),
+)
+def test_key_value_pairs_in_text_are_masked(key: str, value: str, sep: str) -> None:
+    quote = '"' if sep == '": "' else ""
+    text = f"{quote}{key}{sep}{value}{quote} rest"
+    out = redact(text)
+    assert value not in out.replace(key, "")

@@ -254,7 +254,7 @@ class JsonFormatter(logging.Formatter):
                 "message": _redact_text(str(record.msg)),
                 "format_error": f"{type(exc).__name__}: {exc}",
             }
-            return json.dumps(fallback, default=repr, ensure_ascii=False)
+            return _one_line(json.dumps(fallback, default=repr, ensure_ascii=False))
 
     def _format(self, record: logging.LogRecord) -> str:
         cid = getattr(record, "correlation_id", None)
@@ -276,7 +276,18 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": cid if cid is not None else correlation_id.get(),
             **redact(supplied),
         }
-        return json.dumps(payload, default=_json_default, ensure_ascii=False)
+        return _one_line(json.dumps(payload, default=_json_default, ensure_ascii=False))
+
+
+_UNICODE_BREAKS = re.compile("[\u0085\u2028\u2029]")
+_ESCAPE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _one_line(text: str) -> str:
+    """JSON escapes \\n and \\r but not NEL, U+2028, U+2029, which line readers also split on."""
+    if _UNICODE_BREAKS.search(text) is not None:
+        text = text.translate(_ESCAPE_BREAKS)
+    return text
 
 
 def _json_default(value: Any) -> str:

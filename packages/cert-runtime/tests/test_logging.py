@@ -20,6 +20,7 @@ from cert.runtime.errors import InvalidInputError
 from cert.runtime.logging import (
     REDACTED,
     JsonFormatter,
+    configure_from_settings,
     configure_logging,
     correlation_scope,
     get_correlation_id,
@@ -239,6 +240,7 @@ def test_breaker_and_health_logs_flow_through(tmp_path: Path) -> None:
         ({"fmt": "xml"}, "fmt"),
         ({"logger": 3}, "logger"),
         ({"rotate_path": ""}, "rotate_path"),
+        ({"rotate_path": "/nonexistent-dir/sub/cert.log"}, "rotate_path"),
         ({"rotate_path": "x.log", "max_bytes": -1}, "max_bytes"),
     ],
 )
@@ -253,7 +255,7 @@ def test_env_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         configure_logging()
 
 
-@pytest.mark.parametrize("cid", ["", "  ", 42, "x" * 300])
+@pytest.mark.parametrize("cid", ["", "  ", 42, "x" * 300, "abc\ninjected", "a\x1b[31m"])
 def test_bad_correlation_ids(cid: Any) -> None:
     with pytest.raises(InvalidInputError, match="correlation id"), correlation_scope(cid):
         pass
@@ -370,9 +372,7 @@ json_values = st.recursive(
 
 @given(
     message=st.text(max_size=200),
-    extras=st.dictionaries(
-        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12), json_values
-    ),
+    extras=st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True), json_values),
 )
 def test_any_record_formats_to_exactly_one_json_line(message: str, extras: dict[str, Any]) -> None:
     record = logging.LogRecord("cert.prop", logging.INFO, __file__, 1, message, None, None)
@@ -418,3 +418,20 @@ def test_key_value_pairs_in_text_are_masked(key: str, value: str, sep: str) -> N
     text = f"{quote}{key}{sep}{value}{quote} rest"
     out = redact(text)
     assert value not in out.replace(key, "")
+
+
+def test_configure_from_settings_uses_the_log_file(tmp_path: Path) -> None:
+    from cert.runtime.config import RuntimeSettings
+
+    path = tmp_path / "from-env.log"
+    settings = RuntimeSettings.from_env(
+        {"CERT_LOG_FILE": str(path), "CERT_LOG_LEVEL": "debug", "CERT_LOG_FORMAT": "json"}
+    )
+    configure_from_settings(settings)
+    get_logger("cert.test").debug("to the file")
+    for handler in logging.getLogger("cert").handlers:
+        handler.flush()
+    (line,) = path.read_text().splitlines()
+    assert json.loads(line)["message"] == "to the file"
+    with pytest.raises(InvalidInputError, match="settings"):
+        configure_from_settings({"log_level": "INFO"})  # type: ignore[arg-type]

@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from cert.runtime.config import check_log_format, check_log_level
+from cert.runtime.config import RuntimeSettings, check_log_format, check_log_level
 from cert.runtime.errors import InvalidInputError
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "CorrelationIdFilter",
     "JsonFormatter",
     "TextFormatter",
+    "configure_from_settings",
     "configure_logging",
     "correlation_id",
     "correlation_scope",
@@ -63,9 +64,11 @@ def correlation_scope(cid: str | None = None) -> Iterator[str]:
     """Bind a correlation id (a fresh uuid4 hex if ``None``) for the duration of the block."""
     if cid is None:
         cid = uuid.uuid4().hex
-    elif not isinstance(cid, str) or not cid.strip() or len(cid) > 256:
+    elif not isinstance(cid, str) or not cid.strip() or len(cid) > 256 or not cid.isprintable():
+        # Ids often arrive in request headers: refuse control characters (log injection).
         raise InvalidInputError(
-            f"correlation id must be a non-empty string of at most 256 characters, got {cid!r}",
+            "correlation id must be a non-empty printable string of at most 256 characters, "
+            f"got {cid!r}",
             context={"field": "cid", "value": repr(cid)[:300]},
         )
     token = correlation_id.set(cid)
@@ -385,11 +388,16 @@ def configure_logging(
                     f"{field} must be an int >= 0, got {value!r}",
                     context={"field": field, "value": repr(value)},
                 )
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
+        try:
+            file_handler = logging.handlers.RotatingFileHandler(
                 rotate_path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
             )
-        )
+        except OSError as exc:
+            raise InvalidInputError(
+                f"rotate_path={str(rotate_path)!r}: cannot open the log file ({exc.strerror})",
+                context={"field": "rotate_path", "value": str(rotate_path)},
+            ) from exc
+        handlers.append(file_handler)
     if stream is not None or rotate_path is None:
         handlers.append(logging.StreamHandler(stream if stream is not None else sys.stderr))
 
@@ -405,6 +413,24 @@ def configure_logging(
     target.setLevel(numeric_level)
     target.propagate = False
     return target
+
+
+def configure_from_settings(
+    settings: RuntimeSettings, *, logger: str = "cert", stream: IO[str] | None = None
+) -> logging.Logger:
+    """:func:`configure_logging` with the level, format and log file (``log_file``) of settings."""
+    if not isinstance(settings, RuntimeSettings):
+        raise InvalidInputError(
+            f"settings must be a RuntimeSettings, got {settings!r}",
+            context={"field": "settings", "value": repr(settings)},
+        )
+    return configure_logging(
+        settings.log_level,
+        settings.log_format,
+        logger=logger,
+        stream=stream,
+        rotate_path=settings.log_file,
+    )
 
 
 def log_event(logger: logging.Logger, level: int | str, message: str, /, **fields: Any) -> None:

@@ -424,3 +424,51 @@ def test_metrics_follow_state_rejections_and_transitions(clock: Any) -> None:
     assert sample("circuit_breaker_transitions_total", to_state="closed") == 1
     assert other.state is CircuitState.CLOSED
     assert registry.get_sample_value("cert_circuit_breaker_state", {"breaker": "other"}) == 0
+
+
+def test_protect_decorates_sync_and_async_functions(clock: Any) -> None:
+    breaker = make(clock, failure_threshold=2)
+
+    @breaker.protect
+    def divide(a: int, b: int) -> float:
+        """Divide."""
+        return a / b
+
+    @breaker.protect
+    async def adivide(a: int, b: int) -> float:
+        return a / b
+
+    assert divide(6, 3) == 2
+    assert divide.__doc__ == "Divide."
+    assert asyncio.run(adivide(6, 2)) == 3
+    with pytest.raises(ZeroDivisionError):
+        divide(1, 0)
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(adivide(1, 0))
+    assert breaker.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        divide(1, 1)
+    with pytest.raises(CircuitOpenError):
+        asyncio.run(adivide(1, 1))
+    with pytest.raises(InvalidInputError, match="fn"):
+        breaker.protect(42)  # type: ignore[arg-type]
+
+
+def test_retry_around_breaker_stops_at_an_open_circuit(clock: Any, sleeps: Any) -> None:
+    """Composition: retries spend attempts until the breaker opens, then fail fast."""
+    from cert.runtime.errors import CERTError
+    from cert.runtime.retry import retry_policy
+
+    breaker = make(clock, failure_threshold=2)
+    calls = 0
+
+    def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        raise CERTError("upstream 503", recoverable=True)
+
+    policy = retry_policy(max_attempts=5, jitter=0.0, sleep=sleeps)
+    with pytest.raises(CircuitOpenError):
+        policy(breaker.call, flaky)
+    assert calls == 2  # the third attempt met the open circuit, which is not retried
+    assert len(sleeps.waits) == 2

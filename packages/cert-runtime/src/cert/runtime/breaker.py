@@ -18,13 +18,15 @@ an ``await``, so the same breaker serves threads and asyncio tasks.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 from cert.runtime._validate import callable_arg, non_empty_str, non_negative_float, positive_int
 from cert.runtime.errors import CircuitOpenError, InvalidInputError
@@ -36,6 +38,7 @@ _log = logging.getLogger("cert.runtime.breaker")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class CircuitState(str, Enum):
@@ -193,6 +196,24 @@ class CircuitBreaker:
             raise
         self._record(ticket, failed=False)
         return result
+
+    def protect(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` so every call goes through the breaker (async functions stay async)."""
+        callable_arg("fn", fn)
+        if inspect.iscoroutinefunction(fn):
+            async_fn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def guarded_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await self.call_async(async_fn, *args, **kwargs)
+
+            return cast(Callable[P, R], guarded_async)
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            return self.call(fn, *args, **kwargs)
+
+        return guarded
 
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value!r})"

@@ -20,6 +20,7 @@ from cert.runtime.errors import InvalidInputError
 from cert.runtime.logging import (
     REDACTED,
     JsonFormatter,
+    TextFormatter,
     configure_from_settings,
     configure_logging,
     correlation_scope,
@@ -435,3 +436,28 @@ def test_configure_from_settings_uses_the_log_file(tmp_path: Path) -> None:
     assert json.loads(line)["message"] == "to the file"
     with pytest.raises(InvalidInputError, match="settings"):
         configure_from_settings({"log_level": "INFO"})  # type: ignore[arg-type]
+
+
+def test_text_and_json_handlers_on_one_logger_do_not_disturb_each_other() -> None:
+    text_stream, json_stream = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("cert.test")
+    text_handler = logging.StreamHandler(text_stream)
+    text_handler.setFormatter(TextFormatter())
+    json_handler = logging.StreamHandler(json_stream)
+    json_handler.setFormatter(JsonFormatter())
+    logger.addHandler(text_handler)
+    logger.addHandler(json_handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("no id here %s", "arg")
+        with correlation_scope("cid-7"):
+            logger.info("with id")
+    finally:
+        logger.removeHandler(text_handler)
+        logger.removeHandler(json_handler)
+    first, second = lines(json_stream)
+    assert first["correlation_id"] is None  # not the text formatter's "-"
+    assert first["message"] == "no id here arg"
+    assert second["correlation_id"] == "cid-7"
+    assert "[-] no id here arg" in text_stream.getvalue()
+    assert "[cid-7] with id" in text_stream.getvalue()

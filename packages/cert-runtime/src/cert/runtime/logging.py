@@ -307,15 +307,23 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        if getattr(record, "correlation_id", None) is None:
-            record.correlation_id = correlation_id.get() or "-"
-        original_msg, original_args = record.msg, record.args
-        record.msg, record.args = _redact_text(_message(record)), None
+        # The record is shared with any other handler: change it only for this call.
+        saved = {key: record.__dict__[key] for key in _TEXT_SWAPPED if key in record.__dict__}
+        cid = getattr(record, "correlation_id", None) or correlation_id.get() or "-"
         try:
+            record.correlation_id = cid
+            record.msg, record.args = _redact_text(_message(record)), None
             text = super().format(record)
+        except Exception as exc:  # like JsonFormatter: a log call must never raise
+            text = f"{record.levelname} {record.name} [{cid}] {record.msg!r} (format error: {exc})"
         finally:
-            record.msg, record.args = original_msg, original_args
+            for key in _TEXT_SWAPPED:
+                record.__dict__.pop(key, None)
+            record.__dict__.update(saved)
         return _redact_text(text)  # tracebacks too
+
+
+_TEXT_SWAPPED = ("correlation_id", "msg", "args")
 
 
 # ---------------------------------------------------------------------------------- setup

@@ -153,10 +153,12 @@ def test_hostile_records_never_raise() -> None:
         "obj", extra={"obj": Unprintable(), "cycle": cyclic, "raw": b"\xff\xfe token=abc123456"}
     )
     log.info({"not": "a string", "password": "pw"})  # type: ignore[arg-type]
+    log.info(Unprintable())  # type: ignore[arg-type]
     log.info("big", extra={"blob": "x" * 200_000, "nan": float("nan")})
     records = lines(stream)
-    assert len(records) == 4
+    assert len(records) == 5
     assert "unformattable" in records[0]["message"]
+    assert "<unprintable Unprintable>" in records[3]["message"]
     assert records[1]["cycle"] == {"self": "[CYCLE]"}
     assert "abc123456" not in records[1]["raw"]
     assert "pw" not in records[2]["message"].replace("password", "")

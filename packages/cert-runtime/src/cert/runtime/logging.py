@@ -224,11 +224,21 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
-    except Exception as exc:  # bad %-args must not lose the record
-        return f"{record.msg!r} (unformattable args {record.args!r}: {type(exc).__name__})"
+    except Exception as exc:  # bad %-args or an unprintable msg must not lose the record
+        return (
+            f"{_safe_str(record.msg)} (unformattable args {_safe_str(record.args)}: "
+            f"{type(exc).__name__})"
+        )
 
 
 def _iso_time(created: float) -> str:
@@ -254,8 +264,8 @@ class JsonFormatter(logging.Formatter):
                 "timestamp": _iso_time(record.created),
                 "level": record.levelname,
                 "logger": record.name,
-                "message": _redact_text(str(record.msg)),
-                "format_error": f"{type(exc).__name__}: {exc}",
+                "message": _redact_text(_safe_str(record.msg)),
+                "format_error": f"{type(exc).__name__}: {_safe_str(exc)}",
             }
             return _one_line(json.dumps(fallback, default=repr, ensure_ascii=False))
 
@@ -294,10 +304,7 @@ def _one_line(text: str) -> str:
 
 
 def _json_default(value: Any) -> str:
-    try:
-        return _redact_text(str(value))
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
+    return _redact_text(_safe_str(value))
 
 
 class TextFormatter(logging.Formatter):

@@ -472,3 +472,27 @@ def test_retry_around_breaker_stops_at_an_open_circuit(clock: Any, sleeps: Any) 
         policy(breaker.call, flaky)
     assert calls == 2  # the third attempt met the open circuit, which is not retried
     assert len(sleeps.waits) == 2
+
+
+def test_misuse_is_a_typed_error_and_never_counts_as_a_failure(clock: Any) -> None:
+    breaker = make(clock, failure_threshold=1)
+    with pytest.raises(InvalidInputError, match="fn"):
+        breaker.call(42)  # type: ignore[arg-type]
+
+    def sync_fn() -> int:
+        return 1
+
+    with pytest.raises(InvalidInputError, match="awaitable"):
+        asyncio.run(breaker.call_async(sync_fn))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="fn"):
+        asyncio.run(breaker.call_async(None))  # type: ignore[arg-type]
+    assert breaker.state is CircuitState.CLOSED
+    # The same misuse during HALF_OPEN must not hold the probe slot.
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    clock.advance(10.0)
+    with pytest.raises(InvalidInputError):
+        asyncio.run(breaker.call_async(sync_fn))  # type: ignore[arg-type]
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.call(sync_fn) == 1
+    assert breaker.state is CircuitState.CLOSED

@@ -75,6 +75,10 @@ _Changes = tuple[tuple[CircuitState, CircuitState], ...]
 _NO_CHANGES: _Changes = ()
 
 
+class _NotAwaitableError(InvalidInputError):
+    """call_async was handed a synchronous function (private: only the breaker raises it)."""
+
+
 def _always_failure(exc: BaseException) -> bool:
     return True
 
@@ -169,6 +173,8 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ wrapped calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` through the breaker."""
+        if not callable(fn):  # a caller's bug, not a dependency failure: never counted
+            callable_arg("fn", fn)
         ticket = self._admit()
         try:
             result = fn(*args, **kwargs)
@@ -185,9 +191,21 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` through the breaker; cancellation is not a failure."""
+        if not callable(fn):
+            callable_arg("fn", fn)
         ticket = self._admit()
         try:
-            result = await fn(*args, **kwargs)
+            awaitable = fn(*args, **kwargs)
+            if not inspect.isawaitable(awaitable):
+                raise _NotAwaitableError(
+                    f"call_async needs a function that returns an awaitable; {fn!r} returned "
+                    f"{type(awaitable).__name__} (use call() for synchronous functions)",
+                    context={"field": "fn", "value": repr(fn)},
+                )
+            result = await awaitable
+        except _NotAwaitableError:
+            self._release(ticket)  # the caller's bug, not the dependency's
+            raise
         except Exception as exc:
             self._record(ticket, failed=self._classify(exc))
             raise

@@ -59,7 +59,7 @@ def test_errors() -> None:
 def test_breaker() -> None:
     assert [s.value for s in breaker.CircuitState] == ["closed", "open", "half_open"]
     names = [(n, k) for n, k, _ in params(breaker.CircuitBreaker.__init__)]
-    assert names == [
+    assert names[:7] == [
         ("name", POS),
         ("failure_threshold", KW),
         ("recovery_timeout", KW),

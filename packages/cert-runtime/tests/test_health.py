@@ -186,3 +186,49 @@ def test_breaker_check_follows_the_circuit(clock: Any) -> None:
     json.dumps(reg.check().to_dict())
     with pytest.raises(InvalidInputError, match="breaker"):
         breaker_check("not a breaker")  # type: ignore[arg-type]
+
+
+def test_a_hanging_check_times_out_instead_of_hanging_the_report() -> None:
+    from cert.runtime.logging import correlation_scope, get_correlation_id
+
+    release = threading.Event()
+    seen_cid: list[str | None] = []
+
+    def hangs() -> bool:
+        seen_cid.append(get_correlation_id())
+        release.wait(30)
+        return True
+
+    reg = HealthRegistry()
+    reg.register("stuck", hangs, timeout_s=0.05)
+    reg.register("fine", lambda: True, timeout_s=5.0)
+    reg.register("optional_stuck", hangs, critical=False, timeout_s=0.05)
+    try:
+        with correlation_scope("health-1"):
+            report = reg.check()
+    finally:
+        release.set()
+    stuck, fine, optional = report.checks
+    assert stuck.status is U
+    assert "CERTTimeoutError" in stuck.detail
+    assert fine.status is H
+    assert optional.status is D
+    assert report.status is U
+    assert seen_cid[0] == "health-1"
+
+
+def test_timed_check_errors_propagate_as_failures() -> None:
+    def boom() -> bool:
+        raise OSError("disk gone")
+
+    reg = HealthRegistry()
+    reg.register("disk", boom, timeout_s=5.0)
+    (result,) = reg.check().checks
+    assert result.status is U
+    assert "OSError: disk gone" in result.detail
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "1", True])
+def test_bad_timeouts(bad: Any) -> None:
+    with pytest.raises(InvalidInputError, match="timeout_s"):
+        HealthRegistry().register("x", lambda: True, timeout_s=bad)

@@ -18,16 +18,19 @@ an ``await``, so the same breaker serves threads and asyncio tasks.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import NamedTuple, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 from cert.runtime._validate import callable_arg, non_empty_str, non_negative_float, positive_int
-from cert.runtime.errors import CircuitOpenError
+from cert.runtime.errors import CircuitOpenError, InvalidInputError
+from cert.runtime.metrics import MetricsFactory
 
 __all__ = ["BreakerStats", "CircuitBreaker", "CircuitState"]
 
@@ -35,6 +38,7 @@ _log = logging.getLogger("cert.runtime.breaker")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class CircuitState(str, Enum):
@@ -65,8 +69,14 @@ class _Ticket(NamedTuple):
     probe: bool
 
 
+_GAUGE_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
 _Changes = tuple[tuple[CircuitState, CircuitState], ...]
 _NO_CHANGES: _Changes = ()
+
+
+class _NotAwaitableError(InvalidInputError):
+    """call_async was handed a synchronous function (private: only the breaker raises it)."""
 
 
 def _always_failure(exc: BaseException) -> bool:
@@ -86,6 +96,7 @@ class CircuitBreaker:
         is_failure: Callable[[BaseException], bool] = _always_failure,
         clock: Callable[[], float] = time.monotonic,
         on_state_change: Callable[[CircuitState, CircuitState], None] | None = None,
+        metrics: MetricsFactory | None = None,
     ) -> None:
         self.name = non_empty_str("name", name)
         self.failure_threshold = positive_int("failure_threshold", failure_threshold)
@@ -105,6 +116,7 @@ class CircuitBreaker:
         self._probe_in_flight = False
         self._opened_count = 0
         self._rejected_count = 0
+        self._instrument(metrics if metrics is not None else MetricsFactory(enabled=False))
 
     # ------------------------------------------------------------------ state
     @property
@@ -161,6 +173,8 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ wrapped calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` through the breaker."""
+        if not callable(fn):  # a caller's bug, not a dependency failure: never counted
+            callable_arg("fn", fn)
         ticket = self._admit()
         try:
             result = fn(*args, **kwargs)
@@ -177,9 +191,21 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` through the breaker; cancellation is not a failure."""
+        if not callable(fn):
+            callable_arg("fn", fn)
         ticket = self._admit()
         try:
-            result = await fn(*args, **kwargs)
+            awaitable = fn(*args, **kwargs)
+            if not inspect.isawaitable(awaitable):
+                raise _NotAwaitableError(
+                    f"call_async needs a function that returns an awaitable; {fn!r} returned "
+                    f"{type(awaitable).__name__} (use call() for synchronous functions)",
+                    context={"field": "fn", "value": repr(fn)},
+                )
+            result = await awaitable
+        except _NotAwaitableError:
+            self._release(ticket)  # the caller's bug, not the dependency's
+            raise
         except Exception as exc:
             self._record(ticket, failed=self._classify(exc))
             raise
@@ -189,10 +215,52 @@ class CircuitBreaker:
         self._record(ticket, failed=False)
         return result
 
+    def protect(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` so every call goes through the breaker (async functions stay async)."""
+        callable_arg("fn", fn)
+        if inspect.iscoroutinefunction(fn):
+            async_fn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def guarded_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await self.call_async(async_fn, *args, **kwargs)
+
+            return cast(Callable[P, R], guarded_async)
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            return self.call(fn, *args, **kwargs)
+
+        return guarded
+
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value!r})"
 
     # ------------------------------------------------------------------ internals
+    def _instrument(self, metrics: MetricsFactory) -> None:
+        """Per-breaker series on the factory's registry (no-ops when metrics are off)."""
+        if not isinstance(metrics, MetricsFactory):
+            raise InvalidInputError(
+                f"metrics must be a MetricsFactory, got {metrics!r}",
+                context={"field": "metrics", "value": repr(metrics)},
+            )
+        self._state_gauge = metrics.gauge(
+            "circuit_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            ["breaker"],
+        ).labels(breaker=self.name)
+        self._rejections = metrics.counter(
+            "circuit_breaker_rejections_total",
+            "Calls refused because the circuit was open or its probe slot taken.",
+            ["breaker"],
+        ).labels(breaker=self.name)
+        self._transitions = metrics.counter(
+            "circuit_breaker_transitions_total",
+            "Circuit state changes, by the state entered.",
+            ["breaker", "to_state"],
+        )
+        self._state_gauge.set(_GAUGE_VALUE[self._state])
+
     def _classify(self, exc: BaseException) -> bool:
         try:
             return bool(self._is_failure(exc))
@@ -212,6 +280,7 @@ class CircuitBreaker:
                 ticket = _Ticket(self._generation, True)
             else:
                 self._rejected_count += 1
+                self._rejections.inc()
                 state, retry_after = self._state, self._retry_after()
         if changes:
             self._notify(changes)
@@ -278,6 +347,10 @@ class CircuitBreaker:
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
             self._opened_count += 1
+        # Under the lock, so the gauge cannot be left showing an older state than the breaker's.
+        self._state_gauge.set(_GAUGE_VALUE[new])
+        if old is not new:
+            self._transitions.labels(breaker=self.name, to_state=new.value).inc()
         return _NO_CHANGES if old is new else ((old, new),)
 
     def _notify(self, changes: _Changes) -> None:

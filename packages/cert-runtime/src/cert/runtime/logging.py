@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from cert.runtime.config import check_log_format, check_log_level
+from cert.runtime.config import RuntimeSettings, check_log_format, check_log_level
 from cert.runtime.errors import InvalidInputError
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "CorrelationIdFilter",
     "JsonFormatter",
     "TextFormatter",
+    "configure_from_settings",
     "configure_logging",
     "correlation_id",
     "correlation_scope",
@@ -63,9 +64,11 @@ def correlation_scope(cid: str | None = None) -> Iterator[str]:
     """Bind a correlation id (a fresh uuid4 hex if ``None``) for the duration of the block."""
     if cid is None:
         cid = uuid.uuid4().hex
-    elif not isinstance(cid, str) or not cid.strip() or len(cid) > 256:
+    elif not isinstance(cid, str) or not cid.strip() or len(cid) > 256 or not cid.isprintable():
+        # Ids often arrive in request headers: refuse control characters (log injection).
         raise InvalidInputError(
-            f"correlation id must be a non-empty string of at most 256 characters, got {cid!r}",
+            "correlation id must be a non-empty printable string of at most 256 characters, "
+            f"got {cid!r}",
             context={"field": "cid", "value": repr(cid)[:300]},
         )
     token = correlation_id.set(cid)
@@ -221,11 +224,21 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
-    except Exception as exc:  # bad %-args must not lose the record
-        return f"{record.msg!r} (unformattable args {record.args!r}: {type(exc).__name__})"
+    except Exception as exc:  # bad %-args or an unprintable msg must not lose the record
+        return (
+            f"{_safe_str(record.msg)} (unformattable args {_safe_str(record.args)}: "
+            f"{type(exc).__name__})"
+        )
 
 
 def _iso_time(created: float) -> str:
@@ -251,10 +264,10 @@ class JsonFormatter(logging.Formatter):
                 "timestamp": _iso_time(record.created),
                 "level": record.levelname,
                 "logger": record.name,
-                "message": _redact_text(str(record.msg)),
-                "format_error": f"{type(exc).__name__}: {exc}",
+                "message": _redact_text(_safe_str(record.msg)),
+                "format_error": f"{type(exc).__name__}: {_safe_str(exc)}",
             }
-            return json.dumps(fallback, default=repr, ensure_ascii=False)
+            return _one_line(json.dumps(fallback, default=repr, ensure_ascii=False))
 
     def _format(self, record: logging.LogRecord) -> str:
         cid = getattr(record, "correlation_id", None)
@@ -276,14 +289,22 @@ class JsonFormatter(logging.Formatter):
             "correlation_id": cid if cid is not None else correlation_id.get(),
             **redact(supplied),
         }
-        return json.dumps(payload, default=_json_default, ensure_ascii=False)
+        return _one_line(json.dumps(payload, default=_json_default, ensure_ascii=False))
+
+
+_UNICODE_BREAKS = re.compile("[\u0085\u2028\u2029]")
+_ESCAPE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _one_line(text: str) -> str:
+    """JSON escapes \\n and \\r but not NEL, U+2028, U+2029, which line readers also split on."""
+    if _UNICODE_BREAKS.search(text) is not None:
+        text = text.translate(_ESCAPE_BREAKS)
+    return text
 
 
 def _json_default(value: Any) -> str:
-    try:
-        return _redact_text(str(value))
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
+    return _redact_text(_safe_str(value))
 
 
 class TextFormatter(logging.Formatter):
@@ -293,15 +314,23 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        if getattr(record, "correlation_id", None) is None:
-            record.correlation_id = correlation_id.get() or "-"
-        original_msg, original_args = record.msg, record.args
-        record.msg, record.args = _redact_text(_message(record)), None
+        # The record is shared with any other handler: change it only for this call.
+        saved = {key: record.__dict__[key] for key in _TEXT_SWAPPED if key in record.__dict__}
+        cid = getattr(record, "correlation_id", None) or correlation_id.get() or "-"
         try:
+            record.correlation_id = cid
+            record.msg, record.args = _redact_text(_message(record)), None
             text = super().format(record)
+        except Exception as exc:  # like JsonFormatter: a log call must never raise
+            text = f"{record.levelname} {record.name} [{cid}] {record.msg!r} (format error: {exc})"
         finally:
-            record.msg, record.args = original_msg, original_args
+            for key in _TEXT_SWAPPED:
+                record.__dict__.pop(key, None)
+            record.__dict__.update(saved)
         return _redact_text(text)  # tracebacks too
+
+
+_TEXT_SWAPPED = ("correlation_id", "msg", "args")
 
 
 # ---------------------------------------------------------------------------------- setup
@@ -374,11 +403,16 @@ def configure_logging(
                     f"{field} must be an int >= 0, got {value!r}",
                     context={"field": field, "value": repr(value)},
                 )
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
+        try:
+            file_handler = logging.handlers.RotatingFileHandler(
                 rotate_path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
             )
-        )
+        except OSError as exc:
+            raise InvalidInputError(
+                f"rotate_path={str(rotate_path)!r}: cannot open the log file ({exc.strerror})",
+                context={"field": "rotate_path", "value": str(rotate_path)},
+            ) from exc
+        handlers.append(file_handler)
     if stream is not None or rotate_path is None:
         handlers.append(logging.StreamHandler(stream if stream is not None else sys.stderr))
 
@@ -394,6 +428,24 @@ def configure_logging(
     target.setLevel(numeric_level)
     target.propagate = False
     return target
+
+
+def configure_from_settings(
+    settings: RuntimeSettings, *, logger: str = "cert", stream: IO[str] | None = None
+) -> logging.Logger:
+    """:func:`configure_logging` with the level, format and log file (``log_file``) of settings."""
+    if not isinstance(settings, RuntimeSettings):
+        raise InvalidInputError(
+            f"settings must be a RuntimeSettings, got {settings!r}",
+            context={"field": "settings", "value": repr(settings)},
+        )
+    return configure_logging(
+        settings.log_level,
+        settings.log_format,
+        logger=logger,
+        stream=stream,
+        rotate_path=settings.log_file,
+    )
 
 
 def log_event(logger: logging.Logger, level: int | str, message: str, /, **fields: Any) -> None:

@@ -7,7 +7,9 @@ frozen object, so the hot path never copies or re-checks anything.
 
 Sources, lowest priority first: the embedded defaults (package data), a YAML file (argument or
 ``$RESONTINEX_TRUST_CONFIG``), then the section of ``environments`` selected by the
-``environment`` argument or ``$RESONTINEX_TRUST_ENV``.
+``environment`` argument or ``$RESONTINEX_TRUST_ENV``. Sections merge key by key, except
+``environments``: a file that has one replaces the embedded one whole, so the embedded
+environment overrides never leak into a user's config.
 """
 
 from __future__ import annotations
@@ -142,6 +144,12 @@ class TrustConfig:
 
     def __delattr__(self, name: str) -> None:
         raise AttributeError(f"TrustConfig is immutable; cannot delete {name!r}")
+
+    def __copy__(self) -> TrustConfig:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> TrustConfig:
+        return self
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, TrustConfig) and other.config_hash == self.config_hash
@@ -378,8 +386,12 @@ def validate_and_normalize_config(
             raise TrustConfigError(
                 str(key), raw[key], f"unknown key; allowed: {sorted(_TOP_LEVEL_KEYS)}"
             )
-    merged = _deep_merge(_embedded_defaults(), raw)
-    environments = merged.pop("environments", None) or {}
+    defaults = _embedded_defaults()
+    if "environments" in raw:  # a file's environments replace the embedded ones, never mix
+        defaults.pop("environments")
+    merged = _deep_merge(defaults, raw)
+    environments = merged.pop("environments", None)
+    environments = {} if environments is None else environments
     if not isinstance(environments, Mapping):
         raise TrustConfigError("environments", environments, "expected a mapping")
     if environment is not None:

@@ -77,7 +77,10 @@ def check_probability(field: str, value: object) -> float:
         raise TrustInputTypeError(
             f"{field}: expected a real number in [0, 1], got {type(value).__name__} {value!r}"
         )
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        raise TrustInputError(f"{field}: must be in [0, 1], got {value!r}") from None
     if not math.isfinite(number):
         raise TrustInputError(f"{field}: must be finite, got {value!r}")
     if not 0.0 <= number <= 1.0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -82,7 +83,8 @@ def test_numpy_and_python_backends_agree(
     for method in ("platt", "isotonic"):
         py = CalibrationAdapter(method, backend="python")
         npy = CalibrationAdapter(method, backend="numpy")
-        assert py.fit(train_s, train_y) and npy.fit(train_s, train_y)
+        assert py.fit(train_s, train_y)
+        assert npy.fit(train_s, train_y)
         for s in test_s[:500]:
             assert npy.predict(s) == pytest.approx(py.predict(s), abs=1e-9)
 
@@ -116,11 +118,11 @@ def test_pav_is_monotone_and_matches_a_naive_reference(pairs: list[tuple[float, 
     adapter = CalibrationAdapter("isotonic", min_samples=2)
     assert adapter.fit(scores, labels)
     xs, ys = adapter.knots_x, adapter.knots_y
-    assert all(b > a for a, b in zip(xs, xs[1:], strict=False))
-    assert all(b > a for a, b in zip(ys, ys[1:], strict=False))
-    grid = sorted(scores + [0.0, 1.0])
+    assert all(b > a for a, b in itertools.pairwise(xs))
+    assert all(b > a for a, b in itertools.pairwise(ys))
+    grid = sorted([*scores, 0.0, 1.0])
     preds = [adapter.predict(s) for s in grid]
-    assert all(b >= a for a, b in zip(preds, preds[1:], strict=False))  # type: ignore[operator]
+    assert all(b >= a for a, b in itertools.pairwise(preds))  # type: ignore[operator]
     ref_x, ref_y = _naive_isotonic(scores, labels)
     assert xs == pytest.approx(ref_x, abs=1e-12)
     assert ys == pytest.approx(ref_y, abs=1e-12)
@@ -153,7 +155,7 @@ def test_platt_is_monotone_and_keeps_ranking(sharpness: float, shift: float, see
         assert adapter.fit_report["fitted"] is False
         return
     preds = [adapter.predict(s) for s in sorted(scores)]
-    assert all(b >= a for a, b in zip(preds, preds[1:], strict=False))  # type: ignore[operator]
+    assert all(b >= a for a, b in itertools.pairwise(preds))  # type: ignore[operator]
 
 
 def test_fit_refuses_small_or_one_class_data(caplog: pytest.LogCaptureFixture) -> None:
@@ -162,7 +164,8 @@ def test_fit_refuses_small_or_one_class_data(caplog: pytest.LogCaptureFixture) -
         assert adapter.fit([0.5] * 49, [0, 1] * 24 + [1]) is False
     assert "at least 50" in adapter.fit_report["reason"]
     assert "calibration_fit_refused" in caplog.text
-    assert adapter.predict(0.5) is None and not adapter.is_fitted
+    assert adapter.predict(0.5) is None
+    assert not adapter.is_fitted
     assert adapter.fit([0.1 * (i % 10) for i in range(100)], [1] * 100) is False
     assert "one class" in adapter.fit_report["reason"]
 

@@ -99,7 +99,8 @@ def test_yaml_tier_actions_become_decisions_and_explain_works(tmp_path: Path) ->
     path = tmp_path / "gate.yaml"
     path.write_text("tier_actions:\n  review: defer\n  monitor: Review\n")
     config = load_config(path)
-    assert config.tier_actions[1] is Decision.DEFER and config.tier_actions[2] is Decision.REVIEW
+    assert config.tier_actions[1] is Decision.DEFER
+    assert config.tier_actions[2] is Decision.REVIEW
     gate = CompositeTrustGate(InputVector(0.45, 0.55, 0.5), config)
     assert gate.explain()["risk_assessment"]["tier_action"] == "DEFER"
 
@@ -116,11 +117,12 @@ def test_environment_overrides_merge_onto_base(tmp_path: Path) -> None:
     )
     base = load_config(path)
     prod = load_config(path, environment="production")
-    assert base.trust_floor == 0.55 and prod.trust_floor == 0.7
-    assert (
-        prod.monitor.min_samples == 5 and prod.monitor.window_seconds == base.monitor.window_seconds
-    )
-    assert prod.environment == "production" and prod.config_hash != base.config_hash
+    assert base.trust_floor == 0.55
+    assert prod.trust_floor == 0.7
+    assert prod.monitor.min_samples == 5
+    assert prod.monitor.window_seconds == base.monitor.window_seconds
+    assert prod.environment == "production"
+    assert prod.config_hash != base.config_hash
     with pytest.raises(TrustConfigError, match="unknown environment"):
         load_config(path, environment="moon")
 
@@ -203,7 +205,8 @@ def test_config_hash_is_stable_across_processes(config: TrustConfig) -> None:
     code = "from resontinex.trust import default_config; print(default_config().config_hash)"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() == config.config_hash
-    assert len(config.config_hash) == 12 and int(config.config_hash, 16) >= 0
+    assert len(config.config_hash) == 12
+    assert int(config.config_hash, 16) >= 0
 
 
 def test_config_hash_tracks_content() -> None:

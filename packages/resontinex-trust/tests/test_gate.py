@@ -25,6 +25,7 @@ from resontinex.trust import (
 )
 from resontinex.trust.composite_trust_gate import break_glass_override
 
+SIGNALS = ("alignment_score", "epistemic_risk", "confidence_band")
 probability = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 weight = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)
 
@@ -38,7 +39,7 @@ def configs(draw: st.DrawFn) -> TrustConfig:
     decisions = st.sampled_from(["EXECUTE", "REVIEW", "DEFER", "ABORT"])
     return validate_and_normalize_config(
         {
-            "weights": dict(zip(("alignment_score", "epistemic_risk", "confidence_band"), weights)),
+            "weights": dict(zip(SIGNALS, weights, strict=True)),
             "risk_tiers": {
                 "block": bounds[0],
                 "review": bounds[1],
@@ -63,7 +64,8 @@ def test_golden_values(config: TrustConfig) -> None:
 
 def test_seed_examples_work_as_written() -> None:
     gate = CompositeTrustGate(inputs=InputVector(0.8, 0.3, 0.2))
-    assert gate.decision.value == "EXECUTE" and gate.decision == "EXECUTE"
+    assert gate.decision.value == "EXECUTE"
+    assert gate.decision == "EXECUTE"
     assert route_to_resontinex(gate.decision) == "execute"
     assert callable(break_glass_override)
 
@@ -85,7 +87,8 @@ def test_clamping_keeps_extremes_finite(config: TrustConfig) -> None:
     bottom = CompositeTrustGate(InputVector(0.0, 1.0, 1.0), config)
     assert top.raw_trust_score == pytest.approx(1 - 1e-6, rel=1e-9)
     assert bottom.raw_trust_score == pytest.approx(1e-6, rel=1e-6)
-    assert top.decision is Decision.EXECUTE and bottom.decision is Decision.ABORT
+    assert top.decision is Decision.EXECUTE
+    assert bottom.decision is Decision.ABORT
 
 
 @settings(max_examples=300, deadline=None)
@@ -157,7 +160,8 @@ def test_tier_edges_are_inclusive_upper_bounds(
     assert after.raw_trust_score > edge
     assert after.risk_tier is above_edge
     before = CompositeTrustGate(InputVector(math.nextafter(a, 0.0), 0.5, 0.5), config)
-    assert before.raw_trust_score < edge and before.risk_tier is at_edge
+    assert before.raw_trust_score < edge
+    assert before.risk_tier is at_edge
 
 
 @pytest.mark.parametrize(
@@ -177,7 +181,8 @@ def test_tier_is_judged_on_the_calibrated_score(
     config: TrustConfig, fixed_calibrator: Any, score: float, tier: RiskTier
 ) -> None:
     gate = CompositeTrustGate(InputVector(0.5, 0.5, 0.5), config, fixed_calibrator(score))
-    assert gate.trust_score == score and gate.raw_trust_score == 0.5
+    assert gate.trust_score == score
+    assert gate.raw_trust_score == 0.5
     assert gate.risk_tier is tier
     assert gate.explain()["aggregation"]["tier_judged_on"] == "calibrated"
 
@@ -207,14 +212,16 @@ def test_every_decision_is_reachable_and_explained(
     assert gate.decision is decision
     assert gate.rule_fired == rule
     risk = gate.explain()["risk_assessment"]
-    assert risk["decision"] == decision.value and risk["rule_fired"] == rule
+    assert risk["decision"] == decision.value
+    assert risk["rule_fired"] == rule
     assert risk["floor_met"] == (gate.trust_score >= config.trust_floor)
     assert risk["entropy_flag"] == (inputs[2] >= config.entropy_threshold)
 
 
 def test_floor_rule_takes_precedence_over_entropy(config: TrustConfig) -> None:
     gate = CompositeTrustGate(InputVector(0.68, 0.40, 0.75), config)
-    assert gate.risk_tier is RiskTier.MONITOR and gate.trust_score < config.trust_floor
+    assert gate.risk_tier is RiskTier.MONITOR
+    assert gate.trust_score < config.trust_floor
     assert gate.entropy_flag
     assert (gate.decision, gate.rule_fired) == (Decision.REVIEW, "trust_floor")
 
@@ -224,7 +231,8 @@ def test_policy_is_configurable() -> None:
         {"policy": {"below_floor": "EXECUTE", "entropy_flag": "abort"}, "trust_floor": 0.9}
     )
     below_floor = CompositeTrustGate(InputVector(0.8, 0.3, 0.2), cfg)
-    assert below_floor.trust_score < 0.9 and below_floor.decision is Decision.EXECUTE
+    assert below_floor.trust_score < 0.9
+    assert below_floor.decision is Decision.EXECUTE
     entropic = CompositeTrustGate(InputVector(0.97, 0.03, 0.80), cfg)
     assert (entropic.decision, entropic.rule_fired) == (Decision.ABORT, "entropy_threshold")
 
@@ -256,7 +264,8 @@ def test_every_explanation_matches_the_schema(
 
 def test_explanation_observability(config: TrustConfig) -> None:
     obs = CompositeTrustGate(InputVector(0.8, 0.3, 0.2), config).explain()["observability"]
-    assert obs["config_hash"] == config.config_hash and len(obs["config_hash"]) == 12
+    assert obs["config_hash"] == config.config_hash
+    assert len(obs["config_hash"]) == 12
     assert obs["timestamp"].endswith("+00:00")
     assert obs["package_version"]
 
@@ -307,7 +316,8 @@ def test_gate_round_trips_through_copy(config: TrustConfig) -> None:
 
 def test_gate_accepts_a_plain_sequence_and_a_mapping_config() -> None:
     gate = CompositeTrustGate((0.8, 0.3, 0.2), {"trust_floor": 0.9})  # type: ignore[arg-type]
-    assert gate.decision is Decision.REVIEW and gate.rule_fired == "trust_floor"
+    assert gate.decision is Decision.REVIEW
+    assert gate.rule_fired == "trust_floor"
 
 
 def test_route_to_resontinex_maps_every_decision() -> None:

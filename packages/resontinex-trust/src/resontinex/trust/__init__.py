@@ -1,18 +1,13 @@
 """resontinex.trust: the CompositeTrustGate, its calibration, monitor and break-glass.
 
-The core (gate, inputs, config, calibration) imports only the standard library; PyYAML loads on
-the first config read. The monitor pulls in prometheus-client and the batch path numpy, so they
-are resolved lazily on first attribute access.
+The core (gate, inputs, config) imports only the standard library; PyYAML loads on the first
+config read. Calibration, break-glass, the audit log, the monitor (prometheus-client) and the
+batch path (numpy) are resolved lazily on first attribute access.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from resontinex.trust.__about__ import __version__
-from resontinex.trust.audit import AuditLog, AuditVerification
-from resontinex.trust.breakglass import OverrideRecord, break_glass_override
-from resontinex.trust.calibration import CalibrationAdapter, calibration_report
 from resontinex.trust.composite_trust_gate import (
     CompositeTrustGate,
     explain_schema,
@@ -37,15 +32,28 @@ from resontinex.trust.errors import (
 )
 from resontinex.trust.signals import Decision, InputVector, RiskTier, route_to_resontinex
 
+TYPE_CHECKING = False  # typing is not imported at runtime: it costs milliseconds of import time
 if TYPE_CHECKING:
+    from typing import Any
+
+    from resontinex.trust.audit import AuditLog, AuditVerification
     from resontinex.trust.batch import BatchResult, evaluate_batch
+    from resontinex.trust.breakglass import OverrideRecord, break_glass_override
+    from resontinex.trust.calibration import CalibrationAdapter, calibration_report
     from resontinex.trust.monitor import TrustMetrics, TrustMonitor
 
+# Loaded on first use, so `import resontinex.trust` stays light (see test_import.py).
 _LAZY = {
-    "TrustMonitor": "resontinex.trust.monitor",
-    "TrustMetrics": "resontinex.trust.monitor",
-    "evaluate_batch": "resontinex.trust.batch",
+    "AuditLog": "resontinex.trust.audit",
+    "AuditVerification": "resontinex.trust.audit",
     "BatchResult": "resontinex.trust.batch",
+    "evaluate_batch": "resontinex.trust.batch",
+    "OverrideRecord": "resontinex.trust.breakglass",
+    "break_glass_override": "resontinex.trust.breakglass",
+    "CalibrationAdapter": "resontinex.trust.calibration",
+    "calibration_report": "resontinex.trust.calibration",
+    "TrustMetrics": "resontinex.trust.monitor",
+    "TrustMonitor": "resontinex.trust.monitor",
 }
 
 __all__ = [

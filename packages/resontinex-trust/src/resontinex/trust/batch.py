@@ -18,7 +18,6 @@ from resontinex.trust.composite_trust_gate import (
     RULE_TIER_ACTION,
     RULE_TRUST_FLOOR,
     CompositeTrustGate,
-    ScoreCalibrator,
 )
 from resontinex.trust.config import TrustConfig, default_config, validate_and_normalize_config
 from resontinex.trust.errors import TrustInputError, TrustInputTypeError
@@ -26,6 +25,8 @@ from resontinex.trust.signals import DECISIONS, SIGNAL_NAMES, TIERS, Decision, I
 
 if TYPE_CHECKING:
     import numpy as np
+
+    from resontinex.trust.protocols import ScoreCalibrator
 
 __all__ = ["RULES", "BatchResult", "evaluate_batch"]
 

@@ -20,22 +20,23 @@ exp, a few comparisons. ``explain()`` builds the audit dict lazily.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Sequence
-from typing import Any, Protocol
 
 from resontinex.trust.__about__ import __version__
-from resontinex.trust.breakglass import break_glass_override
 from resontinex.trust.config import TrustConfig, default_config, validate_and_normalize_config
 from resontinex.trust.errors import TrustInputTypeError
 from resontinex.trust.signals import SIGNAL_NAMES, TIERS, Decision, InputVector, RiskTier
 
+TYPE_CHECKING = False  # typing is not imported at runtime: it costs milliseconds of import time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from resontinex.trust.protocols import ScoreCalibrator
+
 __all__ = [
     "CLAMP_EPSILON",
     "CompositeTrustGate",
-    "ScoreCalibrator",
-    "break_glass_override",
     "explain_schema",
     "logit_contributions",
     "sigmoid",
@@ -54,12 +55,6 @@ RULE_TIER_ACTION = "tier_action"
 RULE_TRUST_FLOOR = "trust_floor"
 RULE_ENTROPY = "entropy_threshold"
 RULE_CIRCUIT_BREAKER = "circuit_breaker"
-
-
-class ScoreCalibrator(Protocol):
-    """What the gate needs from a calibrator: a monotone map of the raw score, None if unfitted."""
-
-    def predict(self, score: float) -> float | None: ...
 
 
 def sigmoid(z: float) -> float:
@@ -251,6 +246,8 @@ class CompositeTrustGate:
 
     def explain(self) -> dict[str, Any]:
         """The full, JSON-serialisable account of this evaluation (schema: explain.schema.json)."""
+        import datetime as dt
+
         config = self.config
         terms = logit_contributions(self.inputs, config)
         ca, cr, cc = (terms[n]["contribution"] for n in SIGNAL_NAMES)
@@ -318,3 +315,12 @@ def explain_schema() -> dict[str, Any]:
     )
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def __getattr__(name: str) -> Any:
+    # The seed imports break_glass_override from here; load it (and the audit log) on demand.
+    if name == "break_glass_override":
+        from resontinex.trust.breakglass import break_glass_override
+
+        return break_glass_override
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,18 +15,16 @@ environment overrides never leak into a user's config.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any
 
 from resontinex.trust.errors import TrustConfigError
 from resontinex.trust.signals import DECISIONS, SIGNAL_NAMES, TIERS, Decision
+
+TYPE_CHECKING = False  # typing is not imported at runtime: it costs milliseconds of import time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "CONFIG_ENV_VAR",
@@ -60,10 +58,47 @@ _TOP_LEVEL_KEYS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class MonitorSettings:
+class _Record:
+    """A slotted, immutable, keyword-built record (dataclasses would cost import time here)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **values: Any) -> None:
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable; cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _Record)
+            and type(other) is type(self)
+            and self.as_dict() == other.as_dict()
+        )
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, n) for n in self.__slots__))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in self.__slots__}
+
+
+class MonitorSettings(_Record):
     """Sliding-window health and circuit-breaker levels of :class:`TrustMonitor`."""
 
+    __slots__ = (
+        "circuit_breaker_error_rate",
+        "degraded_error_rate",
+        "min_samples",
+        "unhealthy_error_rate",
+        "window_max_events",
+        "window_seconds",
+    )
     window_seconds: float
     window_max_events: int
     min_samples: int
@@ -72,10 +107,10 @@ class MonitorSettings:
     circuit_breaker_error_rate: float
 
 
-@dataclass(frozen=True, slots=True)
-class BreakGlassSettings:
+class BreakGlassSettings(_Record):
     """Who may override the gate, for how long, and where overrides are recorded."""
 
+    __slots__ = ("audit_log_path", "authorized_operators", "max_ttl_seconds", "ttl_seconds")
     ttl_seconds: float
     max_ttl_seconds: float
     authorized_operators: tuple[str, ...]
@@ -136,6 +171,9 @@ class TrustConfig:
                 self.entropy_decision,
             ),
         )
+        import hashlib  # once per config, off the import path
+        import json
+
         canonical = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
         object.__setattr__(self, "config_hash", hashlib.sha256(canonical.encode()).hexdigest()[:12])
 
@@ -179,19 +217,10 @@ class TrustConfig:
                 "below_floor": self.below_floor_decision.value,
                 "entropy_flag": self.entropy_decision.value,
             },
-            "monitor": {
-                "window_seconds": self.monitor.window_seconds,
-                "window_max_events": self.monitor.window_max_events,
-                "min_samples": self.monitor.min_samples,
-                "degraded_error_rate": self.monitor.degraded_error_rate,
-                "unhealthy_error_rate": self.monitor.unhealthy_error_rate,
-                "circuit_breaker_error_rate": self.monitor.circuit_breaker_error_rate,
-            },
+            "monitor": self.monitor.as_dict(),
             "break_glass": {
-                "ttl_seconds": self.break_glass.ttl_seconds,
-                "max_ttl_seconds": self.break_glass.max_ttl_seconds,
+                **self.break_glass.as_dict(),
                 "authorized_operators": list(self.break_glass.authorized_operators),
-                "audit_log_path": self.break_glass.audit_log_path,
             },
         }
 
@@ -293,7 +322,7 @@ def _actions(raw: object) -> tuple[Decision, Decision, Decision, Decision]:
 
 
 def _monitor(raw: object) -> MonitorSettings:
-    keys = tuple(MonitorSettings.__dataclass_fields__)
+    keys = MonitorSettings.__slots__
     s = _section("monitor", raw, keys)
     settings = MonitorSettings(
         window_seconds=_number("monitor.window_seconds", s["window_seconds"], 1e-3, 86400.0 * 30),
@@ -319,7 +348,7 @@ def _monitor(raw: object) -> MonitorSettings:
 
 
 def _break_glass(raw: object) -> BreakGlassSettings:
-    keys = tuple(BreakGlassSettings.__dataclass_fields__)
+    keys = BreakGlassSettings.__slots__
     s = _section("break_glass", raw, keys)
     ttl = _number("break_glass.ttl_seconds", s["ttl_seconds"], 1.0, 86400.0)
     max_ttl = _number("break_glass.max_ttl_seconds", s["max_ttl_seconds"], 1.0, 86400.0)
@@ -336,7 +365,12 @@ def _break_glass(raw: object) -> BreakGlassSettings:
     path = s["audit_log_path"]
     if path is not None and (not isinstance(path, str) or not path.strip()):
         raise TrustConfigError("break_glass.audit_log_path", path, "expected a path string or null")
-    return BreakGlassSettings(ttl, max_ttl, tuple(operators), path)
+    return BreakGlassSettings(
+        ttl_seconds=ttl,
+        max_ttl_seconds=max_ttl,
+        authorized_operators=tuple(operators),
+        audit_log_path=path,
+    )
 
 
 # ---------------------------------------------------------------- public entry points
@@ -349,6 +383,8 @@ _default_config: TrustConfig | None = None
 def _embedded_defaults() -> dict[str, Any]:
     global _defaults_raw
     if _defaults_raw is None:
+        from importlib import resources
+
         text = resources.files("resontinex.trust").joinpath("data/defaults.yaml").read_text("utf-8")
         _defaults_raw = _parse_yaml(text, "<embedded defaults>")
     return copy.deepcopy(_defaults_raw)
@@ -445,6 +481,8 @@ def load_config(
     )
     raw: dict[str, Any] = {}
     if path is not None:
+        from pathlib import Path
+
         file = Path(path)
         try:
             size = file.stat().st_size

@@ -22,10 +22,11 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from resontinex.trust.breakglass import OverrideRecord, break_glass_override
-from resontinex.trust.composite_trust_gate import CompositeTrustGate, ScoreCalibrator
+from resontinex.trust.composite_trust_gate import CompositeTrustGate
 from resontinex.trust.config import TrustConfig, load_config, validate_and_normalize_config
 from resontinex.trust.errors import TrustConfigError, TrustError
 from resontinex.trust.logs import log_event
+from resontinex.trust.protocols import ScoreCalibrator
 from resontinex.trust.signals import TIERS, Decision, InputVector
 
 __all__ = ["TrustMetrics", "TrustMonitor"]

@@ -1,4 +1,4 @@
-"""CompositeTrustGate speed, memory and import cost against scikit-learn computing the same function.
+"""CompositeTrustGate speed, memory and import cost against scikit-learn on the same function.
 
 The peer is ``LogisticRegression`` with ``coef_`` set to the gate's normalised weights and
 ``intercept_ = 0`` on the features logit(clamp(x')), so ``predict_proba`` computes exactly the

@@ -35,14 +35,23 @@ from resontinex.trust import (
 from resontinex.trust.composite_trust_gate import CLAMP_EPSILON
 
 
-def per_call_ns(fn: Callable[[], object], calls: int, repeats: int) -> float:
-    """Median over ``repeats`` of (time for ``calls`` calls) / calls, in nanoseconds."""
+def per_call_ns(
+    fn: Callable[[], object],
+    calls: int,
+    repeats: int,
+    clock: Callable[[], int] = time.thread_time_ns,
+) -> float:
+    """Median over ``repeats`` of (time for ``calls`` calls) / calls, in nanoseconds.
+
+    The default clock is this thread's CPU time: the machine is shared, and wall time mostly
+    measures the other tenants. ``time.perf_counter_ns`` gives the wall-clock view.
+    """
     samples = []
     for _ in range(repeats):
         gc.disable()
-        start = time.perf_counter_ns()
+        start = clock()
         fn()
-        samples.append((time.perf_counter_ns() - start) / calls)
+        samples.append((clock() - start) / calls)
         gc.enable()
     return statistics.median(samples)
 
@@ -90,6 +99,23 @@ def import_ms(statement: str, runs: int) -> float:
             match = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s+(\S+)$", line.strip())
             if match and match.group(2) == module:
                 times.append(int(match.group(1)) / 1000)
+    return statistics.median(times)
+
+
+def import_cpu_ms(module: str, runs: int) -> float:
+    """Median CPU time (process_time) spent importing ``module`` in a fresh interpreter, in ms."""
+    code = (
+        "import time; t = time.process_time_ns(); "
+        f"import {module}; print((time.process_time_ns() - t) / 1e6)"
+    )
+    times = [
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
+        for _ in range(runs)
+    ]
     return statistics.median(times)
 
 
@@ -156,10 +182,12 @@ def main() -> None:
     max_diff = float(np.max(np.abs(peer_scores - np.asarray(ours_scores))))
 
     full = per_call_ns(ours_full, calls, repeats)
+    full_wall = per_call_ns(ours_full, calls, repeats, time.perf_counter_ns)
     prebuilt = per_call_ns(ours_prebuilt, calls, repeats)
     loop = per_call_ns(empty_loop, calls, repeats)
     n_peer = peer_loops * (peer_calls // peer_loops)
     peer = per_call_ns(peer_single, n_peer, max(3, repeats // 3))
+    peer_wall = per_call_ns(peer_single, n_peer, max(3, repeats // 3), time.perf_counter_ns)
     peer_pre = per_call_ns(peer_single_pretransformed, n_peer, max(3, repeats // 3))
 
     brng = np.random.default_rng(1)
@@ -197,14 +225,17 @@ def main() -> None:
     runs = 3 if args.quick else 9
     ours_import = import_ms("import resontinex.trust", runs)
     peer_import = import_ms("import sklearn.linear_model", runs)
+    ours_import_cpu = import_cpu_ms("resontinex.trust", runs)
+    peer_import_cpu = import_cpu_ms("sklearn.linear_model", runs)
     extra = third_party_after_import()
 
     print(
         f"CompositeTrustGate vs scikit-learn {sklearn.__version__} LogisticRegression with the "
         f"gate's weights as coef_ (max |Δscore| {max_diff:.1e} scalar, {batch_diff:.1e} batch); "
-        f"Python {platform.python_version()}, numpy {np.__version__}. Medians of {repeats} runs "
-        f"of {calls} calls; the loop itself costs {loop:.0f} ns per call and is included in "
-        f"ours. The seed claimed ~500 ns; the public original took ~45 µs.\n"
+        f"Python {platform.python_version()}, numpy {np.__version__}. Times are per call, "
+        f"median of {repeats} runs of {calls} calls, in thread CPU time unless marked wall "
+        f"clock; the loop itself costs {loop:.0f} ns per call and is included in ours. The "
+        f"seed claimed ~500 ns; the public original took ~45 µs.\n"
     )
     print("| metric | ours | peer | ratio (peer / ours) |")
     print("| --- | --- | --- | --- |")
@@ -217,7 +248,11 @@ def main() -> None:
         f"(predict_proba on pre-computed logit row) | {peer_pre / prebuilt:.1f}x |"
     )
     print(
-        f"| full evaluation meets the 1 µs target | {'yes' if full <= 1000 else 'no'} "
+        f"| full evaluation, wall clock on the shared machine (ns) | {full_wall:.0f} | "
+        f"{peer_wall:.0f} | {peer_wall / full_wall:.1f}x |"
+    )
+    print(
+        f"| full evaluation meets the 1 µs target (CPU time) | {'yes' if full <= 1000 else 'no'} "
         f"({full:.0f} ns) | — | — |"
     )
     print(
@@ -234,7 +269,11 @@ def main() -> None:
         f"— | — |"
     )
     print(
-        f"| import time, -X importtime cumulative (ms) | {ours_import:.1f} "
+        f"| import time, CPU (ms) | {ours_import_cpu:.1f} (resontinex.trust) | "
+        f"{peer_import_cpu:.1f} (sklearn.linear_model) | {peer_import_cpu / ours_import_cpu:.1f}x |"
+    )
+    print(
+        f"| import time, -X importtime cumulative, wall clock (ms) | {ours_import:.1f} "
         f"(resontinex.trust) | {peer_import:.1f} (sklearn.linear_model) | "
         f"{peer_import / ours_import:.1f}x |"
     )

@@ -306,3 +306,20 @@ def test_reliability_diagram_png(tmp_path: Path) -> None:
     path = tmp_path / "reliability.png"
     assert reliability_diagram(path, {"raw": calibration_report(scores, labels)})
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_numpy_inputs_are_checked_like_lists() -> None:
+    np = pytest.importorskip("numpy")
+    scores, labels = miscalibrated_scores(400, seed=8)
+    from_arrays = CalibrationAdapter("isotonic")
+    from_lists = CalibrationAdapter("isotonic")
+    assert from_arrays.fit(np.asarray(scores), np.asarray(labels, dtype=np.int64))
+    assert from_lists.fit(scores, labels)
+    assert from_arrays.knots_x == from_lists.knots_x
+    assert from_arrays.knots_y == from_lists.knots_y
+    with pytest.raises(CalibrationError, match=r"scores\[1\]"):
+        CalibrationAdapter().fit(np.asarray([0.5, np.nan]), np.asarray([0, 1]))
+    with pytest.raises(CalibrationError, match=r"labels\[1\]"):
+        CalibrationAdapter().fit(np.asarray([0.5, 0.5]), np.asarray([0, 2]))
+    with pytest.raises(CalibrationError, match="length"):
+        CalibrationAdapter().fit(np.asarray([0.5, 0.5]), np.asarray([0]))

@@ -74,11 +74,20 @@ def _array(np: Any, name: str, values: Any) -> np.ndarray:
     if arr.shape[0] > MAX_ROWS:
         raise TrustInputError(f"{name}: more than {MAX_ROWS} rows ({arr.shape[0]})")
     arr = arr.astype(np.float64, copy=False)
-    bad = ~((arr >= 0.0) & (arr <= 1.0))  # NaN compares False
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+    # Two reductions instead of elementwise masks; min/max propagate NaN, which fails both tests.
+    if arr.size and not (arr.min() >= 0.0 and arr.max() <= 1.0):
+        i = int(np.flatnonzero(~((arr >= 0.0) & (arr <= 1.0)))[0])
         raise TrustInputError(f"{name}[{i}]: must be a finite number in [0, 1], got {arr[i]!r}")
     return arr
+
+
+def _weighted_logit(np: Any, x: np.ndarray, weight: float, scratch: np.ndarray) -> np.ndarray:
+    """weight * log(x / (1 - x)) computed in place in ``x`` (``x`` is already clamped)."""
+    np.subtract(1.0, x, out=scratch)
+    np.divide(x, scratch, out=x)
+    np.log(x, out=x)
+    np.multiply(x, weight, out=x)
+    return x
 
 
 def evaluate_batch(
@@ -111,11 +120,18 @@ def evaluate_batch(
         raise TrustInputError(f"inputs: lengths differ ({a.shape[0]}, {r.shape[0]}, {c.shape[0]})")
     wa, wr, wc = config.weights
     lo, hi = CLAMP_EPSILON, 1.0 - CLAMP_EPSILON
-    xa = np.clip(a, lo, hi)
-    xr = np.clip(1.0 - r, lo, hi)
-    xc = np.clip(1.0 - c, lo, hi)
-    z = wa * np.log(xa / (1.0 - xa)) + wr * np.log(xr / (1.0 - xr)) + wc * np.log(xc / (1.0 - xc))
-    raw = 1.0 / (1.0 + np.exp(-z))
+    # The scalar formula, in place, with the same operation order (so the same rounding):
+    # raw = 1 / (1 + exp(-((wa·la + wr·lr) + wc·lc))).
+    scratch = np.empty_like(a)
+    z = _weighted_logit(np, np.clip(a, lo, hi), wa, scratch)
+    term = np.subtract(1.0, r)
+    z += _weighted_logit(np, np.clip(term, lo, hi, out=term), wr, scratch)
+    term = np.subtract(1.0, c, out=term)
+    z += _weighted_logit(np, np.clip(term, lo, hi, out=term), wc, scratch)
+    raw = np.negative(z, out=z)
+    np.exp(raw, out=raw)
+    raw += 1.0
+    np.divide(1.0, raw, out=raw)
     score = raw
     if calibrator is not None and getattr(calibrator, "is_fitted", True):
         predict_many = getattr(calibrator, "predict_many", None)
@@ -126,8 +142,10 @@ def evaluate_batch(
             score = np.array(
                 [v if p is None else p for p, v in zip(predicted, raw.tolist(), strict=True)]
             )
-    bounds = np.asarray(config.tier_bounds[:3])
-    tier = np.searchsorted(bounds, score, side="left").astype(np.int8)
+    # Tier = how many upper bounds lie strictly below the score (bounds are inclusive).
+    tier = np.zeros(score.shape, dtype=np.int8)
+    for bound in config.tier_bounds[:3]:
+        tier += score > bound
     action_codes = np.asarray([DECISIONS.index(d) for d in config.tier_actions], dtype=np.int8)
     decision = action_codes[tier]
     rule = np.zeros(score.shape, dtype=np.int8)
@@ -148,7 +166,7 @@ def evaluate_batch(
             rule[entropy_rows] = RULES.index(RULE_ENTROPY)
     near = np.zeros(score.shape, dtype=bool)
     for edge in (*config.tier_bounds[:3], config.trust_floor):
-        near |= np.abs(score - edge) <= BOUNDARY_TOLERANCE
+        near |= (score >= edge - BOUNDARY_TOLERANCE) & (score <= edge + BOUNDARY_TOLERANCE)
     rows = np.flatnonzero(near)
     if rows.size:
         for i in rows.tolist():

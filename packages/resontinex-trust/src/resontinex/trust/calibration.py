@@ -95,11 +95,29 @@ def _check_labels(labels: Iterable[object]) -> list[int]:
     return out
 
 
+def _check_arrays(np: Any, scores: Any, labels: Any) -> tuple[list[float], list[int]] | None:
+    """Vectorised checks for numeric numpy arrays; None hands over to the element-wise checks."""
+    if scores.ndim != 1 or labels.ndim != 1 or scores.dtype.kind != "f":
+        return None
+    if labels.dtype.kind not in "biu" or scores.size > MAX_SAMPLES:
+        return None
+    if scores.size and not (scores.min() >= 0.0 and scores.max() <= 1.0):
+        return None  # the element-wise pass names the first bad index
+    if labels.size and not np.isin(labels, (0, 1)).all():
+        return None
+    return scores.astype(float).tolist(), labels.astype(int).tolist()
+
+
 def _check_data(
     scores: Iterable[object], labels: Iterable[object]
 ) -> tuple[list[float], list[int]]:
     if isinstance(scores, str | bytes) or isinstance(labels, str | bytes):
         raise CalibrationError("scores/labels: expected sequences of numbers, got a string")
+    np = _numpy_or_none()
+    if np is not None and isinstance(scores, np.ndarray) and isinstance(labels, np.ndarray):
+        checked = _check_arrays(np, scores, labels)
+        if checked is not None and len(checked[0]) == len(checked[1]):
+            return checked
     s, y = _check_scores(scores), _check_labels(labels)
     if len(s) != len(y):
         raise CalibrationError(f"labels: length {len(y)} differs from scores length {len(s)}")

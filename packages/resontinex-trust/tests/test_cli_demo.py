@@ -68,8 +68,15 @@ def test_calibrate_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     result = json.loads(capsys.readouterr().out)
     assert result["heldout"]["after"]["ece"] < result["heldout"]["before"]["ece"]
     assert CalibrationAdapter.from_json(model.read_text()).is_fitted
-    assert main(["calibrate", str(csv), "--method", "platt"]) == 0
+    plot = tmp_path / "reliability.png"
+    assert main(["calibrate", str(csv), "--method", "platt", "--plot", str(plot)]) == 0
     assert "ECE   before" in capsys.readouterr().out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert not plot.exists()
+    else:
+        assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["evaluate", "0.8", "0.3", "0.2", "--calibrator", str(model)]) in (0, 1)
 
 

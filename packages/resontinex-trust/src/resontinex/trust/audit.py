@@ -13,17 +13,16 @@ consistently (anchor the head hash elsewhere, e.g. in a ticket, if that matters)
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from resontinex.trust.errors import AuditLogError, AuditTamperError
+from resontinex.trust.files import atomic_write, file_lock
 
 __all__ = ["GENESIS_HASH", "AuditLog", "AuditVerification"]
 
@@ -65,16 +64,10 @@ class AuditLog:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+            with file_lock(self.lock_path):
+                yield
         except OSError as exc:
-            raise AuditLogError(f"audit_log_path: cannot open {self.lock_path}: {exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            raise AuditLogError(f"audit_log_path: cannot lock {self.lock_path}: {exc}") from None
 
     def _read_head(self) -> tuple[int, str]:
         if not self.head_path.exists():
@@ -88,18 +81,9 @@ class AuditLog:
             raise AuditTamperError(f"{self.head_path}: unreadable head file ({exc})") from None
 
     def _write_head(self, records: int, head_hash: str) -> None:
-        data = json.dumps({"records": records, "head_hash": head_hash}).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=self.head_path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.head_path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(
+            self.head_path, json.dumps({"records": records, "head_hash": head_hash}).encode()
+        )
 
     def _last_line(self) -> bytes:
         with self.path.open("rb") as handle:

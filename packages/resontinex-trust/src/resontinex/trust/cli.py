@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from resontinex.trust.audit import AuditLog
-from resontinex.trust.calibration import METHODS, CalibrationAdapter
+from resontinex.trust.calibration import METHODS, CalibrationAdapter, reliability_diagram
 from resontinex.trust.composite_trust_gate import CompositeTrustGate
 from resontinex.trust.config import load_config
 from resontinex.trust.errors import TrustError
+from resontinex.trust.files import atomic_write, file_lock
 from resontinex.trust.signals import Decision, InputVector
 
 EXIT_OK, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
@@ -106,8 +107,15 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if args.save:
         final = CalibrationAdapter(args.method)
         final.fit(scores, labels)
-        Path(args.save).write_text(final.to_json(), encoding="utf-8")
+        save = Path(args.save)
+        with file_lock(save.with_name(save.name + ".lock")):
+            atomic_write(save, final.to_json().encode())
         result["saved"] = args.save
+    if args.plot:
+        drawn = reliability_diagram(
+            args.plot, {"raw": before, "calibrated": after}, "Held-out reliability"
+        )
+        result["plot"] = args.plot if drawn else None
     text = (
         f"method {adapter.fitted_method}; {len(train)} train / {len(test)} held-out rows\n"
         f"ECE   before {before['ece']:.4f}  after {after['ece']:.4f}\n"
@@ -163,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("csv", help="CSV with header columns 'score' and 'label'")
     cal.add_argument("--method", choices=METHODS, default="auto")
     cal.add_argument("--save", help="write the calibrator (fitted on all rows) as JSON here")
+    cal.add_argument("--plot", help="write a reliability diagram PNG here (needs matplotlib)")
     cal.set_defaults(func=_cmd_calibrate)
 
     val = sub.add_parser("validate-config", parents=[common], help="validate a YAML config")

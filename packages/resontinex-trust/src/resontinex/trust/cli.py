@@ -1,0 +1,200 @@
+"""``resontinex-trust``: evaluate signals, fit a calibrator from CSV, check configs and audit logs.
+
+Exit codes: 0 ok; 1 policy verdict (the gate said ABORT, a calibration could not be fitted, an
+audit log failed verification); 2 usage or input error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from resontinex.trust.audit import AuditLog
+from resontinex.trust.calibration import METHODS, CalibrationAdapter, reliability_diagram
+from resontinex.trust.composite_trust_gate import CompositeTrustGate
+from resontinex.trust.config import load_config
+from resontinex.trust.errors import TrustError
+from resontinex.trust.files import atomic_write, file_lock
+from resontinex.trust.signals import Decision, InputVector
+
+EXIT_OK, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
+MAX_CSV_ROWS = 10_000_000
+
+
+def _probability(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True) if args.output_format == "json" else text)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    config = load_config(args.config, environment=args.environment)
+    calibrator = None
+    if args.calibrator:
+        calibrator = CalibrationAdapter.from_json(Path(args.calibrator).read_text("utf-8"))
+    gate = CompositeTrustGate(
+        InputVector(args.alignment, args.risk, args.confidence), config, calibrator
+    )
+    text = (
+        f"decision: {gate.decision.value}  (rule: {gate.rule_fired})\n"
+        f"tier:     {gate.risk_tier.value}\n"
+        f"score:    {gate.trust_score:.6f} (raw {gate.raw_trust_score:.6f})\n"
+        f"config:   {config.config_hash} (version {config.version})"
+    )
+    _emit(args, gate.explain(), text)
+    return EXIT_VERDICT if gate.decision is Decision.ABORT else EXIT_OK
+
+
+def _read_csv(path: str) -> tuple[list[float], list[int]]:
+    scores: list[float] = []
+    labels: list[int] = []
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if not reader.fieldnames or not {"score", "label"} <= set(reader.fieldnames):
+            raise TrustError(f"{path}: header must name the columns 'score' and 'label'")
+        for line, row in enumerate(reader, start=2):
+            if len(scores) >= MAX_CSV_ROWS:
+                raise TrustError(f"{path}: more than {MAX_CSV_ROWS} rows")
+            try:
+                score, label = float(row["score"]), row["label"].strip().lower()
+            except (TypeError, ValueError, AttributeError):
+                raise TrustError(
+                    f"{path}:{line}: score must be a number, got {row.get('score')!r}"
+                ) from None
+            if label not in {"0", "1", "true", "false"}:
+                raise TrustError(
+                    f"{path}:{line}: label must be 0/1/true/false, got {row['label']!r}"
+                )
+            scores.append(score)
+            labels.append(1 if label in {"1", "true"} else 0)
+    return scores, labels
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    scores, labels = _read_csv(args.csv)
+    train = [i for i in range(len(scores)) if i % 5]
+    test = [i for i in range(len(scores)) if i % 5 == 0]
+    adapter = CalibrationAdapter(args.method)
+    fitted = adapter.fit([scores[i] for i in train], [labels[i] for i in train])
+    if not fitted:
+        _emit(
+            args,
+            {"fitted": False, **adapter.fit_report},
+            f"not fitted: {adapter.fit_report['reason']}",
+        )
+        return EXIT_VERDICT
+    report = adapter.report([scores[i] for i in test], [labels[i] for i in test])
+    before, after = report["before"], report["after"]
+    result = {
+        "fitted": True,
+        "method": adapter.fitted_method,
+        "train_samples": len(train),
+        "heldout_samples": len(test),
+        "heldout": {
+            k: {m: v[m] for m in ("ece", "brier", "log_loss", "auc")} for k, v in report.items()
+        },
+    }
+    if args.save:
+        final = CalibrationAdapter(args.method)
+        final.fit(scores, labels)
+        save = Path(args.save)
+        with file_lock(save.with_name(save.name + ".lock")):
+            atomic_write(save, final.to_json().encode())
+        result["saved"] = args.save
+    if args.plot:
+        drawn = reliability_diagram(
+            args.plot, {"raw": before, "calibrated": after}, "Held-out reliability"
+        )
+        result["plot"] = args.plot if drawn else None
+    text = (
+        f"method {adapter.fitted_method}; {len(train)} train / {len(test)} held-out rows\n"
+        f"ECE   before {before['ece']:.4f}  after {after['ece']:.4f}\n"
+        f"Brier before {before['brier']:.4f}  after {after['brier']:.4f}\n"
+        f"AUC   before {before['auc']:.4f}  after {after['auc']:.4f}"
+    )
+    _emit(args, result, text)
+    return EXIT_OK
+
+
+def _cmd_validate_config(args: argparse.Namespace) -> int:
+    config = load_config(args.file, environment=args.environment)
+    data = {"valid": True, "config_hash": config.config_hash, "config": config.as_dict()}
+    _emit(args, data, f"valid; config_hash {config.config_hash}")
+    return EXIT_OK
+
+
+def _cmd_verify_audit(args: argparse.Namespace) -> int:
+    result = AuditLog(args.file).verify()
+    data = {
+        "ok": result.ok,
+        "records": result.records,
+        "problem": result.problem,
+        "line": result.line,
+    }
+    where = f" (line {result.line})" if result.line else ""
+    _emit(
+        args,
+        data,
+        f"intact: {result.records} records" if result.ok else f"TAMPERED{where}: {result.problem}",
+    )
+    return EXIT_OK if result.ok else EXIT_VERDICT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resontinex-trust", description=__doc__.splitlines()[0])
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--output-format", choices=("text", "json"), default="text")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser("evaluate", parents=[common], help="evaluate one set of signals")
+    ev.add_argument("alignment", type=_probability, help="alignment_score in [0, 1]")
+    ev.add_argument("risk", type=_probability, help="epistemic_risk in [0, 1]")
+    ev.add_argument("confidence", type=_probability, help="confidence_band in [0, 1]")
+    ev.add_argument("--config", help="YAML config (default: $RESONTINEX_TRUST_CONFIG or embedded)")
+    ev.add_argument(
+        "--environment", help="environment section to merge (development, staging, ...)"
+    )
+    ev.add_argument("--calibrator", help="calibrator JSON written by `calibrate --save`")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    cal = sub.add_parser("calibrate", parents=[common], help="fit a calibrator on score,label CSV")
+    cal.add_argument("csv", help="CSV with header columns 'score' and 'label'")
+    cal.add_argument("--method", choices=METHODS, default="auto")
+    cal.add_argument("--save", help="write the calibrator (fitted on all rows) as JSON here")
+    cal.add_argument("--plot", help="write a reliability diagram PNG here (needs matplotlib)")
+    cal.set_defaults(func=_cmd_calibrate)
+
+    val = sub.add_parser("validate-config", parents=[common], help="validate a YAML config")
+    val.add_argument("file")
+    val.add_argument("--environment")
+    val.set_defaults(func=_cmd_validate_config)
+
+    ver = sub.add_parser("verify-audit", parents=[common], help="verify a break-glass audit log")
+    ver.add_argument("file")
+    ver.set_defaults(func=_cmd_verify_audit)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (TrustError, OSError, UnicodeDecodeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Energy governance configuration: embedded defaults, YAML overrides, validation by key path.
 
-``load_governance_config()`` returns the defaults shipped in the package. ``load_governance_config(path)``
+``load_governance_config()`` returns the defaults shipped in the package; given a ``path``, it
 deep-merges a YAML file over them (so an override may set only the keys it changes) and validates
 the result; every error names the key path (``budget_limits.hard_limit_percentage``) and value.
 """
@@ -162,9 +162,15 @@ def governance_from_mapping(data: Mapping[str, Any]) -> GovernanceConfig:
         raise ConfigError(f"version must be 1, got {data.get('version')!r}")
     lim = _section(data, "budget_limits")
     limits = BudgetLimits(
-        hard_limit_percentage=_number(lim, "budget_limits", "hard_limit_percentage", low=0, high=100),
-        auto_review_threshold=_number(lim, "budget_limits", "auto_review_threshold", low=0, high=100),
-        approval_threshold=_number(lim, "budget_limits", "approval_threshold", low=0, low_open=True),
+        hard_limit_percentage=_number(
+            lim, "budget_limits", "hard_limit_percentage", low=0, high=100
+        ),
+        auto_review_threshold=_number(
+            lim, "budget_limits", "auto_review_threshold", low=0, high=100
+        ),
+        approval_threshold=_number(
+            lim, "budget_limits", "approval_threshold", low=0, low_open=True
+        ),
     )
     if limits.auto_review_threshold > limits.hard_limit_percentage:
         raise ConfigError(
@@ -174,18 +180,23 @@ def governance_from_mapping(data: Mapping[str, Any]) -> GovernanceConfig:
         )
     mul = _section(data, "multipliers")
     multipliers = Multipliers(
-        **{k: _number(mul, "multipliers", k, low=0, high=100, low_open=True) for k in
-           ("high_complexity", "low_trust", "high_entropy", "emergency_discount")}
+        **{
+            k: _number(mul, "multipliers", k, low=0, high=100, low_open=True)
+            for k in ("high_complexity", "low_trust", "high_entropy", "emergency_discount")
+        }
     )
     thr = _section(data, "thresholds")
     thresholds = Thresholds(
-        **{k: _number(thr, "thresholds", k, low=0, high=1) for k in
-           ("complexity", "trust_floor", "entropy")}
+        **{
+            k: _number(thr, "thresholds", k, low=0, high=1)
+            for k in ("complexity", "trust_floor", "entropy")
+        }
     )
     trip = _section(data, "budget_tripwire")
     if not isinstance(trip.get("auto_recovery"), bool):
         raise ConfigError(
-            f"budget_tripwire.auto_recovery must be true or false, got {trip.get('auto_recovery')!r}"
+            "budget_tripwire.auto_recovery must be true or false, "
+            f"got {trip.get('auto_recovery')!r}"
         )
     downgrade = trip.get("downgrade_parameters")
     if not isinstance(downgrade, dict) or not all(isinstance(k, str) for k in downgrade):
@@ -204,7 +215,11 @@ def governance_from_mapping(data: Mapping[str, Any]) -> GovernanceConfig:
         base_delay_seconds=_number(back, "recovery.adaptive_backoff", "base_delay_seconds", low=0),
         max_delay_seconds=_number(back, "recovery.adaptive_backoff", "max_delay_seconds", low=0),
         budget_scale_per_breach=_number(
-            back, "recovery.adaptive_backoff", "budget_scale_per_breach", low=0, high=1,
+            back,
+            "recovery.adaptive_backoff",
+            "budget_scale_per_breach",
+            low=0,
+            high=1,
             low_open=True,
         ),
         min_budget_scale=_number(
@@ -217,7 +232,9 @@ def governance_from_mapping(data: Mapping[str, Any]) -> GovernanceConfig:
         thresholds=thresholds,
         budget_tripwire=tripwire,
         insight_cache=InsightCacheConfig(
-            ttl_seconds=_number(cache, "recovery.insight_cache", "ttl_seconds", low=0, low_open=True),
+            ttl_seconds=_number(
+                cache, "recovery.insight_cache", "ttl_seconds", low=0, low_open=True
+            ),
             max_entries=_int(cache, "recovery.insight_cache", "max_entries", low=1),
         ),
         early_termination=EarlyTerminationConfig(

@@ -84,7 +84,7 @@ class LoadIssue:
         }
 
 
-class _Skip(Exception):
+class SkipFileError(Exception):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
@@ -124,27 +124,27 @@ def parse_overlay(name: str, text: str) -> Overlay:
 def _load_one(file: Path, max_bytes: int) -> Overlay:
     name = file.name[: -len(".md")]
     if not _NAME.match(name):
-        raise _Skip("invalid_name", f"overlay name {name!r} must match {_NAME.pattern}")
+        raise SkipFileError("invalid_name", f"overlay name {name!r} must match {_NAME.pattern}")
     try:
         # read one byte more than allowed: enough to know it is too big, never the whole file
         with file.open("rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as exc:
-        raise _Skip("unreadable", f"cannot read: {exc.strerror or exc}") from exc
+        raise SkipFileError("unreadable", f"cannot read: {exc.strerror or exc}") from exc
     if len(raw) > max_bytes:
-        raise _Skip("oversize", f"larger than {max_bytes} bytes")
+        raise SkipFileError("oversize", f"larger than {max_bytes} bytes")
     if not raw.strip():
-        raise _Skip("empty", "file is empty or whitespace only")
+        raise SkipFileError("empty", "file is empty or whitespace only")
     if b"\x00" in raw:
-        raise _Skip("binary", "file contains NUL bytes")
+        raise SkipFileError("binary", "file contains NUL bytes")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Skip("not_utf8", f"invalid UTF-8 at byte {exc.start}") from exc
+        raise SkipFileError("not_utf8", f"invalid UTF-8 at byte {exc.start}") from exc
     try:
         return parse_overlay(name, text)
     except ValueError as exc:
-        raise _Skip("malformed", str(exc)) from exc
+        raise SkipFileError("malformed", str(exc)) from exc
 
 
 def load_overlays(
@@ -158,7 +158,7 @@ def load_overlays(
             continue
         try:
             overlay = _load_one(file, max_bytes)
-        except _Skip as skip:
+        except SkipFileError as skip:
             issues.append(LoadIssue(str(file), file.name[:-3], skip.reason, skip.detail))
             continue
         overlays[overlay.name] = overlay

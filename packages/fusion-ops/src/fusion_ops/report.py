@@ -183,7 +183,9 @@ def _side_metadata(raw: Any, path: str) -> None:
     _str(data.get("git_sha"), f"{path}.git_sha", nullable=True)
     digest = data.get("config_hash")
     if not (
-        isinstance(digest, str) and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+        isinstance(digest, str)
+        and len(digest) == 64
+        and all(c in "0123456789abcdef" for c in digest)
     ):
         raise _fail(f"{path}.config_hash", f"must be a sha256 hex digest, got {digest!r:.70}")
     _str(data.get("prompt_strategy"), f"{path}.prompt_strategy")
@@ -228,9 +230,7 @@ def parse_report(document: Any) -> BudgetReport:
             raise _fail(f"{path}.category", f"must be a string, got {category!r:.60}")
         base, base_overlay = _side(data.get("baseline"), f"{path}.baseline")
         cand, cand_overlay = _side(data.get("candidate"), f"{path}.candidate")
-        scenarios.append(
-            ScenarioSamples(sid, category, base, cand, base_overlay, cand_overlay)
-        )
+        scenarios.append(ScenarioSamples(sid, category, base, cand, base_overlay, cand_overlay))
     return BudgetReport(metadata=meta, scenarios=tuple(scenarios))
 
 

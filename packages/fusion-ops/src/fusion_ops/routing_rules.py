@@ -203,7 +203,9 @@ def parse_rules(data: Mapping[str, Any]) -> RoutingRules:
             )
         )
     triggers: dict[str, dict[str, float]] = {}
-    for overlay, raw in _mapping(data.get("keyword_triggers", {}), "routing.keyword_triggers").items():
+    for overlay, raw in _mapping(
+        data.get("keyword_triggers", {}), "routing.keyword_triggers"
+    ).items():
         where = f"routing.keyword_triggers.{overlay}"
         _overlay_name(overlay, where)
         keywords = _mapping(raw, where)
@@ -215,7 +217,8 @@ def parse_rules(data: Mapping[str, Any]) -> RoutingRules:
     max_bytes = limits.get("max_overlay_bytes", 65536)
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 1 <= max_bytes <= 10**7:
         raise ConfigError(
-            f"routing.limits.max_overlay_bytes must be an integer in [1, 10000000], got {max_bytes!r}"
+            "routing.limits.max_overlay_bytes must be an integer in [1, 10000000], "
+            f"got {max_bytes!r}"
         )
     return RoutingRules(
         category_primary=weights["category_primary"],

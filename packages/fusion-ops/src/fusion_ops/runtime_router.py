@@ -38,7 +38,7 @@ from fusion_ops.errors import (
 )
 from fusion_ops.metrics import RouterMetrics
 from fusion_ops.overlays import LoadIssue, Overlay, load_overlays, overlay_files
-from fusion_ops.routing_rules import KeywordMatcher, RoutingRules, parse_rules
+from fusion_ops.routing_rules import KeywordMatcher, parse_rules
 
 __all__ = [
     "OverlayScore",
@@ -265,7 +265,8 @@ class RuntimeRouter:
         overlay = self.overlays.get(overlay_name)
         if overlay is None:
             raise OverlayNotFoundError(
-                f"overlay_name {overlay_name!r:.60} is not loaded; available: {sorted(self.overlays)}"
+                f"overlay_name {overlay_name!r:.60} is not loaded; "
+                f"available: {sorted(self.overlays)}"
             )
         return (
             f"# Operating overlay: {overlay.title}\n\n{overlay.render()}\n\n"
@@ -350,16 +351,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     agree = sum(1 for s, d in rows if "expected" in s and s["expected"] == d.selected_overlay)
     labelled = sum(1 for s, _ in rows if "expected" in s)
     if args.output_format == "json":
-        out = [
-            {"id": s.get("id"), "expected": s.get("expected"), **d.to_dict()} for s, d in rows
-        ]
+        out = [{"id": s.get("id"), "expected": s.get("expected"), **d.to_dict()} for s, d in rows]
         print(json.dumps({"decisions": out, "agree": agree, "labelled": labelled}, indent=2))
         return 0
     print(f"{'id':<28} {'category':<26} {'cx':>4}  {'selected':<20} {'conf':>5}  expected")
     for scenario, decision in rows:
-        mark = "" if scenario.get("expected", decision.selected_overlay) == decision.selected_overlay else "  MISMATCH"
+        mark = (
+            ""
+            if scenario.get("expected", decision.selected_overlay) == decision.selected_overlay
+            else "  MISMATCH"
+        )
         print(
-            f"{str(scenario.get('id', '-')):<28} {decision.category:<26} {decision.complexity:>4.2f}"
+            f"{scenario.get('id', '-')!s:<28} {decision.category:<26} {decision.complexity:>4.2f}"
             f"  {decision.selected_overlay or '(abstain)':<20} {decision.confidence:>5.2f}"
             f"  {scenario.get('expected') or '(abstain)'}{mark}"
         )

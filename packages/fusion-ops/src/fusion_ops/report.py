@@ -180,7 +180,9 @@ def _side(raw: Any, path: str) -> tuple[tuple[Sample, ...], str | None]:
 
 def _side_metadata(raw: Any, path: str) -> None:
     data = _obj(raw, path)
-    _str(data.get("git_sha"), f"{path}.git_sha", nullable=True)
+    if "git_sha" not in data:
+        raise _fail(f"{path}.git_sha", "is missing (use null when unknown)")
+    _str(data["git_sha"], f"{path}.git_sha", nullable=True)
     digest = data.get("config_hash")
     if not (
         isinstance(digest, str)

@@ -61,7 +61,7 @@ def make_report() -> Callable[..., BudgetReport]:
 
 @pytest.fixture
 def noisy_report() -> Callable[[float, int, int, float, int], BudgetReport]:
-    """Simulated report: ``scenarios`` scenarios, ``n`` runs per side, candidate = baseline × (1+shift)."""
+    """Simulated report: n runs per side; candidate costs (1 + shift) × baseline on average."""
 
     def make(shift: float, n: int, scenarios: int, cv: float, seed: int) -> BudgetReport:
         rng = np.random.default_rng(seed)

@@ -43,7 +43,8 @@ def test_identical_sides_pass(make_report: Make, tmp_path: Path) -> None:
     result = analyze_budget_metrics(_write(tmp_path, _shifted(make_report, 1.0)), 12.0, 25.0)
     assert result.status == "pass"
     assert result.exit_code == 0
-    assert result.token_delta is not None and result.token_delta.estimate == 0
+    assert result.token_delta is not None
+    assert result.token_delta.estimate == 0
 
 
 def test_large_regression_blocks(make_report: Make, tmp_path: Path) -> None:
@@ -51,9 +52,8 @@ def test_large_regression_blocks(make_report: Make, tmp_path: Path) -> None:
     assert result.status == "block"
     assert result.exit_code == 1
     assert result.token_delta is not None
-    assert result.token_delta.low > 25 and math.isclose(
-        result.token_delta.estimate, 40, abs_tol=0.2
-    )
+    assert result.token_delta.low > 25
+    assert math.isclose(result.token_delta.estimate, 40, abs_tol=0.2)
 
 
 def test_moderate_regression_warns(make_report: Make, tmp_path: Path) -> None:
@@ -185,11 +185,13 @@ def test_analysis_is_deterministic_for_a_seed(make_report: Make) -> None:
 def test_json_and_text_and_markdown_formats(make_report: Make) -> None:
     result = analyze_report(_shifted(make_report, 1.4))
     data = json.loads(render(result, "json"))
-    assert data["status"] == "block" and data["exit_code"] == 1
+    assert data["status"] == "block"
+    assert data["exit_code"] == 1
     assert "token delta" in render(result, "text")
     markdown = render(result, "markdown")
     assert markdown.startswith(COMMENT_MARKER)
-    assert "BLOCK" in markdown and "| token delta |" in markdown
+    assert "BLOCK" in markdown
+    assert "| token delta |" in markdown
 
 
 def test_github_format_writes_outputs_summary_and_annotations(
@@ -202,7 +204,8 @@ def test_github_format_writes_outputs_summary_and_annotations(
     )
     written = dict(line.split("=", 1) for line in out.read_text().splitlines())
     assert tuple(written) == GITHUB_OUTPUT_KEYS
-    assert written["budget_status"] == "block" and written["exit_code"] == "1"
+    assert written["budget_status"] == "block"
+    assert written["exit_code"] == "1"
     assert float(written["token_delta"]) == pytest.approx(40, abs=0.2)
     assert summary.read_text().startswith(COMMENT_MARKER)
     assert annotations.splitlines()[0].startswith("::error title=Fusion budget token delta::")

@@ -242,7 +242,8 @@ def test_bad_overlay_files_are_skipped_with_reason(
     [issue] = router.load_issues
     assert (issue.overlay, issue.reason) == (name, reason)
     [record] = [json.loads(line) for line in audit.read_text().splitlines()]
-    assert record["reason"] == reason and record["event"] == "overlay_skipped"
+    assert record["reason"] == reason
+    assert record["event"] == "overlay_skipped"
     count = registry.get_sample_value(
         "fusion_router_overlay_load_failures_total", {"reason": reason}
     )

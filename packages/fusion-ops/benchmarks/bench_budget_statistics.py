@@ -117,7 +117,8 @@ def main() -> int:
     }
     print(
         f"{sims} simulated gate runs per row, n = {N} runs per side, "
-        f"{n_boot} bootstrap replicates, thresholds warn {THRESHOLDS.token_warn}% / block {THRESHOLDS.token_block}%. "
+        f"{n_boot} bootstrap replicates, thresholds warn {THRESHOLDS.token_warn}% / "
+        f"block {THRESHOLDS.token_block}%. "
         "Ours = bootstrap lower bound must clear the threshold; "
         "peer = point estimate vs threshold. "
         "Targets: A/A false-block <= 5%, +15% detection (warn or block) >= 95%."

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -64,19 +65,16 @@ class OverlayScore:
     """How one overlay scored: the three components and the keywords that fired."""
 
     overlay: str
+    total: float
     category: float
     complexity: float
     keywords: float
     matched_keywords: tuple[str, ...]
 
-    @property
-    def total(self) -> float:
-        return self.category + self.complexity + self.keywords
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "overlay": self.overlay,
-            "total": round(self.total, 6),
+            "total": self.total,
             "category": self.category,
             "complexity": self.complexity,
             "keywords": round(self.keywords, 6),
@@ -86,16 +84,32 @@ class OverlayScore:
 
 @dataclass(frozen=True)
 class RoutingDecision:
-    """The router's answer. ``selected_overlay`` is None exactly when ``abstained``."""
+    """The router's answer. ``selected_overlay`` is None exactly when ``abstained``.
+
+    ``reasoning`` is rendered from the scores on first access, so routing pays for the text
+    only when someone reads it.
+    """
 
     selected_overlay: str | None
     confidence: float
     abstained: bool
     scores: tuple[OverlayScore, ...]  # every overlay, best first
-    reasoning: tuple[str, ...]
     fallback_options: tuple[str, ...]
     category: str
     complexity: float
+    complexity_bands: tuple[str, ...]
+    min_score: float
+
+    @functools.cached_property
+    def reasoning(self) -> tuple[str, ...]:
+        return _explain(
+            self.category,
+            self.complexity,
+            self.complexity_bands,
+            self.scores,
+            self.selected_overlay,
+            self.min_score,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +121,7 @@ class RoutingDecision:
             "fallback_options": list(self.fallback_options),
             "category": self.category,
             "complexity": self.complexity,
+            "complexity_bands": list(self.complexity_bands),
         }
 
 
@@ -206,7 +221,7 @@ class RuntimeRouter:
                 for overlay, weight in band.favours.items():
                     band_weights[overlay] = band_weights.get(overlay, 0.0) + weight
         keyword_hits = self._matcher.match(description)
-        scores = []
+        keyed = []
         for name in self.overlays:
             if name == rule.primary:
                 cat = rules.category_primary
@@ -214,21 +229,15 @@ class RuntimeRouter:
                 cat = rules.category_secondary
             else:
                 cat = 0.0
-            hits = keyword_hits.get(name, [])
-            kw = min(rules.keyword_cap, sum(w for _, w in hits))
-            scores.append(
-                OverlayScore(name, cat, band_weights.get(name, 0.0), kw, tuple(k for k, _ in hits))
-            )
-        scores.sort(
-            key=lambda s: (
-                -round(s.total, 9),
-                -round(s.category, 9),
-                -round(s.keywords, 9),
-                self._tie_rank[s.overlay],
-                s.overlay,
-            )
-        )
-        ranked = tuple(scores)
+            hits = keyword_hits.get(name, ())
+            kw = min(rules.keyword_cap, sum(w for _, w in hits)) if hits else 0.0
+            band_score = band_weights.get(name, 0.0)
+            total = round(cat + band_score + kw, 9)
+            score = OverlayScore(name, total, cat, band_score, kw, tuple(k for k, _ in hits))
+            # rounding makes 0.2 + 0.15 and 0.35 compare equal, so ties are real ties
+            keyed.append(((-total, -cat, -round(kw, 9), self._tie_rank[name], name), score))
+        keyed.sort(key=lambda pair: pair[0])
+        ranked = tuple(score for _, score in keyed)
         best = ranked[0] if ranked else None
         abstained = best is None or best.total < rules.min_score - _EPS
         selected = None if abstained or best is None else best.overlay
@@ -240,7 +249,6 @@ class RuntimeRouter:
         fallbacks = tuple(
             s.overlay for s in ranked if s.overlay != selected and s.total >= rules.min_score - _EPS
         )
-        reasoning = _explain(category, complexity, band_names, ranked, selected, rules.min_score)
         if self._metrics is not None:
             self._metrics.decisions.labels(overlay=selected or "none").inc()
         return RoutingDecision(
@@ -248,10 +256,11 @@ class RuntimeRouter:
             confidence=confidence,
             abstained=abstained,
             scores=ranked,
-            reasoning=reasoning,
             fallback_options=fallbacks,
             category=category,
             complexity=complexity,
+            complexity_bands=tuple(band_names),
+            min_score=rules.min_score,
         )
 
     # ------------------------------------------------------------------ applying

@@ -178,3 +178,38 @@ def test_concurrent_processes_serialise_on_the_file_lock(tmp_path: Path) -> None
     procs = [subprocess.Popen([sys.executable, "-c", _COUNTER, str(path), "40"]) for _ in range(4)]
     assert all(p.wait(timeout=60) == 0 for p in procs)
     assert BudgetTripwire(path).state().total_runs == 160  # no lost update
+
+
+_STALLED_WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    import fusion_ops.tripwire as tw
+    wire = tw.BudgetTripwire(sys.argv[1])
+    wire.record(50.0)                      # one committed breach
+    real_replace = os.replace
+
+    def stalled_replace(src, dst):
+        print("temp file written, replace pending", flush=True)
+        time.sleep(60)                     # killed here: after the temp write, before the rename
+        real_replace(src, dst)
+
+    tw.os.replace = stalled_replace
+    wire.record(60.0)
+    """
+)
+
+
+def test_kill_9_between_temp_write_and_rename_keeps_the_old_state(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STALLED_WRITER, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("temp file written")
+    assert list(tmp_path.glob(".tripwire-tmp-*"))  # the half-finished write is on disk
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    state = BudgetTripwire(path).state()  # the lock died with the process; no deadlock
+    assert (state.total_runs, state.last_token_delta) == (1, 50.0)
+    assert not list(tmp_path.glob(".tripwire-tmp-*"))
+    assert not list(tmp_path.glob("*.corrupt-*"))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import logging
 import secrets
 import threading
@@ -48,6 +47,7 @@ from fusion_ops.errors import (
     ReservationError,
     ReviewRequiredError,
 )
+from fusion_ops.logs import log_event
 from fusion_ops.metrics import GovernorMetrics
 
 __all__ = [
@@ -171,7 +171,7 @@ class EnergyGovernor:
         with self._lock:
             lapsed = len(self._open)
             self._open_period(period, self._budget if budget is None else budget)
-        log.info(json.dumps({"event": "period_started", "period": period, "lapsed": lapsed}))
+        log_event(log, logging.INFO, "period_started", period=period, lapsed=lapsed)
 
     # ------------------------------------------------------------------ estimate
     def estimate(
@@ -236,7 +236,7 @@ class EnergyGovernor:
         token = secrets.token_urlsafe(24)
         with self._lock:
             self._approvals[_digest(token)] = _Approval(amount, who)
-        log.info(json.dumps({"event": "approval_granted", "approver": who, "max_cost": amount}))
+        log_event(log, logging.INFO, "approval_granted", approver=who, max_cost=amount)
         return token
 
     # ------------------------------------------------------------------ request / settle
@@ -397,7 +397,7 @@ class EnergyGovernor:
 
     def _dispatch(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            log.warning(json.dumps({"event": "budget_alert", **asdict(alert)}))
+            log_event(log, logging.WARNING, "budget_alert", **asdict(alert))
             if self._on_alert is not None:
                 self._on_alert(alert)
 

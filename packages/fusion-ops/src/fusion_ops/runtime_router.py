@@ -37,6 +37,7 @@ from fusion_ops.errors import (
     ScenarioError,
     UnknownCategoryError,
 )
+from fusion_ops.logs import log_event
 from fusion_ops.metrics import RouterMetrics
 from fusion_ops.overlays import LoadIssue, Overlay, load_overlays, overlay_files
 from fusion_ops.routing_rules import KeywordMatcher, parse_rules
@@ -168,7 +169,7 @@ class RuntimeRouter:
             for issue in self.load_issues:
                 self._metrics.load_failures.labels(reason=issue.reason).inc()
         for issue in self.load_issues:
-            log.warning(json.dumps({"event": "overlay_skipped", **issue.to_dict()}))
+            log_event(log, logging.WARNING, "overlay_skipped", **issue.to_dict())
         if self._audit_path is not None and self.load_issues:
             stamp = dt.datetime.now(dt.timezone.utc).isoformat()
             self._audit_path.parent.mkdir(parents=True, exist_ok=True)

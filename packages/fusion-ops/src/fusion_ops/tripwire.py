@@ -33,6 +33,7 @@ from prometheus_client import CollectorRegistry
 from fusion_ops import _validate
 from fusion_ops.config import TripwireConfig, load_governance_config
 from fusion_ops.errors import InvalidInputError
+from fusion_ops.logs import log_event
 from fusion_ops.metrics import TripwireMetrics
 
 __all__ = ["BudgetTripwire", "TripwireState", "TripwireStatus"]
@@ -149,15 +150,13 @@ class BudgetTripwire:
             stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
             moved = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
             os.replace(self.path, moved)
-            log.error(
-                json.dumps(
-                    {
-                        "event": "tripwire_state_corrupt",
-                        "path": str(self.path),
-                        "moved_to": str(moved),
-                        "error": str(exc)[:200],
-                    }
-                )
+            log_event(
+                log,
+                logging.ERROR,
+                "tripwire_state_corrupt",
+                path=str(self.path),
+                moved_to=str(moved),
+                error=str(exc)[:200],
             )
             if self._metrics is not None:
                 self._metrics.corruptions.inc()
@@ -210,7 +209,7 @@ class BudgetTripwire:
             latched_now = recovered_now = False
             if not downgraded and consecutive >= cfg.consecutive_limit:
                 downgraded, reason, latched_now, clean = True, "consecutive_breaches", True, 0
-                log.warning(json.dumps({"event": "tripwire_latched", "consecutive": consecutive}))
+                log_event(log, logging.WARNING, "tripwire_latched", consecutive=consecutive)
             elif (
                 downgraded
                 and cfg.auto_recovery
@@ -218,7 +217,7 @@ class BudgetTripwire:
                 and clean >= cfg.recovery_clean_runs
             ):
                 downgraded, reason, recovered_now, clean = False, None, True, 0
-                log.info(json.dumps({"event": "tripwire_auto_recovered"}))
+                log_event(log, logging.INFO, "tripwire_auto_recovered")
             new = replace(
                 state,
                 consecutive_breaches=consecutive,
@@ -251,7 +250,7 @@ class BudgetTripwire:
                 updated_at=_now(),
             )
             self._save(new)
-        log.info(json.dumps({"event": "tripwire_reset", "operator": who}))
+        log_event(log, logging.INFO, "tripwire_reset", operator=who)
         return new
 
     def parameters(self, full: Mapping[str, Any]) -> dict[str, Any]:

@@ -31,7 +31,7 @@ def correlation_scope(value: str) -> Iterator[None]:
         correlation_id.reset(token)
 
 
-def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:
+def log_event(logger: logging.Logger, level: int, event: str, /, **fields: Any) -> None:
     """Log ``{"event": event, **fields, "correlation_id": ...}`` as one JSON line."""
     if not logger.isEnabledFor(level):
         return

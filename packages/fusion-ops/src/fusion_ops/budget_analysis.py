@@ -185,7 +185,7 @@ def _grade(
     return Finding(
         level,
         metric,
-        f"{metric} {ci.estimate:+.2f}{unit} (lower bound {ci.low:.2f}{unit}) exceeds the "
+        f"{metric} {_fmt(ci.estimate, unit, signed=unit == '%')} (lower bound {ci.low:.2f}{unit}) exceeds the "
         f"{level} threshold {limit:g}{unit}",
     )
 

@@ -112,7 +112,7 @@ def showcase(out_dir: Path) -> str:
             f"   -> {decision.selected_overlay or 'abstain'} (confidence "
             f"{decision.confidence:.2f}; fallbacks {list(decision.fallback_options) or '-'})"
         )
-        lines += [f"      {why}" for why in decision.reasoning[1:-1]]
+        lines += [f"      {why}" for why in decision.reasoning[1:]]
     (out_dir / "routing_decisions.json").write_text(json.dumps(decisions, indent=2))
     task = "Process the refund for order 1042."
     prompt = router.apply_overlay(task, "rollback_first")

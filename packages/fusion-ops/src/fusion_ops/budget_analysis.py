@@ -182,10 +182,11 @@ def _grade(
         level, limit = "warn", warn
     else:
         return None
+    value = _fmt(ci.estimate, unit, signed=unit == "%")
     return Finding(
         level,
         metric,
-        f"{metric} {_fmt(ci.estimate, unit, signed=unit == '%')} (lower bound {ci.low:.2f}{unit}) exceeds the "
+        f"{metric} {value} (lower bound {ci.low:.2f}{unit}) exceeds the "
         f"{level} threshold {limit:g}{unit}",
     )
 

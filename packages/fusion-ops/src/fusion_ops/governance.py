@@ -1,0 +1,406 @@
+"""The energy governor: a per-period budget ledger with cost multipliers and admission rules.
+
+Units are abstract "energy units" (tokens, cents, ...): the governor only needs them additive.
+
+``estimate`` applies the configured multipliers and returns a per-factor breakdown. ``request``
+reserves an estimate or refuses it with a typed :class:`~fusion_ops.errors.BudgetDeniedError`;
+``commit`` settles a reservation at its actual cost, ``release`` returns it unused.
+
+Admission rules, checked in this order, with *utilisation* = (committed + reserved) / budget:
+
+1. a single request above ``approval_threshold`` needs an approval token from
+   :meth:`EnergyGovernor.grant_approval` (single use, covers up to its amount);
+2. a request that would push utilisation above ``hard_limit_percentage`` is refused unless it is
+   emergency work: the emergency brake keeps the last slice of the budget for emergencies;
+3. no request, emergency or not, may take reservations past 100% of the budget;
+4. a request that would push utilisation above ``auto_review_threshold`` needs ``reviewed_by``
+   (emergency work is exempt).
+
+Each alert level (``auto_review``, ``emergency_brake``) fires once per period, when utilisation
+first crosses it. All state sits behind one lock; callbacks run after the lock is released.
+Actual costs above the reservation are recorded as overrun (they were spent) and count towards
+utilisation, so the guarantee is: admitted reservations never exceed the budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from fusion_ops import _validate
+from fusion_ops.config import GovernanceConfig, load_governance_config
+from fusion_ops.errors import (
+    ApprovalRequiredError,
+    BudgetDeniedError,
+    BudgetExhaustedError,
+    EmergencyBrakeError,
+    InvalidInputError,
+    ReservationError,
+    ReviewRequiredError,
+)
+from fusion_ops.logs import log_event
+from fusion_ops.metrics import GovernorMetrics
+
+__all__ = [
+    "Alert",
+    "CostEstimate",
+    "EnergyGovernor",
+    "LedgerSnapshot",
+    "MultiplierApplied",
+    "Reservation",
+]
+
+log = logging.getLogger("fusion_ops.governance")
+MAX_COST = 1e15
+ALERT_LEVELS = ("auto_review", "emergency_brake")
+
+
+@dataclass(frozen=True)
+class MultiplierApplied:
+    factor: str
+    applied: bool
+    multiplier: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    base_cost: float
+    cost: float
+    multiplier: float
+    emergency: bool
+    breakdown: tuple[MultiplierApplied, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    id: str
+    period: str
+    cost: float
+    emergency: bool
+    reviewed_by: str | None
+    approved_by: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    level: str
+    period: str
+    utilisation: float
+    at: float
+
+
+@dataclass(frozen=True)
+class LedgerSnapshot:
+    period: str
+    budget: float
+    committed: float
+    reserved: float
+    available: float
+    utilisation: float
+    overrun: float
+    brake_engaged: bool
+    review_required: bool
+    open_reservations: int
+    alerts_fired: tuple[str, ...]
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Approval:
+    max_cost: float
+    approver: str
+
+
+class EnergyGovernor:
+    """Budget ledger for one period at a time. Thread-safe."""
+
+    def __init__(
+        self,
+        period_budget: float,
+        *,
+        config: GovernanceConfig | None = None,
+        period: str = "default",
+        registry: CollectorRegistry | None = None,
+        on_alert: Callable[[Alert], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config or load_governance_config()
+        self._metrics = GovernorMetrics(registry) if registry is not None else None
+        self._on_alert = on_alert
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._approvals: dict[str, _Approval] = {}
+        self._open_period(period, period_budget)
+
+    # ------------------------------------------------------------------ periods
+    def _open_period(self, period: str, budget: float) -> None:
+        self._period = _validate.text("period", period, max_chars=200)
+        self._budget = _validate.finite_number(
+            "period_budget", budget, minimum=0, maximum=MAX_COST, exclusive_minimum=True
+        )
+        self._committed = 0.0
+        self._reserved = 0.0
+        self._overrun = 0.0
+        self._open: dict[str, Reservation] = {}
+        self._fired: list[str] = []
+        self._outcomes: dict[str, int] = {}
+        if self._metrics is not None:
+            for level in ALERT_LEVELS:
+                self._metrics.alerts.labels(level=level).set(0)
+            self._metrics.utilisation.set(0)
+
+    def start_period(self, period: str, budget: float | None = None) -> None:
+        """Close the current period (open reservations lapse) and start a fresh ledger."""
+        with self._lock:
+            lapsed = len(self._open)
+            self._open_period(period, self._budget if budget is None else budget)
+        log_event(log, logging.INFO, "period_started", period=period, lapsed=lapsed)
+
+    # ------------------------------------------------------------------ estimate
+    def estimate(
+        self,
+        base_cost: float,
+        *,
+        complexity: float = 0.0,
+        trust_score: float = 1.0,
+        entropy: float = 0.0,
+        emergency: bool = False,
+    ) -> CostEstimate:
+        """Apply the multipliers to ``base_cost``; the breakdown lists every factor."""
+        base = _validate.finite_number("base_cost", base_cost, minimum=0, maximum=MAX_COST)
+        cx = _validate.finite_number("complexity", complexity, minimum=0, maximum=1)
+        trust = _validate.finite_number("trust_score", trust_score, minimum=0, maximum=1)
+        ent = _validate.finite_number("entropy", entropy, minimum=0, maximum=1)
+        if not isinstance(emergency, bool):
+            raise InvalidInputError(f"emergency must be a bool, got {emergency!r:.40}")
+        m, t = self.config.multipliers, self.config.thresholds
+        breakdown = (
+            MultiplierApplied(
+                "high_complexity",
+                cx > t.complexity,
+                m.high_complexity,
+                f"complexity {cx:.2f} {'>' if cx > t.complexity else '<='} {t.complexity}",
+            ),
+            MultiplierApplied(
+                "low_trust",
+                trust < t.trust_floor,
+                m.low_trust,
+                f"trust {trust:.2f} {'<' if trust < t.trust_floor else '>='} floor {t.trust_floor}",
+            ),
+            MultiplierApplied(
+                "high_entropy",
+                ent > t.entropy,
+                m.high_entropy,
+                f"entropy {ent:.2f} {'>' if ent > t.entropy else '<='} {t.entropy}",
+            ),
+            MultiplierApplied(
+                "emergency_discount",
+                emergency,
+                m.emergency_discount,
+                "emergency mode" if emergency else "normal mode",
+            ),
+        )
+        multiplier = 1.0
+        for item in breakdown:
+            if item.applied:
+                multiplier *= item.multiplier
+        cost = base * multiplier
+        if cost > MAX_COST:
+            raise InvalidInputError(f"estimated cost {cost:g} exceeds the limit {MAX_COST:g}")
+        return CostEstimate(base, cost, multiplier, emergency, breakdown)
+
+    # ------------------------------------------------------------------ approvals
+    def grant_approval(self, max_cost: float, approver: str) -> str:
+        """A single-use token admitting one request of up to ``max_cost`` above the threshold."""
+        amount = _validate.finite_number(
+            "max_cost", max_cost, minimum=0, maximum=MAX_COST, exclusive_minimum=True
+        )
+        who = _validate.text("approver", approver, max_chars=200)
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._approvals[_digest(token)] = _Approval(amount, who)
+        log_event(log, logging.INFO, "approval_granted", approver=who, max_cost=amount)
+        return token
+
+    # ------------------------------------------------------------------ request / settle
+    def request(
+        self,
+        estimate: CostEstimate,
+        *,
+        reviewed_by: str | None = None,
+        approval_token: str | None = None,
+    ) -> Reservation:
+        """Reserve ``estimate.cost`` or raise a :class:`BudgetDeniedError` subclass."""
+        if not isinstance(estimate, CostEstimate):
+            raise InvalidInputError(
+                f"estimate must be a CostEstimate from estimate(), got {type(estimate).__name__}"
+            )
+        if reviewed_by is not None:
+            _validate.text("reviewed_by", reviewed_by, max_chars=200)
+        if approval_token is not None and not isinstance(approval_token, str):
+            raise InvalidInputError("approval_token must be a string")
+        limits = self.config.budget_limits
+        cost = estimate.cost
+        fired: list[Alert] = []
+        with self._lock:
+            try:
+                approver = None
+                if cost > limits.approval_threshold:
+                    approval = self._approvals.get(_digest(approval_token or ""))
+                    if approval is None or approval.max_cost < cost:
+                        raise ApprovalRequiredError(
+                            f"cost {cost:g} exceeds approval_threshold "
+                            f"{limits.approval_threshold:g} and no valid approval token covers it"
+                        )
+                    approver = approval.approver
+                after = (self._committed + self._reserved + cost) / self._budget * 100
+                if after > limits.hard_limit_percentage and not estimate.emergency:
+                    raise EmergencyBrakeError(
+                        f"utilisation would reach {after:.1f}% > hard_limit_percentage "
+                        f"{limits.hard_limit_percentage:g}%: only emergency work is admitted"
+                    )
+                if self._committed + self._reserved + cost > self._budget:
+                    raise BudgetExhaustedError(
+                        f"cost {cost:g} exceeds the {self._available():g} units left in period "
+                        f"{self._period!r}"
+                    )
+                if (
+                    after > limits.auto_review_threshold
+                    and not estimate.emergency
+                    and reviewed_by is None
+                ):
+                    raise ReviewRequiredError(
+                        f"utilisation would reach {after:.1f}% > auto_review_threshold "
+                        f"{limits.auto_review_threshold:g}%: pass reviewed_by"
+                    )
+            except BudgetDeniedError as denied:
+                self._count(denied.reason)
+                raise
+            if approver is not None:
+                del self._approvals[_digest(approval_token or "")]
+            reservation = Reservation(
+                f"{self._period}:{next(self._ids)}",
+                self._period,
+                cost,
+                estimate.emergency,
+                reviewed_by,
+                approver,
+            )
+            self._open[reservation.id] = reservation
+            self._reserved += cost
+            self._count("admitted")
+            fired = self._check_alerts()
+        self._dispatch(fired)
+        return reservation
+
+    def commit(self, reservation: Reservation | str, actual_cost: float | None = None) -> float:
+        """Settle a reservation at ``actual_cost`` (default: the reserved cost); return it."""
+        fired: list[Alert] = []
+        if actual_cost is not None:
+            _validate.finite_number("actual_cost", actual_cost, minimum=0, maximum=MAX_COST)
+        with self._lock:
+            held = self._take(reservation)
+            actual = held.cost if actual_cost is None else float(actual_cost)
+            self._reserved -= held.cost
+            self._committed += actual
+            self._overrun += max(0.0, actual - held.cost)
+            if self._metrics is not None:
+                self._metrics.committed_units.inc(actual)
+            fired = self._check_alerts()
+        self._dispatch(fired)
+        return actual
+
+    def release(self, reservation: Reservation | str) -> None:
+        """Return a reservation unused."""
+        with self._lock:
+            held = self._take(reservation)
+            self._reserved -= held.cost
+            self._update_gauge()
+
+    # ------------------------------------------------------------------ reading
+    def snapshot(self) -> LedgerSnapshot:
+        with self._lock:
+            used = self._committed + self._reserved
+            util = used / self._budget
+            limits = self.config.budget_limits
+            return LedgerSnapshot(
+                period=self._period,
+                budget=self._budget,
+                committed=round(self._committed, 6),
+                reserved=round(self._reserved, 6),
+                available=round(self._available(), 6),
+                utilisation=round(util, 6),
+                overrun=round(self._overrun, 6),
+                brake_engaged=util * 100 >= limits.hard_limit_percentage,
+                review_required=util * 100 > limits.auto_review_threshold,
+                open_reservations=len(self._open),
+                alerts_fired=tuple(self._fired),
+                outcomes=dict(self._outcomes),
+            )
+
+    # ------------------------------------------------------------------ internals
+    def _available(self) -> float:
+        return max(0.0, self._budget - self._committed - self._reserved)
+
+    def _take(self, reservation: Reservation | str) -> Reservation:
+        rid = reservation.id if isinstance(reservation, Reservation) else reservation
+        if not isinstance(rid, str):
+            raise InvalidInputError(f"reservation must be a Reservation or id, got {rid!r:.40}")
+        held = self._open.pop(rid, None)
+        if held is None:
+            raise ReservationError(
+                f"reservation {rid!r:.80} is unknown, already settled or from a closed period"
+            )
+        return held
+
+    def _count(self, outcome: str) -> None:
+        self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
+        if self._metrics is not None:
+            self._metrics.requests.labels(outcome=outcome).inc()
+
+    def _update_gauge(self) -> None:
+        if self._metrics is not None:
+            self._metrics.utilisation.set((self._committed + self._reserved) / self._budget)
+
+    def _check_alerts(self) -> list[Alert]:
+        self._update_gauge()
+        util = (self._committed + self._reserved) / self._budget * 100
+        limits = self.config.budget_limits
+        crossed = []
+        for level, threshold in (
+            ("auto_review", limits.auto_review_threshold),
+            ("emergency_brake", limits.hard_limit_percentage),
+        ):
+            if util >= threshold and level not in self._fired:
+                self._fired.append(level)
+                crossed.append(Alert(level, self._period, round(util / 100, 6), self._clock()))
+                if self._metrics is not None:
+                    self._metrics.alerts.labels(level=level).set(1)
+        return crossed
+
+    def _dispatch(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            log_event(log, logging.WARNING, "budget_alert", **asdict(alert))
+            if self._on_alert is not None:
+                self._on_alert(alert)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,262 @@
+"""The budget tripwire: consecutive token-delta breaches latch a downgrade; state survives crashes.
+
+A run *breaches* when its token delta (percent vs baseline) is above ``breach_threshold``.
+``consecutive_limit`` breaches in a row latch the downgrade: :meth:`BudgetTripwire.parameters`
+then serves the reduced parameter set (``downgrade_parameters``) until :meth:`reset`, or, with
+``auto_recovery``, until ``recovery_clean_runs`` consecutive clean runs.
+
+Persistence: the state is a small JSON file, rewritten atomically (temp file in the same
+directory, fsync, ``os.replace``, fsync of the directory) while holding an exclusive ``flock`` on
+a sibling ``.lock`` file, so concurrent processes serialise and a ``kill -9`` at any instant
+leaves either the old or the new state. A state file that cannot be parsed is moved aside
+(``<name>.corrupt-<timestamp>``), logged and counted, and the tripwire restarts *latched*
+(reason ``state_corrupted``): losing a latch silently would be the unsafe failure, so an operator
+must look and reset. POSIX only (``fcntl``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from fusion_ops import _validate
+from fusion_ops.config import TripwireConfig, load_governance_config
+from fusion_ops.errors import InvalidInputError
+from fusion_ops.logs import log_event
+from fusion_ops.metrics import TripwireMetrics
+
+__all__ = ["BudgetTripwire", "TripwireState", "TripwireStatus"]
+
+log = logging.getLogger("fusion_ops.tripwire")
+STATE_VERSION = 1
+MAX_STATE_BYTES = 1_000_000
+HISTORY = 20
+_TEMP_PREFIX = ".tripwire-tmp-"
+
+
+@dataclass(frozen=True)
+class TripwireState:
+    version: int = STATE_VERSION
+    consecutive_breaches: int = 0
+    downgraded: bool = False
+    downgrade_reason: str | None = None
+    clean_runs_since_downgrade: int = 0
+    total_runs: int = 0
+    total_breaches: int = 0
+    last_token_delta: float | None = None
+    recent_deltas: tuple[float, ...] = ()
+    last_corruption: str | None = None
+    updated_at: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["recent_deltas"] = list(self.recent_deltas)
+        return data
+
+
+@dataclass(frozen=True)
+class TripwireStatus:
+    state: TripwireState
+    breached: bool
+    latched_now: bool
+    recovered_now: bool
+    corrupt_file_moved_to: str | None
+
+
+def _parse_state(raw: bytes) -> TripwireState:
+    """Strict parse; ValueError on anything unexpected."""
+    data = json.loads(raw.decode("utf-8"))
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise ValueError("not a version-1 tripwire state object")
+    expected = {f for f in TripwireState.__dataclass_fields__}
+    if set(data) != expected:
+        raise ValueError(f"keys {sorted(set(data) ^ expected)} do not match the state schema")
+    ints = ("consecutive_breaches", "clean_runs_since_downgrade", "total_runs", "total_breaches")
+    for key in ints:
+        if isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] < 0:
+            raise ValueError(f"{key} must be an integer >= 0")
+    if not isinstance(data["downgraded"], bool):
+        raise ValueError("downgraded must be a bool")
+    deltas = data["recent_deltas"]
+    if not isinstance(deltas, list) or not all(
+        isinstance(d, (int, float)) and not isinstance(d, bool) for d in deltas
+    ):
+        raise ValueError("recent_deltas must be a list of numbers")
+    for key in ("downgrade_reason", "last_corruption", "updated_at"):
+        if data[key] is not None and not isinstance(data[key], str):
+            raise ValueError(f"{key} must be a string or null")
+    last = data["last_token_delta"]
+    if last is not None and (isinstance(last, bool) or not isinstance(last, (int, float))):
+        raise ValueError("last_token_delta must be a number or null")
+    data["recent_deltas"] = tuple(float(d) for d in deltas)
+    return TripwireState(**data)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+class BudgetTripwire:
+    """Tripwire whose state lives in ``state_path``; safe across threads and processes."""
+
+    def __init__(
+        self,
+        state_path: str | Path,
+        config: TripwireConfig | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.path = Path(state_path)
+        self.config = config or load_governance_config().budget_tripwire
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._metrics = TripwireMetrics(registry) if registry is not None else None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ locking + IO
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self._lock_path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _load(self) -> tuple[TripwireState, str | None]:
+        """Current state (call under the lock); a corrupt file is moved aside."""
+        for stale in self.path.parent.glob(f"{_TEMP_PREFIX}{self.path.name}*"):
+            stale.unlink(missing_ok=True)  # left by a writer killed mid-write; we hold the lock
+        try:
+            with self.path.open("rb") as handle:
+                raw = handle.read(MAX_STATE_BYTES + 1)
+        except FileNotFoundError:
+            return TripwireState(), None
+        try:
+            if len(raw) > MAX_STATE_BYTES:
+                raise ValueError(f"state file larger than {MAX_STATE_BYTES} bytes")
+            return _parse_state(raw), None
+        except (ValueError, UnicodeDecodeError, TypeError) as exc:
+            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+            moved = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            os.replace(self.path, moved)
+            log_event(
+                log,
+                logging.ERROR,
+                "tripwire_state_corrupt",
+                path=str(self.path),
+                moved_to=str(moved),
+                error=str(exc)[:200],
+            )
+            if self._metrics is not None:
+                self._metrics.corruptions.inc()
+            state = TripwireState(
+                downgraded=True, downgrade_reason="state_corrupted", last_corruption=str(moved)
+            )
+            return state, str(moved)
+
+    def _save(self, state: TripwireState) -> None:
+        payload = json.dumps(state.to_json(), sort_keys=True).encode()
+        fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{self.path.name}", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        if self._metrics is not None:
+            self._metrics.downgraded.set(1 if state.downgraded else 0)
+
+    # ------------------------------------------------------------------ public API
+    def state(self) -> TripwireState:
+        """The persisted state (a corrupt file is handled as in :meth:`record`)."""
+        with self._locked():
+            state, moved = self._load()
+            if moved is not None:
+                self._save(replace(state, updated_at=_now()))
+            return state
+
+    def record(self, token_delta_pct: float) -> TripwireStatus:
+        """Record one run's token delta (percent vs baseline) and persist the new state."""
+        delta = _validate.finite_number(
+            "token_delta_pct", token_delta_pct, minimum=-100, maximum=1e6
+        )
+        cfg = self.config
+        with self._locked():
+            state, moved = self._load()
+            breached = delta > cfg.breach_threshold
+            consecutive = state.consecutive_breaches + 1 if breached else 0
+            downgraded, reason = state.downgraded, state.downgrade_reason
+            clean = 0 if breached else state.clean_runs_since_downgrade + (1 if downgraded else 0)
+            latched_now = recovered_now = False
+            if not downgraded and consecutive >= cfg.consecutive_limit:
+                downgraded, reason, latched_now, clean = True, "consecutive_breaches", True, 0
+                log_event(log, logging.WARNING, "tripwire_latched", consecutive=consecutive)
+            elif (
+                downgraded
+                and cfg.auto_recovery
+                and reason != "state_corrupted"
+                and clean >= cfg.recovery_clean_runs
+            ):
+                downgraded, reason, recovered_now, clean = False, None, True, 0
+                log_event(log, logging.INFO, "tripwire_auto_recovered")
+            new = replace(
+                state,
+                consecutive_breaches=consecutive,
+                downgraded=downgraded,
+                downgrade_reason=reason,
+                clean_runs_since_downgrade=clean if downgraded else 0,
+                total_runs=state.total_runs + 1,
+                total_breaches=state.total_breaches + (1 if breached else 0),
+                last_token_delta=delta,
+                recent_deltas=(*state.recent_deltas, delta)[-HISTORY:],
+                updated_at=_now(),
+            )
+            self._save(new)
+        if self._metrics is not None:
+            self._metrics.runs.labels(result="breach" if breached else "clean").inc()
+        return TripwireStatus(new, breached, latched_now, recovered_now, moved)
+
+    def reset(self, operator: str) -> TripwireState:
+        """Manual reset by a named operator: lifts the downgrade and clears the streak."""
+        who = _validate.text("operator", operator, max_chars=200)
+        with self._locked():
+            state, _ = self._load()
+            new = replace(
+                state,
+                consecutive_breaches=0,
+                downgraded=False,
+                downgrade_reason=None,
+                clean_runs_since_downgrade=0,
+                last_corruption=None,
+                updated_at=_now(),
+            )
+            self._save(new)
+        log_event(log, logging.INFO, "tripwire_reset", operator=who)
+        return new
+
+    def parameters(self, full: Mapping[str, Any]) -> dict[str, Any]:
+        """``full`` while healthy; ``full`` overridden by the reduced set while downgraded."""
+        if not isinstance(full, Mapping):
+            raise InvalidInputError(f"full must be a mapping, got {type(full).__name__}")
+        if self.state().downgraded:
+            return {**full, **self.config.downgrade_parameters}
+        return dict(full)

@@ -1,0 +1,102 @@
+"""Shared fixtures: report builders, a copy of the embedded router config, the repo root."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fusion_ops.report import BudgetReport, Sample, ScenarioSamples
+from fusion_ops.runtime_router import embedded_config_dir
+
+SHA = "0" * 64
+
+
+def _side(tokens: Sequence[float], latencies: Sequence[float]) -> tuple[Sample, ...]:
+    return tuple(
+        Sample(
+            ok=True,
+            input_tokens=int(t) // 2,
+            output_tokens=int(t) - int(t) // 2,
+            latency_ms=float(lat),
+        )
+        for t, lat in zip(tokens, latencies, strict=True)
+    )
+
+
+def build_report(
+    per_scenario: Sequence[tuple[Sequence[float], Sequence[float]]],
+    latency: tuple[Sequence[float], Sequence[float]] | None = None,
+) -> BudgetReport:
+    """A report from token totals per scenario: [(baseline_tokens, candidate_tokens), ...]."""
+    scenarios = []
+    for i, (base, cand) in enumerate(per_scenario):
+        base_lat = latency[0] if latency else [500.0] * len(base)
+        cand_lat = latency[1] if latency else [500.0] * len(cand)
+        scenarios.append(
+            ScenarioSamples(
+                f"s{i}", "data_operations", _side(base, base_lat), _side(cand, cand_lat)
+            )
+        )
+    side = {"git_sha": None, "config_hash": SHA, "prompt_strategy": "plain"}
+    meta = {
+        "created_at": "2026-01-01T00:00:00+00:00",
+        "model": "test",
+        "tokenizer": "test",
+        "runs_per_side": max(len(b) for b, _ in per_scenario),
+        "baseline": dict(side),
+        "candidate": dict(side),
+    }
+    return BudgetReport(metadata=meta, scenarios=tuple(scenarios))
+
+
+@pytest.fixture
+def make_report() -> Callable[..., BudgetReport]:
+    return build_report
+
+
+@pytest.fixture
+def noisy_report() -> Callable[[float, int, int, float, int], BudgetReport]:
+    """Simulated report: n runs per side; candidate costs (1 + shift) × baseline on average."""
+
+    def make(shift: float, n: int, scenarios: int, cv: float, seed: int) -> BudgetReport:
+        rng = np.random.default_rng(seed)
+        rows = []
+        for s in range(scenarios):
+            prompt = 200 + 100 * s
+            out_mean = 300.0
+            sigma = np.sqrt(np.log1p(cv**2))
+            base = prompt + out_mean * rng.lognormal(-(sigma**2) / 2, sigma, n)
+            cand = (prompt + out_mean * rng.lognormal(-(sigma**2) / 2, sigma, n)) * (1 + shift)
+            rows.append((np.round(base), np.round(cand)))
+        return build_report(rows)
+
+    return make
+
+
+@pytest.fixture
+def report_dict(make_report: Callable[..., BudgetReport]) -> dict[str, Any]:
+    return make_report(
+        [([100, 110, 90], [105, 115, 95]), ([200, 190, 210], [200, 205, 195])]
+    ).to_json()
+
+
+@pytest.fixture
+def router_dir(tmp_path: Path) -> Path:
+    """A writable copy of the embedded routing config."""
+    target = tmp_path / "fusion"
+    shutil.copytree(embedded_config_dir(), target)
+    return target
+
+
+@pytest.fixture
+def repo_root() -> Path:
+    """The monorepo root; skips when the tests run outside the repo (isolation check)."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "configs" / "fusion").is_dir() and (parent / "packages").is_dir():
+            return parent
+    pytest.skip("not running inside the monorepo checkout")

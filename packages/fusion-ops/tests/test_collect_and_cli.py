@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from fusion_ops.backends import Completion, CompletionBackend, OfflineBackend
+from fusion_ops.cli import main
+from fusion_ops.collect import base_prompt, collect_report, parse_strategy
+from fusion_ops.errors import BackendError, InvalidInputError
+from fusion_ops.report import parse_report, report_schema
+from fusion_ops.runtime_router import load_golden_scenarios
+from fusion_ops.tokenizer import count_tokens
+
+SCENARIOS = load_golden_scenarios()[:6]
+
+
+def test_offline_backend_is_deterministic_and_really_tokenizes() -> None:
+    backend = OfflineBackend(seed=1)
+    prompt = base_prompt(SCENARIOS[0])
+    first = backend.complete(prompt, run=0)
+    assert first == backend.complete(prompt, run=0)
+    assert first.input_tokens == count_tokens(prompt)
+    assert first.output_tokens == count_tokens(first.text)
+    assert first.latency_ms > 0
+    assert isinstance(backend, CompletionBackend)
+    runs = {backend.complete(prompt, run=r).output_tokens for r in range(10)}
+    assert len(runs) > 1  # run-to-run variation exists
+
+
+def test_an_overlay_really_costs_tokens() -> None:
+    plain, overlay = parse_strategy("plain"), parse_strategy("overlay:rollback_first")
+    backend = OfflineBackend()
+    for scenario in SCENARIOS:
+        p, _ = plain.prompt_for(scenario)
+        o, used = overlay.prompt_for(scenario)
+        assert used == "rollback_first"
+        assert (
+            backend.complete(o, run=0).input_tokens > backend.complete(p, run=0).input_tokens + 300
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"seed": 1.5}, "seed"),
+        ({"failure_rate": 2}, "failure_rate"),
+        ({"overhead_ms": float("nan")}, "overhead_ms"),
+    ],
+)
+def test_backend_rejects_bad_settings(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        OfflineBackend(**kwargs)  # type: ignore[arg-type]
+
+
+def test_backend_rejects_bad_prompts() -> None:
+    with pytest.raises(InvalidInputError, match="prompt"):
+        OfflineBackend().complete("", run=0)
+    with pytest.raises(InvalidInputError, match="run"):
+        OfflineBackend().complete("x", run=-1)
+
+
+def test_collected_report_follows_the_schema_and_records_failures() -> None:
+    report = collect_report(
+        SCENARIOS,
+        baseline=parse_strategy("plain"),
+        candidate=parse_strategy("routed"),
+        backend=OfflineBackend(failure_rate=0.2),
+        runs=5,
+        candidate_git_sha="a" * 40,
+    )
+    document = report.to_json()
+    jsonschema.validate(document, report_schema())
+    assert parse_report(document) == report
+    samples = [s for sc in report.scenarios for s in sc.baseline + sc.candidate]
+    assert len(samples) == 6 * 5 * 2
+    failed = [s for s in samples if not s.ok]
+    assert failed
+    assert all("BackendError" in (s.error or "") for s in failed)
+    assert report.metadata["candidate"]["git_sha"] == "a" * 40
+    assert report.scenarios[0].candidate_overlay == "rollback_first"
+
+
+class Broken:
+    name = "broken"
+
+    def complete(self, prompt: str, *, run: int) -> Completion:
+        raise BackendError("down")
+
+
+def test_a_broken_backend_yields_an_error_verdict_not_a_crash() -> None:
+    from fusion_ops.budget_analysis import analyze_report
+
+    report = collect_report(
+        SCENARIOS[:2],
+        baseline=parse_strategy("plain"),
+        candidate=parse_strategy("plain"),
+        backend=Broken(),
+        runs=3,
+    )
+    assert analyze_report(report).status == "error"
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("overlay:nope", "not one of"),
+        ("overlay:", "strategy must be"),
+        ("fancy", "strategy must be"),
+        ("", "strategy"),
+    ],
+)
+def test_bad_strategies(spec: str, match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        parse_strategy(spec)
+
+
+def test_collect_rejects_bad_arguments() -> None:
+    kw = {
+        "baseline": parse_strategy("plain"),
+        "candidate": parse_strategy("plain"),
+        "backend": OfflineBackend(),
+    }
+    with pytest.raises(InvalidInputError, match="runs"):
+        collect_report(SCENARIOS, runs=0, **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="scenarios must not be empty"):
+        collect_report([], runs=1, **kw)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="duplicate"):
+        collect_report([SCENARIOS[0], SCENARIOS[0]], runs=1, **kw)  # type: ignore[arg-type]
+
+
+def test_cli_collect_then_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(yaml.safe_dump({"scenarios": SCENARIOS}))
+    report = tmp_path / "r.json"
+    args = ["collect", "--scenarios", str(scenarios), "--runs", "5", "-o", str(report)]
+    assert main([*args, "--baseline", "plain", "--candidate", "overlay:rollback_first"]) == 0
+    jsonschema.validate(json.loads(report.read_text()), report_schema())
+    assert main(["analyze", "--report-file", str(report)]) == 1  # overlays cost > 25% tokens
+    same = tmp_path / "same.json"
+    assert main([*args[:-1], str(same), "--baseline", "routed", "--candidate", "routed"]) == 0
+    assert main(["analyze", "--report-file", str(same), "--output-format", "json"]) == 0
+    capsys.readouterr()
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out)["title"] == "fusion-ops budget report"
+    assert main([*args, "--baseline", "overlay:missing"]) == 2
+    with pytest.raises(SystemExit) as usage:
+        main(["collect"])
+    assert usage.value.code == 2
+
+
+def test_cli_routed_config_dirs_compare_two_checkouts(tmp_path: Path, router_dir: Path) -> None:
+    """The CI setup: baseline and candidate config dirs differ by one edited overlay."""
+    candidate = tmp_path / "candidate"
+    shutil.copytree(router_dir, candidate)
+    overlay = candidate / "micro_overlays" / "rollback_first.md"
+    overlay.write_text(overlay.read_text() + "\n" + "Always restate every step twice. " * 200)
+    report = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "collect",
+                "--baseline",
+                f"routed:{router_dir}",
+                "--candidate",
+                f"routed:{candidate}",
+                "--runs",
+                "5",
+                "-o",
+                str(report),
+            ]
+        )
+        == 0
+    )
+    meta = json.loads(report.read_text())["metadata"]
+    assert meta["baseline"]["config_hash"] != meta["candidate"]["config_hash"]
+    assert main(["analyze", "--report-file", str(report), "--output-format", "github"]) == 1

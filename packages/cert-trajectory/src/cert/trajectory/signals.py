@@ -44,10 +44,13 @@ def step_statistics(logits: torch.Tensor, top_k: int) -> StepStatistics:
     """
     import torch
 
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    # half-precision logits are widened; float64 (used by the reference tests) is kept
+    wide = logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
+    log_probs = torch.log_softmax(wide, dim=-1)
     probs = log_probs.exp()
     finite_log_probs = log_probs.clamp_min(torch.finfo(log_probs.dtype).min)
-    entropy = (-(probs * finite_log_probs).sum(dim=-1)).clamp_min(0.0)  # no -0.0 / rounding < 0
+    # clamp: rounding can dip below 0; "+ 0.0" turns -0.0 into 0.0 for readable output
+    entropy = (-(probs * finite_log_probs).sum(dim=-1)).clamp_min(0.0) + 0.0
 
     k = min(top_k, logits.shape[-1])
     top = torch.topk(log_probs, k, dim=-1).values

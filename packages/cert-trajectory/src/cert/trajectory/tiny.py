@@ -14,6 +14,7 @@ import inspect
 import json
 import os
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -55,18 +56,21 @@ def stdlib_corpus() -> list[str]:
     """Docstrings of a fixed list of standard-library modules and their public members."""
     texts: list[str] = []
     seen: set[str] = set()
-    for name in _CORPUS_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError:  # a stripped-down Python may lack a module; use the rest
-            continue
-        objects = [module, *(getattr(module, attr) for attr in sorted(vars(module)))]
-        for obj in objects:
-            doc = inspect.getdoc(obj) if not isinstance(obj, (str, int, float, bytes)) else None
-            text = " ".join(doc.split()) if doc else ""  # one line: no runs of blank lines
-            if len(text) > 40 and text not in seen:
-                seen.add(text)
-                texts.append(text)
+    with warnings.catch_warnings():  # some attributes are deprecated aliases (typing.io)
+        warnings.simplefilter("ignore")
+        for name in _CORPUS_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:  # a stripped-down Python may lack a module; use the rest
+                continue
+            for obj in [module, *(getattr(module, attr) for attr in sorted(vars(module)))]:
+                if isinstance(obj, (str, int, float, bytes)):
+                    continue
+                doc = inspect.getdoc(obj)
+                text = " ".join(doc.split()) if doc else ""  # one line: no blank-line runs
+                if len(text) > 40 and text not in seen:
+                    seen.add(text)
+                    texts.append(text)
     return texts
 
 

@@ -1,0 +1,283 @@
+"""Generation and teacher forcing with per-step signals (no locking, caching or metrics here).
+
+Why a logits processor rather than ``output_logits=True``: the latter keeps a [batch, vocab]
+tensor per step (steps × vocabulary floats; 51 MB for 256 steps of a 50k vocabulary), while the
+:class:`SignalRecorder` reduces each step to a few scalars as it happens and keeps only the
+current step's log-probabilities until the emitted token is known.
+
+Why the signals are raw: generate() runs the processors in list order and user processors come
+after the built-in ones. The generation config built here enables no built-in processor, the
+checkpoint's own generation defaults are hidden for the call, and temperature / top-p warpers
+are appended after ours, so the recorder sees exactly the model's logits (tests check this
+against a plain teacher-forced forward pass).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from cert.trajectory.config import TrajectoryConfig
+from cert.trajectory.errors import GenerationError, InvalidPromptError
+from cert.trajectory.signals import step_statistics
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["RawTrajectory", "SignalRecorder", "generate_trajectories", "score_trajectory"]
+
+FinishReason = Literal["eos", "length", "timeout", "scored"]
+
+
+@dataclass(frozen=True)
+class RawTrajectory:
+    """Per-token signals of one response before they become a TrajectoryResult."""
+
+    token_ids: list[int]
+    log_probs: list[float]
+    entropies: list[float]
+    topk_negentropies: list[float]
+    margins: list[float]
+    finish_reason: FinishReason
+
+
+class SignalRecorder:
+    """A generate() logits processor that records per-step signals and returns scores unchanged.
+
+    Memory: four [batch] tensors per step plus one [batch, vocab] row of the latest step.
+    """
+
+    def __init__(self, top_k: int) -> None:
+        self.top_k = top_k
+        self.entropies: list[torch.Tensor] = []
+        self.negentropies: list[torch.Tensor] = []
+        self.margins: list[torch.Tensor] = []
+        self.chosen_log_probs: list[torch.Tensor] = []
+        self._pending: torch.Tensor | None = None
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self._pending is not None:
+            self._take_chosen(input_ids[:, -1])
+        stats = step_statistics(scores, self.top_k)
+        self._pending = stats.log_probs
+        self.entropies.append(stats.entropy)
+        self.negentropies.append(stats.topk_negentropy)
+        self.margins.append(stats.margin)
+        return scores
+
+    def _take_chosen(self, chosen: torch.Tensor) -> None:
+        assert self._pending is not None
+        pending = self._pending
+        self.chosen_log_probs.append(pending.gather(1, chosen.to(pending.device)[:, None])[:, 0])
+        self._pending = None
+
+    def finish(self, last_tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Close the last step with the tokens emitted at it; return [batch, steps] tensors."""
+        import torch
+
+        if self._pending is not None:
+            self._take_chosen(last_tokens)
+        return {
+            "log_probs": torch.stack(self.chosen_log_probs, dim=1).cpu(),
+            "entropies": torch.stack(self.entropies, dim=1).cpu(),
+            "negentropies": torch.stack(self.negentropies, dim=1).cpu(),
+            "margins": torch.stack(self.margins, dim=1).cpu(),
+        }
+
+
+def _as_logits_processor(recorder: SignalRecorder) -> Any:
+    """Wrap the recorder in transformers' LogitsProcessor type (imported lazily)."""
+    from transformers import LogitsProcessor
+
+    class _Recorder(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            return recorder(input_ids, scores)
+
+    return _Recorder()
+
+
+def model_position_limit(model: Any) -> int | None:
+    """The longest sequence the model's position embeddings allow, if it declares one."""
+    config = getattr(model, "config", None)
+    for name in ("max_position_embeddings", "n_positions", "n_ctx"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def _check_length(
+    prompt_tokens: int, new_tokens: int, config: TrajectoryConfig, model: Any
+) -> None:
+    if prompt_tokens == 0:
+        raise InvalidPromptError(
+            "prompt encodes to zero tokens", context={"field": "prompt", "value": prompt_tokens}
+        )
+    if prompt_tokens > config.max_prompt_tokens:
+        raise InvalidPromptError(
+            f"prompt has {prompt_tokens} tokens, more than max_prompt_tokens="
+            f"{config.max_prompt_tokens}",
+            context={"field": "prompt", "value": prompt_tokens},
+        )
+    limit = model_position_limit(model)
+    if limit is not None and prompt_tokens + new_tokens > limit:
+        raise InvalidPromptError(
+            f"prompt ({prompt_tokens} tokens) plus {new_tokens} new tokens exceeds the model's "
+            f"{limit} positions",
+            context={"field": "prompt", "value": prompt_tokens},
+        )
+
+
+def _ensure_finite(values: torch.Tensor, what: str) -> None:
+    import torch
+
+    if not bool(torch.isfinite(values).all()):
+        raise GenerationError(
+            f"the model produced non-finite {what} (NaN/inf logits)", context={"signal": what}
+        )
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """End-of-sequence ids: the model's generation config may list several (chat models)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids = configured if configured is not None else tokenizer.eos_token_id
+    if ids is None:
+        return []
+    return [int(i) for i in ids] if isinstance(ids, (list, tuple)) else [int(ids)]
+
+
+def _generation_config(
+    config: TrajectoryConfig, eos_ids: list[int], tokenizer: Any, max_time: float | None
+) -> Any:
+    from transformers import GenerationConfig
+
+    pad = tokenizer.pad_token_id
+    settings: dict[str, Any] = {
+        "max_new_tokens": config.max_new_tokens,
+        "eos_token_id": eos_ids or None,
+        "pad_token_id": pad if pad is not None else (eos_ids[0] if eos_ids else None),
+        "return_dict_in_generate": True,
+    }
+    if config.greedy:
+        settings.update(do_sample=False, num_beams=1)
+    else:
+        settings.update(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=0)
+    if max_time is not None:
+        settings["max_time"] = max_time
+    return GenerationConfig(**settings)
+
+
+@contextmanager
+def _neutral_model_defaults(model: Any) -> Iterator[None]:
+    """Hide the checkpoint's generation defaults during one generate() call.
+
+    generate() fills every unset field from ``model.generation_config``; a checkpoint that sets
+    e.g. ``repetition_penalty`` or ``min_new_tokens`` would add a processor that runs before the
+    recorder and changes the logits it sees. The caller holds the model lock.
+    """
+    from transformers import GenerationConfig
+
+    saved = getattr(model, "generation_config", None)
+    model.generation_config = GenerationConfig()
+    try:
+        yield
+    finally:
+        model.generation_config = saved
+
+
+def generate_trajectories(
+    model: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    config: TrajectoryConfig,
+    *,
+    max_time: float | None = None,
+) -> list[RawTrajectory]:
+    """Generate from a batch of prompts (left-padded) and record each response's signals."""
+    import torch
+
+    encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
+    lengths = encoded["attention_mask"].sum(dim=1).tolist()
+    for length in lengths:
+        _check_length(int(length), config.max_new_tokens, config, model)
+    device = next(model.parameters()).device
+    inputs = {key: value.to(device) for key, value in encoded.items() if key != "token_type_ids"}
+
+    recorder = SignalRecorder(config.top_k)
+    generator_state = None
+    if not config.greedy and config.seed is not None:
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(config.seed)
+    eos_ids = _eos_ids(model, tokenizer)
+    generation_config = _generation_config(config, eos_ids, tokenizer, max_time)
+    try:
+        with torch.inference_mode(), _neutral_model_defaults(model):
+            output = model.generate(
+                **inputs,
+                generation_config=generation_config,
+                logits_processor=[_as_logits_processor(recorder)],
+            )
+    finally:
+        if generator_state is not None:
+            torch.random.set_rng_state(generator_state)
+
+    new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :].cpu()
+    signals = recorder.finish(new_tokens[:, -1])
+    _ensure_finite(signals["entropies"], "entropy")
+    steps = new_tokens.shape[1]
+    stop = set(eos_ids)
+    results = []
+    for row in range(new_tokens.shape[0]):
+        ids = new_tokens[row].tolist()
+        first_stop = next((i for i, token in enumerate(ids) if token in stop), None)
+        reason: FinishReason
+        if first_stop is not None:
+            count, reason = first_stop + 1, "eos"
+        elif steps >= config.max_new_tokens:
+            count, reason = steps, "length"
+        else:
+            count, reason = steps, "timeout"
+        results.append(
+            RawTrajectory(
+                token_ids=ids[:count],
+                log_probs=signals["log_probs"][row, :count].tolist(),
+                entropies=signals["entropies"][row, :count].tolist(),
+                topk_negentropies=signals["negentropies"][row, :count].tolist(),
+                margins=signals["margins"][row, :count].tolist(),
+                finish_reason=reason,
+            )
+        )
+    return results
+
+
+def score_trajectory(
+    model: Any, tokenizer: Any, prompt: str, response: str, config: TrajectoryConfig
+) -> RawTrajectory:
+    """Teacher-force ``response`` after ``prompt`` and record the signals of its tokens."""
+    import torch
+
+    prompt_ids = tokenizer(prompt)["input_ids"]
+    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    if not response_ids:
+        raise InvalidPromptError(
+            "response encodes to zero tokens", context={"field": "response", "value": response}
+        )
+    _check_length(len(prompt_ids), len(response_ids), config, model)
+    device = next(model.parameters()).device
+    ids = torch.tensor([prompt_ids + response_ids], device=device)
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0, len(prompt_ids) - 1 : -1]
+    stats = step_statistics(logits, config.top_k)
+    chosen = torch.tensor(response_ids, device=stats.log_probs.device)
+    log_probs = stats.log_probs.gather(1, chosen[:, None])[:, 0]
+    _ensure_finite(stats.entropy, "entropy")
+    return RawTrajectory(
+        token_ids=list(response_ids),
+        log_probs=log_probs.cpu().tolist(),
+        entropies=stats.entropy.cpu().tolist(),
+        topk_negentropies=stats.topk_negentropy.cpu().tolist(),
+        margins=stats.margin.cpu().tolist(),
+        finish_reason="scored",
+    )

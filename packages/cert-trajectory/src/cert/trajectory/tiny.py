@@ -1,0 +1,189 @@
+"""A tiny GPT-2-style model and byte-level BPE tokenizer, trained locally in seconds.
+
+Why: tests, the demo and offline pipelines need a real causal LM without a model hub. The
+corpus is the English documentation that ships with the Python standard library (module and
+function docstrings), so it exists on every machine that runs this package. The result is saved
+with ``save_pretrained`` and is loaded back like any checkpoint (``AutoModelForCausalLM`` /
+``AutoTokenizer`` by path). It babbles docstring-flavoured English; it is not a useful model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cert.trajectory.errors import ConfigError
+
+__all__ = ["TinyModelSpec", "build_tiny_model", "stdlib_corpus"]
+
+_CORPUS_MODULES = (
+    "argparse", "collections", "contextlib", "csv", "dataclasses", "datetime", "decimal",
+    "difflib", "email.message", "enum", "fractions", "functools", "gzip", "heapq", "http.client",
+    "inspect", "itertools", "json", "logging", "math", "operator", "os", "pathlib", "pickle",
+    "queue", "random", "re", "shutil", "socket", "sqlite3", "statistics", "string", "subprocess",
+    "tarfile", "tempfile", "textwrap", "threading", "time", "typing", "unittest", "urllib.parse",
+    "uuid", "warnings", "zipfile",
+)  # fmt: skip
+
+EOS_TOKEN = "<|endoftext|>"
+_SPEC_FILE = "tiny_model_spec.json"
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Everything that determines the trained model; a cached build is reused only if equal."""
+
+    vocab_size: int = 512
+    n_layer: int = 2
+    n_head: int = 2
+    n_embd: int = 64
+    n_positions: int = 256
+    context: int = 32
+    batch_size: int = 16
+    steps: int = 300
+    learning_rate: float = 1e-2
+    seed: int = 0
+
+
+def stdlib_corpus() -> list[str]:
+    """Docstrings of a fixed list of standard-library modules and their public members."""
+    texts: list[str] = []
+    seen: set[str] = set()
+    with warnings.catch_warnings():  # some attributes are deprecated aliases (typing.io)
+        warnings.simplefilter("ignore")
+        for name in _CORPUS_MODULES:
+            try:
+                module = importlib.import_module(name)
+            except ImportError:  # a stripped-down Python may lack a module; use the rest
+                continue
+            for obj in [module, *(getattr(module, attr) for attr in sorted(vars(module)))]:
+                if isinstance(obj, (str, int, float, bytes)):
+                    continue
+                doc = inspect.getdoc(obj)
+                text = " ".join(doc.split()) if doc else ""  # one line: no blank-line runs
+                if len(text) > 40 and text not in seen:
+                    seen.add(text)
+                    texts.append(text)
+    return texts
+
+
+def _train_tokenizer(corpus: list[str], spec: TinyModelSpec) -> object:
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(
+        corpus, vocab_size=spec.vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=bpe._tokenizer,
+        eos_token=EOS_TOKEN,
+        bos_token=EOS_TOKEN,
+        pad_token=EOS_TOKEN,
+        unk_token=EOS_TOKEN,
+        model_max_length=spec.n_positions,
+    )
+
+
+def _train_model(
+    token_stream: list[int], vocab_size: int, eos_id: int, spec: TinyModelSpec
+) -> object:
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    generator = torch.Generator().manual_seed(spec.seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(spec.seed)
+        config = GPT2Config(
+            vocab_size=vocab_size,
+            n_positions=spec.n_positions,
+            n_embd=spec.n_embd,
+            n_layer=spec.n_layer,
+            n_head=spec.n_head,
+            bos_token_id=eos_id,
+            eos_token_id=eos_id,
+            pad_token_id=eos_id,
+        )
+        model = GPT2LMHeadModel(config)
+    data = torch.tensor(token_stream, dtype=torch.long)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.learning_rate)
+    model.train()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny matrices: extra threads only add contention on a busy CPU
+    try:
+        _fit(model, optimizer, data, generator, spec)
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    return model
+
+
+def _fit(model: Any, optimizer: Any, data: Any, generator: Any, spec: TinyModelSpec) -> None:
+    import torch
+
+    for _ in range(spec.steps):
+        starts = torch.randint(0, len(data) - spec.context, (spec.batch_size,), generator=generator)
+        batch = torch.stack([data[s : s + spec.context] for s in starts.tolist()])
+        loss = model(input_ids=batch, labels=batch).loss  # the model shifts labels itself
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+
+def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None = None) -> Path:
+    """Train (or reuse, when ``out_dir`` holds a build of the same spec) the tiny model.
+
+    Returns ``out_dir``, which then loads with ``AutoModelForCausalLM.from_pretrained``.
+    Writes into a temporary sibling directory and renames it, so a crash never leaves a
+    half-written checkpoint that a later call would reuse.
+    """
+    spec = spec or TinyModelSpec()
+    if spec.steps < 1 or spec.vocab_size < 260:
+        raise ConfigError(
+            "TinyModelSpec needs steps >= 1 and vocab_size >= 260 (256 bytes + merges)",
+            context={"field": "spec", "value": repr(spec)},
+        )
+    target = Path(out_dir)
+    spec_path = target / _SPEC_FILE
+    if spec_path.is_file():
+        try:
+            if json.loads(spec_path.read_text()) == asdict(spec):
+                return target
+        except (OSError, ValueError):
+            pass  # unreadable marker: rebuild below
+
+    corpus = stdlib_corpus()
+    tokenizer = _train_tokenizer(corpus, spec)
+    eos_id = tokenizer.eos_token_id  # type: ignore[attr-defined]
+    stream: list[int] = []
+    for text in corpus:
+        stream.extend(tokenizer(text)["input_ids"])  # type: ignore[operator]
+        stream.append(eos_id)
+    model = _train_model(stream, len(tokenizer), eos_id, spec)  # type: ignore[arg-type]
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    model.save_pretrained(staging)  # type: ignore[attr-defined]
+    tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
+    (staging / _SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True))
+    if target.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        os.replace(target, retired / "model")
+        os.replace(staging, target)
+        _remove_tree(retired)
+    else:
+        os.replace(staging, target)
+    return target
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

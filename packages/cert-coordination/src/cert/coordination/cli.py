@@ -10,6 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cert.coordination.errors import CoordinationError
 from cert.coordination.pricing import PriceTable
@@ -21,7 +22,7 @@ def _table(path: str | None) -> PriceTable:
 
 def _prices(args: argparse.Namespace) -> int:
     table = _table(args.prices)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for model in table.models:
         price = table.price(model)
         base = price.base

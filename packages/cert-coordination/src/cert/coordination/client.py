@@ -197,9 +197,15 @@ class AnthropicClientWithResilience:
             )
         except anthropic.AnthropicError as exc:
             raise CoordinationInputError(
-                "no Anthropic API key: pass api_key=... or set ANTHROPIC_API_KEY",
+                f"cannot build the Anthropic client: {type(exc).__name__}",
                 context={"field": "api_key"},
             ) from exc
+        credentials = ("api_key", "auth_token", "credentials")
+        if not any(getattr(self._sdk, name, None) for name in credentials):
+            raise CoordinationInputError(
+                "no Anthropic credentials: pass api_key=... or set ANTHROPIC_API_KEY",
+                context={"field": "api_key"},
+            )
 
     # ------------------------------------------------------------------ ChatBackend
     async def complete(

@@ -168,7 +168,10 @@ class FakeAnthropicServer:
     def start(self) -> FakeAnthropicServer:
         if self._thread is None:
             self._thread = threading.Thread(
-                target=self._server.serve_forever, name="fake-anthropic", daemon=True
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="fake-anthropic",
+                daemon=True,
             )
             self._thread.start()
         return self

@@ -50,8 +50,7 @@ def permutation_p_value(
     pooled = np.concatenate([reference, window])
     observed = abs(window.mean() - reference.mean())
     n_ref = reference.size
-    keys = rng.random((permutations, pooled.size))
-    shuffled = pooled[np.argsort(keys, axis=1)]
+    shuffled = rng.permuted(np.tile(pooled, (permutations, 1)), axis=1)
     diffs = np.abs(shuffled[:, n_ref:].mean(axis=1) - shuffled[:, :n_ref].mean(axis=1))
     exceed = int((diffs >= observed - 1e-12).sum())
     return (1 + exceed) / (permutations + 1)

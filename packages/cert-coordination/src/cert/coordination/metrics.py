@@ -32,6 +32,8 @@ from cert.coordination._validate import check_float, check_int
 from cert.coordination.errors import CoordinationInputError, MetricsUndefinedError
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+MIN_BASELINE_MEAN = 1e-9
+"""A baseline mean below this is treated as zero: γ is then undefined (not an overflow)."""
 
 
 def bag_of_words(text: str) -> Counter[str]:
@@ -72,7 +74,7 @@ def _scores(name: str, values: Sequence[float]) -> np.ndarray:
 def gamma_omega(coordinated: Sequence[float], baseline: Sequence[float]) -> tuple[float, float]:
     """Point estimates of γ and Ω (raises MetricsUndefinedError when the baseline mean is 0)."""
     coord, base = _scores("coordinated", coordinated), _scores("baseline", baseline)
-    if base.mean() <= 0:
+    if base.mean() < MIN_BASELINE_MEAN:
         raise MetricsUndefinedError("γ is undefined: every baseline score is 0")
     return float(coord.mean() / base.mean()), float(coord.mean() - base.max())
 
@@ -106,7 +108,7 @@ def bootstrap_intervals(
     base_samples = base[rng.integers(0, base.size, size=(n_boot, base.size))]
     coord_means = coord_samples.mean(axis=1)
     base_means = base_samples.mean(axis=1)
-    defined = base_means > 0
+    defined = base_means >= MIN_BASELINE_MEAN
     if not defined.any():
         raise MetricsUndefinedError("γ is undefined: every baseline score is 0")
     gammas = coord_means[defined] / base_means[defined]

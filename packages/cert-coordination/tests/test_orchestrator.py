@@ -191,3 +191,82 @@ def test_bad_orchestrator_configuration(make_client, registry, tmp_path) -> None
         _orchestrate(make_client, registry, tmp_path, lambda o: asyncio.sleep(0), debate_rounds=0)
     with pytest.raises(CoordinationInputError, match="client"):
         CoordinationOrchestrator(client=object(), baseline_measurer=None, evaluator=None)  # type: ignore[arg-type]
+
+
+def test_seed_api_works_as_documented(server, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cert.coordination import AnthropicClientWithResilience
+
+    monkeypatch.setenv("CERT_COORDINATION_CACHE_DIR", str(tmp_path))
+    server.responder = ScriptedDemoResponder(seed=9)
+
+    async def go():  # type: ignore[no-untyped-def]
+        client = AnthropicClientWithResilience(
+            api_key="sk-ant-seed",
+            requests_per_minute=50,
+            max_cost_per_hour=10.0,
+            base_url=server.url,
+        )
+        evaluator = QualityEvaluator(client)
+        baseline_measurer = BaselineMeasurer(client, evaluator)
+        orchestrator = CoordinationOrchestrator(
+            client=client, baseline_measurer=baseline_measurer, evaluator=evaluator
+        )
+        try:
+            return await orchestrator.measure_coordination(
+                task=TASK, num_agents=3, strategy="debate"
+            )
+        finally:
+            await client.aclose()
+
+    metrics = asyncio.run(go())
+    assert (tmp_path / "baselines.sqlite3").is_file()
+    assert metrics.gamma > 0
+    assert isinstance(metrics.omega, float)
+    assert 0 <= metrics.consensus_rate <= 1
+    assert metrics.is_coordination_effective() is False  # one run: no interval, no claim
+
+
+class WordCountBackend:
+    """A local, non-HTTP backend: proves the protocol is all the orchestrator needs."""
+
+    default_model = "local-echo"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def complete(
+        self,
+        messages,
+        *,
+        system=None,
+        max_tokens=1024,
+        model=None,
+        agent="default",
+        json_schema=None,
+    ):  # type: ignore[no-untyped-def]
+        from cert.coordination import ChatResult, TokenUsage
+
+        self.calls += 1
+        prompt = messages[-1].content
+        if json_schema is not None:
+            size = min(1.0, len(prompt.split("<answer>")[-1].split()) / 50)
+            text = f'{{"correctness": 0.8, "completeness": {size:.3f}, "clarity": 0.7}}'
+        else:
+            text = " ".join(prompt.split()[: 10 + 5 * self.calls % 20])
+        return ChatResult(
+            text=text, usage=TokenUsage(len(prompt.split()), 5), model=self.default_model
+        )
+
+
+def test_a_local_backend_can_stand_in_for_the_api(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    backend = WordCountBackend()
+    evaluator = QualityEvaluator(backend)
+    orchestrator = CoordinationOrchestrator(
+        client=backend,
+        baseline_measurer=BaselineMeasurer(backend, evaluator, cache_path=tmp_path / "b.db"),
+        evaluator=evaluator,
+    )
+    metrics = asyncio.run(orchestrator.measure_coordination(TASK, 2, "parallel", repeats=3))
+    assert metrics.api_calls == backend.calls == (2 + 2) + 3 * (3 + 1)
+    assert metrics.cost_usd is None  # no price: unknown, never $0
+    assert metrics.gamma_ci is not None

@@ -150,6 +150,10 @@ class DriftClassification:
 
 
 def _autocorrelation_peak(x: npt.NDArray[np.float64]) -> float:
+    """Largest autocorrelation at lags >= 4 after removing a linear trend (ramps are not cycles)."""
+    t = np.arange(len(x), dtype=float)
+    if len(x) >= 2:
+        x = x - np.polyval(np.polyfit(t, x, 1), t)
     x = x - x.mean()
     denom = float(x @ x)
     if denom <= 0 or len(x) < 12:
@@ -173,7 +177,7 @@ def classify_drift(
     1. adversarial: response variance rose by more than 2x while most probes (>= 60%) still
        look in-control (``z < 2``) -- erratic answers on a targeted minority;
     2. concept: the per-domain mean deficit is >= 5 in some domain and < 2 in another;
-    3. periodic: the deficit's autocorrelation at some lag >= 4 exceeds 0.5;
+    3. periodic: the linearly detrended deficit's autocorrelation at a lag >= 4 exceeds 0.5;
     4. gradual: a linear ramp explains the deficit better than a step (SSE ratio < 0.7);
     5. otherwise sudden.
     """

@@ -12,6 +12,7 @@ import json
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -104,6 +105,11 @@ def _gelu(x: FloatArray) -> FloatArray:
     return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x**3)))
 
 
+@lru_cache(maxsize=128)
+def _causal_mask(t: int) -> npt.NDArray[np.float32]:
+    return np.triu(np.full((t, t), -1e9, dtype=np.float32), k=1)
+
+
 def softmax(x: FloatArray, axis: int = -1) -> FloatArray:
     z = x - x.max(axis=axis, keepdims=True)
     e = np.exp(z)
@@ -173,7 +179,7 @@ class TinyGPT:
                 base = key[:-2]
                 weights[base] = _dequantise(arrays, base)
             else:
-                weights[key] = arr.astype(np.float64)
+                weights[key] = arr.astype(np.float32)
         return cls(config, weights, name)
 
     def logits(self, tokens: npt.NDArray[np.int64]) -> FloatArray:
@@ -182,7 +188,7 @@ class TinyGPT:
         t = tokens.shape[0]
         x = w["wte"][tokens] + w["wpe"][:t]
         hd = c.d_model // c.n_head
-        mask = np.triu(np.full((t, t), -1e9), k=1)
+        mask = _causal_mask(t)
         for layer in range(c.n_layer):
             p = f"h{layer}."
             h = _layer_norm(x, w[p + "ln1.g"], w[p + "ln1.b"])
@@ -198,7 +204,7 @@ class TinyGPT:
             h = _gelu(h @ w[p + "mlp.fc"] + w[p + "mlp.fb"])
             x = x + h @ w[p + "mlp.proj"] + w[p + "mlp.pb"]
         x = _layer_norm(x, w["lnf.g"], w["lnf.b"])
-        return x @ w["wte"].T
+        return (x @ w["wte"].T).astype(np.float64)
 
     def next_token_distributions(self, prompt: bytes, positions: int) -> FloatArray:
         data = _check_prompt(prompt)[-self.config.n_ctx :]
@@ -238,7 +244,7 @@ def _dequantise(arrays: dict[str, np.ndarray[Any, Any]], base: str) -> FloatArra
         vals = q.astype(np.int16)
     else:
         raise ModelFormatError(f"weight {base!r} has unsupported bit width {bits}")
-    return vals.astype(np.float64) * scale.astype(np.float64)[:, None]
+    return (vals.astype(np.float32) * scale.astype(np.float32)[:, None]).astype(np.float32)
 
 
 class SystemPromptWrapper:

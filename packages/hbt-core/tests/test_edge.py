@@ -20,7 +20,8 @@ def test_roundtrip_sizes_and_determinism(
     assert len(data) <= SIZE_LIMITS[level]
     assert data == export_edge(reference, signing_key, level, compression)
     pkg = load_edge(data, signing_key.public_key())
-    assert pkg.root == reference.root and pkg.level == level
+    assert pkg.root == reference.root
+    assert pkg.level == level
     assert np.array_equal(pkg.sketch, reference.bundled()[: pkg.sketch.shape[0]])
     if pkg.leaves is not None:
         assert np.all(pkg.leaf_similarities(reference) == 1.0)

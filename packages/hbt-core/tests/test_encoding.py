@@ -68,4 +68,5 @@ def test_bad_inputs() -> None:
     with pytest.raises(InvalidInputError):
         LogitEncoder(top_k=0)
     counts, total = TextEncoder().counts(b"ab")
-    assert total == 0 and not counts.any()
+    assert total == 0
+    assert not counts.any()

@@ -1,4 +1,4 @@
-"""RFC 6962/9162 Merkle tree: published vectors, exhaustive proofs to 128 leaves, tamper rejection."""
+"""RFC 6962/9162 Merkle tree: published vectors, exhaustive proofs to 128, tamper rejection."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fixture models: numpy forward equals torch's, quantised variants load, bad files are typed errors."""
+"""Fixture models: numpy forward equals torch, quantised variants load, bad files fail typed."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def test_numpy_forward_matches_torch() -> None:
     if not script.exists():
         pytest.skip("training script is not shipped with the wheel")
     spec = importlib.util.spec_from_file_location("make_fixtures", script)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     mf = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mf)
     with np.load(fixture_path("base"), allow_pickle=False) as z:
@@ -115,7 +116,7 @@ def test_bad_prompts_and_files(tmp_path: Path, models: dict) -> None:
     arrays["h0.attn.w"] = arrays["h0.attn.w"][:, :10]
     broken = tmp_path / "broken.npz"
     np.savez(broken, **arrays)
-    with pytest.raises(ModelFormatError, match="h0.attn.w"):
+    with pytest.raises(ModelFormatError, match=r"h0\.attn\.w"):
         TinyGPT.load(broken)
     arrays.pop("h0.attn.w")
     np.savez(broken, **arrays)

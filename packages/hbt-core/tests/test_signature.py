@@ -23,7 +23,8 @@ def test_signature_shape_variance_and_commitment(reference: Signature, tmp_path:
     path = tmp_path / "sig.npz"
     reference.save(path)
     loaded = Signature.load(path)
-    assert loaded.root == reference.root and np.array_equal(loaded.leaves, reference.leaves)
+    assert loaded.root == reference.root
+    assert np.array_equal(loaded.leaves, reference.leaves)
     leaves = reference.leaves.copy()
     leaves[3, 0] ^= np.uint64(1)
     forged = Signature(
@@ -57,7 +58,8 @@ def test_verification_accepts_same_and_rejects_other(
     calibration: Calibration,
 ) -> None:
     same = verify(reference, build_signature(models["base"], probes, config, 7), calibration)
-    assert same.same_model and same.sequential.decision != "different"
+    assert same.same_model
+    assert same.sequential.decision != "different"
     for name in ("seed1", "arch", "int4"):
         other = verify(reference, build_signature(models[name], probes, config, 7), calibration)
         assert not other.same_model, name
@@ -107,4 +109,5 @@ def test_bad_inputs(reference: Signature) -> None:
     with pytest.raises(InvalidInputError):
         generate_probes(3, domains=["nope"])
     assert len(perturb(generate_probes(1)[0], 4, 0)) == 4
-    assert auroc([2, 3], [1, 0]) == 1.0 and auroc([1], [1]) == 0.5
+    assert auroc([2, 3], [1, 0]) == 1.0
+    assert auroc([1], [1]) == 0.5

@@ -1,6 +1,8 @@
 """Holographic Behavioral Twin: hyperdimensional behavioural fingerprints of models,
 verification, drift detection, a signed Merkle audit log and edge export."""
 
+import logging
+
 from hbt_core.__about__ import __version__
 from hbt_core.auditlog import AuditLog, Checkpoint, InclusionProof, verify_proof_bundle
 from hbt_core.challenges import Probe, generate_probes
@@ -12,6 +14,8 @@ from hbt_core.keys import generate_key, load_private_key, load_public_key
 from hbt_core.production import ProductionHBT
 from hbt_core.signature import EncoderConfig, Signature, build_signature
 from hbt_core.verification import Calibration, verify
+
+logging.getLogger("hbt_core").addHandler(logging.NullHandler())
 
 __all__ = [
     "AuditLog",

@@ -32,9 +32,12 @@ def test_every_strategy_equals_single_process(
         )
         fed = distributed.federated(pool, replicas, probes, config, 0)
         gos = distributed.gossip(pool, replicas, probes, config, 0, seed=3)
-    assert np.array_equal(fed.counts, reference.counts) and fed.total == reference.total
-    assert len(fed.party_roots) == 3 and fed.probe_ids == reference.probe_ids
-    assert np.array_equal(gos.counts, reference.counts) and gos.total == reference.total
+    assert np.array_equal(fed.counts, reference.counts)
+    assert fed.total == reference.total
+    assert len(fed.party_roots) == 3
+    assert fed.probe_ids == reference.probe_ids
+    assert np.array_equal(gos.counts, reference.counts)
+    assert gos.total == reference.total
     assert gos.rounds <= gos.round_bound
 
 
@@ -59,7 +62,8 @@ def test_facade_distributed_verification(
             run_seed=5,
         )
     )  # type: ignore[arg-type]
-    assert result.verification is not None and result.verification.same_model
+    assert result.verification is not None
+    assert result.verification.same_model
     other = asyncio.run(
         hbt.distributed_verification(
             model_shards=[models["seed1"]],
@@ -67,7 +71,8 @@ def test_facade_distributed_verification(
             reference=reference,
         )
     )
-    assert other.bundle_similarity is not None and result.bundle_similarity is not None
+    assert other.bundle_similarity is not None
+    assert result.bundle_similarity is not None
     assert other.bundle_similarity < result.bundle_similarity
     with pytest.raises(InvalidInputError):
         asyncio.run(hbt.distributed_verification(model_shards=[]))

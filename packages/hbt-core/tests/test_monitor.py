@@ -71,9 +71,12 @@ def test_swap_mid_run_raises_alert(
         alerts = asyncio.run(service.run())
     hook.close()
     assert alerts, "swapping the served model must raise an alert"
-    assert alerts[0].check > 6 and alerts[0].served_by == "seed1"
-    assert memory.alerts == alerts and remediated
-    assert hook.bodies and hook.bodies[0]["served_by"] == "seed1"
+    assert alerts[0].check > 6
+    assert alerts[0].served_by == "seed1"
+    assert memory.alerts == alerts
+    assert remediated
+    assert hook.bodies
+    assert hook.bodies[0]["served_by"] == "seed1"
     assert registry.get_sample_value("hbt_monitor_checks_total") == 12
     assert registry.get_sample_value("hbt_monitor_alerts_total", {"kind": alerts[0].kind}) >= 1
 

@@ -25,7 +25,9 @@ def test_lru_eviction_and_ttl_from_insertion() -> None:
     assert cache.get("a") == (True, 1)  # a read does not extend its life
     now[0] = 10.5
     assert cache.get("a") == (False, None)
-    assert cache.hits == 2 and cache.misses == 2 and cache.evictions == 1
+    assert cache.hits == 2
+    assert cache.misses == 2
+    assert cache.evictions == 1
     assert cache.hit_rate == 0.5
     assert reg.get_sample_value("hbt_cache_requests_total", {"result": "hit"}) == 2
 
@@ -67,7 +69,8 @@ def test_batch_map_profiles_and_shuts_down_pools() -> None:
     opt = PerformanceOptimizer(CollectorRegistry())
     before = threading.active_count()
     out = opt.batch_map(sum, list(range(100)), batch_size=7, max_workers=3)
-    assert sum(out) == sum(range(100)) and len(out) == 15
+    assert sum(out) == sum(range(100))
+    assert len(out) == 15
     assert threading.active_count() == before
     with opt.profile("x"):
         pass

@@ -32,10 +32,12 @@ def test_seed_api_end_to_end(models: dict, tmp_path: Path, signing_key: Ed25519P
         upd = hbt.incremental_signature_update(
             existing_hbt=ref, new_responses=responses, update_strategy=strategy
         )
-        assert upd.n_responses == 4 and upd.bundled.shape == ref.bundled().shape
+        assert upd.n_responses == 4
+        assert upd.bundled.shape == ref.bundled().shape
         again = hbt.incremental_signature_update(upd, responses, strategy)
         assert again is not upd
-    assert np.array_equal(ref.counts, before_counts) and np.array_equal(responses, before)
+    assert np.array_equal(ref.counts, before_counts)
+    assert np.array_equal(responses, before)
     assert VerificationStrategy.MAP_REDUCE.value == "map_reduce"
 
     package = hbt.export_for_edge_deployment(ref, optimization_level="balanced")

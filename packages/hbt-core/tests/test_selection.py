@@ -52,5 +52,6 @@ def test_other_orders_are_permutations(
     assert sorted(order_by_uncertainty(stats)) == list(range(n))
     assert sorted(order_by_diversity(reference)) == list(range(n))  # type: ignore[arg-type]
     adv = adversarial_variants(probes, stats, k=3, per_probe=2)
-    assert len(adv) == 6 and all("~adv" in p.probe_id for p in adv)
+    assert len(adv) == 6
+    assert all("~adv" in p.probe_id for p in adv)
     assert all(np.isfinite(stats.information_gain()))

@@ -1,0 +1,269 @@
+"""The behavioural signature (the twin): per-probe hypervectors, variances, a bundle, a commitment.
+
+For every probe the model answers ``n_samples`` prompts (the probe and fresh perturbations);
+each answer is encoded to counters; the probe's leaf is the majority of all its answers and its
+variance is the mean pairwise normalised Hamming distance between the per-answer hypervectors
+(a real spread, from at least two samples). The signature bundles the leaves, each bound to its
+probe's vector, with integer counters, and commits to the leaves with an RFC 6962 Merkle root.
+Encoding is split in shards (:func:`encode_shard`) and reduced (:func:`reduce_shards`) so a
+distributed run gives exactly the single-process result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from hbt_core import merkle
+from hbt_core.challenges import Probe, perturb
+from hbt_core.encoding import LogitEncoder, TextEncoder
+from hbt_core.errors import DimensionMismatchError, InvalidInputError, ModelFormatError, check_int
+from hbt_core.hdc import DEFAULT_DIM, Accumulator, Packed, base_vector, check_dim, hamming_many
+from hbt_core.models import LogitModel, TextModel
+
+Mode = Literal["logit", "text"]
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """How responses are collected and encoded; part of what a signature commits to."""
+
+    mode: Mode = "logit"
+    dim: int = DEFAULT_DIM
+    n_samples: int = 3
+    top_k: int = 8
+    quantum: int = 64
+    positions: int = 8
+    ngram: int = 3
+    gen_tokens: int = 24
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("logit", "text"):
+            raise InvalidInputError(f"mode must be 'logit' or 'text', got {self.mode!r}")
+        check_dim(self.dim)
+        check_int("n_samples", self.n_samples, low=2, high=256)
+        check_int("gen_tokens", self.gen_tokens, low=1, high=1024)
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def probe_vector(probe_id: str, dim: int) -> Packed:
+    return base_vector(f"probe:{probe_id}", dim)
+
+
+def _sample_seed(run_seed: int, probe_id: str, sample: int) -> int:
+    h = hashlib.blake2b(f"{run_seed}|{probe_id}|{sample}".encode(), digest_size=8)
+    return int.from_bytes(h.digest(), "little") >> 1
+
+
+def response_counts(
+    model: LogitModel | TextModel, probe: Probe, config: EncoderConfig, run_seed: int
+) -> list[tuple[npt.NDArray[np.int64], int]]:
+    """Counters of each of the ``n_samples`` answers of ``model`` to ``probe`` in this run."""
+    prompts = perturb(probe, config.n_samples, run_seed)
+    out = []
+    if config.mode == "logit":
+        if not isinstance(model, LogitModel):
+            raise InvalidInputError(f"model {getattr(model, 'name', model)!r} has no logits")
+        enc = LogitEncoder(config.dim, config.top_k, config.quantum, config.positions)
+        for prompt in prompts:
+            out.append(enc.counts(model.next_token_distributions(prompt, config.positions)))
+    else:
+        if not isinstance(model, TextModel):
+            raise InvalidInputError(f"model {getattr(model, 'name', model)!r} cannot generate")
+        tenc = TextEncoder(config.dim, config.ngram)
+        for s, prompt in enumerate(prompts):
+            text = model.generate(
+                prompt, config.gen_tokens, _sample_seed(run_seed, probe.probe_id, s)
+            )
+            out.append(tenc.counts(text))
+    return out
+
+
+@dataclass
+class ShardResult:
+    """What one worker returns: per-probe leaves and variances and the shard's bundle counters."""
+
+    probe_ids: list[str]
+    leaves: Packed
+    variances: npt.NDArray[np.float64]
+    counts: npt.NDArray[np.int64]
+    total: int
+
+
+def _threshold(counts: npt.NDArray[np.int64], total: int) -> Packed:
+    return Accumulator.from_counts(counts, total).threshold()
+
+
+def encode_probe(
+    model: LogitModel | TextModel, probe: Probe, config: EncoderConfig, run_seed: int
+) -> tuple[Packed, float]:
+    """One probe's leaf hypervector and its variance across samples."""
+    samples = response_counts(model, probe, config, run_seed)
+    per_sample = np.stack([_threshold(c, t) for c, t in samples])
+    dists = [hamming_many(per_sample[i], per_sample[i + 1 :]) for i in range(len(samples) - 1)]
+    variance = float(np.concatenate(dists).mean()) / config.dim
+    total = np.sum([c for c, _ in samples], axis=0)
+    leaf = _threshold(total, sum(t for _, t in samples))
+    return leaf, variance
+
+
+def encode_shard(
+    model: LogitModel | TextModel, probes: Sequence[Probe], config: EncoderConfig, run_seed: int
+) -> ShardResult:
+    """Map step: encode a subset of probes (a module-level function, so executors can ship it)."""
+    acc = Accumulator(config.dim)
+    leaves, variances = [], []
+    for probe in probes:
+        leaf, var = encode_probe(model, probe, config, run_seed)
+        leaves.append(leaf)
+        variances.append(var)
+        acc.add(np.bitwise_xor(leaf, probe_vector(probe.probe_id, config.dim)))
+    words = config.dim // 64
+    return ShardResult(
+        [p.probe_id for p in probes],
+        np.stack(leaves) if leaves else np.zeros((0, words), dtype=np.uint64),
+        np.asarray(variances, dtype=np.float64),
+        acc.counts,
+        int(acc.total),
+    )
+
+
+@dataclass
+class Signature:
+    """A model's behavioural twin over a challenge set."""
+
+    config: EncoderConfig
+    probe_ids: tuple[str, ...]
+    leaves: Packed
+    variances: npt.NDArray[np.float64]
+    counts: npt.NDArray[np.int64]
+    total: int
+    model_name: str = ""
+    run_seed: int = 0
+    root: bytes = field(default=b"")
+
+    def __post_init__(self) -> None:
+        n, words = len(self.probe_ids), self.config.dim // 64
+        if self.leaves.shape != (n, words):
+            raise DimensionMismatchError(f"leaves shape {self.leaves.shape} != ({n}, {words})")
+        if self.variances.shape != (n,) or self.counts.shape != (self.config.dim,):
+            raise DimensionMismatchError("variances or counts do not match the probes/dim")
+        if not self.root:
+            self.root = merkle.root_of(self.leaf_data())
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    def leaf_data(self) -> list[bytes]:
+        """Committed bytes per probe: id, leaf hypervector, variance."""
+        return [
+            pid.encode()
+            + b"\x00"
+            + leaf.astype("<u8").tobytes()
+            + np.float64(var).astype("<f8").tobytes()
+            for pid, leaf, var in zip(self.probe_ids, self.leaves, self.variances, strict=True)
+        ]
+
+    def bundled(self) -> Packed:
+        """The bundled signature hypervector (majority of probe-bound leaves)."""
+        return _threshold(self.counts, self.total)
+
+    def verify_commitment(self) -> None:
+        from hbt_core.errors import IntegrityError
+
+        if merkle.root_of(self.leaf_data()) != self.root:
+            raise IntegrityError("signature leaves do not match its Merkle root")
+
+    def save(self, path: str | Path) -> None:
+        """Write as ``.npz`` of plain arrays (no pickle)."""
+        meta = json.dumps(
+            {
+                "config": self.config.to_json(),
+                "probe_ids": list(self.probe_ids),
+                "model_name": self.model_name,
+                "run_seed": self.run_seed,
+                "total": self.total,
+                "root": self.root.hex(),
+            }
+        )
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            leaves=self.leaves,
+            variances=self.variances,
+            counts=self.counts,
+            meta=np.frombuffer(meta.encode(), dtype=np.uint8),
+        )
+        p = Path(path)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_bytes(buf.getvalue())
+        tmp.replace(p)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Signature:
+        try:
+            with np.load(Path(path), allow_pickle=False) as z:
+                meta = json.loads(bytes(z["meta"]).decode())
+                sig = cls(
+                    EncoderConfig(**meta["config"]),
+                    tuple(meta["probe_ids"]),
+                    z["leaves"].astype(np.uint64),
+                    z["variances"].astype(np.float64),
+                    z["counts"].astype(np.int64),
+                    int(meta["total"]),
+                    meta["model_name"],
+                    int(meta["run_seed"]),
+                    bytes.fromhex(meta["root"]),
+                )
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+            raise ModelFormatError(f"cannot read signature {str(path)!r}: {exc}") from None
+        sig.verify_commitment()
+        return sig
+
+
+def reduce_shards(
+    shards: Sequence[ShardResult], config: EncoderConfig, model_name: str = "", run_seed: int = 0
+) -> Signature:
+    """Reduce step: concatenate leaves in shard order and sum counters (exact, associative)."""
+    if not shards:
+        raise InvalidInputError("shards must not be empty")
+    acc = Accumulator(config.dim)
+    for s in shards:
+        acc.merge(Accumulator.from_counts(s.counts, s.total))
+    return Signature(
+        config,
+        tuple(pid for s in shards for pid in s.probe_ids),
+        np.concatenate([s.leaves for s in shards]),
+        np.concatenate([s.variances for s in shards]),
+        acc.counts,
+        int(acc.total),
+        model_name,
+        run_seed,
+    )
+
+
+def build_signature(
+    model: LogitModel | TextModel,
+    probes: Sequence[Probe],
+    config: EncoderConfig | None = None,
+    run_seed: int = 0,
+) -> Signature:
+    """Fingerprint ``model`` on ``probes`` in one process."""
+    if not probes:
+        raise InvalidInputError("probes must not be empty")
+    cfg = config or EncoderConfig()
+    check_int("run_seed", run_seed, low=0)
+    shard = encode_shard(model, probes, cfg, run_seed)
+    return reduce_shards([shard], cfg, getattr(model, "name", ""), run_seed)

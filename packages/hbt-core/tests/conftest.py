@@ -1,0 +1,71 @@
+"""Shared fixtures: the shipped tiny models, a small challenge set and signatures built once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from hbt_core.challenges import Probe, generate_probes
+from hbt_core.keys import generate_key, load_private_key
+from hbt_core.models import SystemPromptWrapper, TinyGPT, load_fixture
+from hbt_core.signature import EncoderConfig, Signature, build_signature
+from hbt_core.verification import Calibration
+
+SMALL_PROBES = 16
+
+
+@pytest.fixture(scope="session")
+def models() -> dict[str, TinyGPT | SystemPromptWrapper]:
+    names = (
+        "base",
+        "finetuned",
+        "int8",
+        "int4",
+        "pruned20",
+        "distilled",
+        "seed1",
+        "arch",
+        "sysprompt",
+    )
+    return {n: load_fixture(n) for n in names}
+
+
+@pytest.fixture(scope="session")
+def probes() -> list[Probe]:
+    return generate_probes(SMALL_PROBES, seed=0)
+
+
+@pytest.fixture(scope="session")
+def config() -> EncoderConfig:
+    return EncoderConfig()
+
+
+@pytest.fixture(scope="session")
+def reference(models: dict[str, TinyGPT], probes: list[Probe], config: EncoderConfig) -> Signature:
+    return build_signature(models["base"], probes, config, run_seed=0)
+
+
+@pytest.fixture(scope="session")
+def null_runs(
+    models: dict[str, TinyGPT], probes: list[Probe], config: EncoderConfig
+) -> list[Signature]:
+    return [build_signature(models["base"], probes, config, run_seed=s) for s in (1, 2, 3)]
+
+
+@pytest.fixture(scope="session")
+def calibration(reference: Signature, null_runs: list[Signature]) -> Calibration:
+    return Calibration.from_null(reference, null_runs)
+
+
+@pytest.fixture
+def key_path(tmp_path: Path) -> Path:
+    path = tmp_path / "keys" / "signing.pem"
+    generate_key(path)
+    return path
+
+
+@pytest.fixture
+def signing_key(key_path: Path) -> Ed25519PrivateKey:
+    return load_private_key(key_path)

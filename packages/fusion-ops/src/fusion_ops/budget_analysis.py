@@ -385,7 +385,7 @@ def _rows(a: BudgetAnalysis) -> list[tuple[str, str, str, str, str]]:
             _fmt(a.token_delta.estimate if a.token_delta else None, "%", signed=True),
             _ci(a.token_delta, "%"),
             _limits(t.token_warn, t.token_block, "%"),
-            f"one-sided {level}% bound",
+            f"{2 * level - 100}% interval; low end = one-sided {level}% bound",
         ),
         (
             "P95 latency (candidate)",

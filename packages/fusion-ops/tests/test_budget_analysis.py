@@ -150,6 +150,11 @@ def test_bad_thresholds_raise(tmp_path: Path, kwargs: dict[str, Any], match: str
         analyze_budget_metrics(tmp_path / "r.json", **kwargs)
 
 
+def test_report_file_must_be_a_path() -> None:
+    with pytest.raises(InvalidInputError, match="report_file must be a path"):
+        analyze_budget_metrics(None)  # type: ignore[arg-type]
+
+
 def test_bad_bootstrap_settings_raise(make_report: Make) -> None:
     report = _shifted(make_report, 1.0)
     with pytest.raises(InvalidInputError, match="n_bootstrap"):

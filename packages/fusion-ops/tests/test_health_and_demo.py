@@ -58,6 +58,7 @@ def test_showcase_writes_artifacts_and_summary(tmp_path: Path) -> None:
     assert "BLOCK" in summary
     assert "rollback_first" in summary
     assert "high_complexity" in summary
+    assert (tmp_path / "out" / "token_means.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_showcase_is_registered_as_a_demo_entry_point() -> None:

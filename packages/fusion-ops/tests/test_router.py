@@ -21,7 +21,7 @@ from fusion_ops.errors import (
     ScenarioError,
     UnknownCategoryError,
 )
-from fusion_ops.overlays import KNOWN_SECTIONS
+from fusion_ops.overlays import KNOWN_SECTIONS, REASON_CODES
 from fusion_ops.runtime_router import RuntimeRouter, load_golden_scenarios, main
 
 GOLDEN = load_golden_scenarios()
@@ -241,6 +241,7 @@ def test_bad_overlay_files_are_skipped_with_reason(
     assert set(router.overlays) == {"rollback_first", "state_model_first", "observability_first"}
     [issue] = router.load_issues
     assert (issue.overlay, issue.reason) == (name, reason)
+    assert reason in REASON_CODES
     [record] = [json.loads(line) for line in audit.read_text().splitlines()]
     assert record["reason"] == reason
     assert record["event"] == "overlay_skipped"

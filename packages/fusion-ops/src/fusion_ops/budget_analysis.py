@@ -321,7 +321,7 @@ def analyze_report(
 
 
 def analyze_budget_metrics(
-    report_file: str | Path,
+    report_file: str | os.PathLike[str],
     token_warn: float = 12.0,
     token_block: float = 25.0,
     latency_warn: float | None = None,
@@ -337,6 +337,10 @@ def analyze_budget_metrics(
     Thresholds: token deltas in percent of the baseline; latencies in milliseconds of candidate
     P95. Bad threshold arguments raise :class:`fusion_ops.errors.InvalidInputError`.
     """
+    if not isinstance(report_file, (str, os.PathLike)):
+        raise InvalidInputError(
+            f"report_file must be a path, got {type(report_file).__name__} {report_file!r:.60}"
+        )
     thresholds = Thresholds(token_warn, token_block, latency_warn, latency_block, max_error_rate)
     _check_thresholds(thresholds)
     try:
@@ -385,7 +389,7 @@ def _rows(a: BudgetAnalysis) -> list[tuple[str, str, str, str, str]]:
             _fmt(a.token_delta.estimate if a.token_delta else None, "%", signed=True),
             _ci(a.token_delta, "%"),
             _limits(t.token_warn, t.token_block, "%"),
-            f"one-sided {level}% bound",
+            f"{2 * level - 100}% interval; low end = one-sided {level}% bound",
         ),
         (
             "P95 latency (candidate)",

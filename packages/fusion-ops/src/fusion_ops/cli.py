@@ -1,4 +1,4 @@
-"""``fusion-budget``: collect a budget report, analyse it, print the report schema.
+"""fusion-budget: collect a budget report, analyse it, print the report schema.
 
     fusion-budget collect --baseline plain --candidate overlay:rollback_first --runs 10 -o r.json
     fusion-budget analyze --report-file r.json --output-format markdown

@@ -49,7 +49,9 @@ def _plot(analysis: BudgetAnalysis, path: Path) -> bool:
     ax.set_xticks(list(xs), [r.id for r in rows], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("mean tokens per run (input + output)")
     ax.set_title("Plain prompt vs prompt with the rollback_first overlay")
-    ax.legend()
+    tallest = max([r.candidate_mean_tokens for r in rows] + [r.baseline_mean_tokens for r in rows])
+    ax.set_ylim(0, tallest * 1.25)  # headroom for the legend
+    ax.legend(loc="upper left", ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,7 +237,7 @@ def parse_report(document: Any) -> BudgetReport:
     return BudgetReport(metadata=meta, scenarios=tuple(scenarios))
 
 
-def load_report(path: str | Path) -> BudgetReport:
+def load_report(path: str | os.PathLike[str]) -> BudgetReport:
     """Read and validate a report file; every failure is a :class:`ReportError`."""
     file = Path(path)
     try:

@@ -327,3 +327,24 @@ def test_missing_api_key_is_a_typed_error(monkeypatch, server) -> None:  # type:
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     with pytest.raises(CoordinationInputError, match="ANTHROPIC_API_KEY"):
         AnthropicClientWithResilience(base_url=server.url)
+
+
+def test_health_check_follows_the_breaker(server, make_client, manual_clock) -> None:  # type: ignore[no-untyped-def]
+    from cert.runtime.health import HealthRegistry, HealthStatus
+
+    server.enqueue(error_reply(503))
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(max_retries=0, failure_threshold=1, clock=manual_clock) as client:
+            health = HealthRegistry()
+            health.register("anthropic", client.health_check)
+            before = health.check().status
+            with pytest.raises(APICallError):
+                await client.complete(HELLO)
+            return before, health.check(), client.health_check()
+
+    before, after, check = asyncio.run(go())
+    assert before == HealthStatus.HEALTHY
+    assert after.status == HealthStatus.UNHEALTHY
+    assert check.data["breaker_state"] == "open"
+    assert check.data["calls_failed"] == 1

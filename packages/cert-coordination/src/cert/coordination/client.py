@@ -40,8 +40,9 @@ from cert.coordination.errors import (
 from cert.coordination.pricing import CostLedger, CostSummary, PriceTable
 from cert.coordination.ratelimit import SlidingWindowRateLimiter
 from cert.coordination.telemetry import CoordinationTelemetry
-from cert.runtime.breaker import CircuitBreaker
+from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import CircuitOpenError
+from cert.runtime.health import CheckResult, HealthStatus
 from cert.runtime.logging import get_logger
 
 DEFAULT_MODEL = "claude-sonnet-5"
@@ -376,6 +377,31 @@ class AnthropicClientWithResilience:
     def cost_summary(self) -> CostSummary:
         """Decimal totals per agent, per model and over the last hour."""
         return self.ledger.summary()
+
+    def health_check(self) -> CheckResult:
+        """For cert-runtime's HealthRegistry: unhealthy while the breaker is open."""
+        stats = self.breaker.stats()
+        status = {
+            CircuitState.CLOSED: HealthStatus.HEALTHY,
+            CircuitState.HALF_OPEN: HealthStatus.DEGRADED,
+            CircuitState.OPEN: HealthStatus.UNHEALTHY,
+        }[stats.state]
+        summary = self.ledger.summary()
+        return CheckResult(
+            "anthropic-messages",
+            status,
+            detail=f"breaker {stats.state.value}",
+            data={
+                "breaker_state": stats.state.value,
+                "retry_after_s": stats.retry_after,
+                "cost_last_hour": str(summary.last_hour),
+                "max_cost_per_hour": None
+                if self.ledger.max_cost_per_hour is None
+                else str(self.ledger.max_cost_per_hour),
+                "calls_ok": self.stats.calls_ok,
+                "calls_failed": self.stats.calls_failed,
+            },
+        )
 
     async def aclose(self) -> None:
         await self._sdk.close()

@@ -348,3 +348,18 @@ def test_health_check_follows_the_breaker(server, make_client, manual_clock) -> 
     assert after.status == HealthStatus.UNHEALTHY
     assert check.data["breaker_state"] == "open"
     assert check.data["calls_failed"] == 1
+
+
+def test_timeouts_count_as_server_failures(server, make_client) -> None:  # type: ignore[no-untyped-def]
+    server.enqueue(text_reply("too late", delay_s=0.6))
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(max_retries=0, timeout_s=0.2, failure_threshold=1) as client:
+            with pytest.raises(APICallError) as info:
+                await client.complete(HELLO)
+            return info.value, client
+
+    error, client = asyncio.run(go())
+    assert error.error_type == "timeout"
+    assert error.status_code is None
+    assert client.breaker.state == CircuitState.OPEN

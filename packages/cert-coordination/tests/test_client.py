@@ -310,6 +310,8 @@ def test_bad_client_configuration(make_client, kwargs, fragment) -> None:  # typ
         (HELLO, {"max_tokens": 1.5}, "max_tokens"),
         (HELLO, {"agent": ""}, "agent"),
         (HELLO, {"model": "unknown-model"}, "unknown-model"),
+        (HELLO, {"json_schema": "[1, 2]"}, "json_schema"),
+        (HELLO, {"system": ""}, "system"),
     ],
 )
 def test_bad_requests_fail_before_sending(server, make_client, messages, kwargs, fragment) -> None:  # type: ignore[no-untyped-def]

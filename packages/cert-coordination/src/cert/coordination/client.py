@@ -226,6 +226,11 @@ class AnthropicClientWithResilience:
         model = self.default_model if model is None else check_text("model", model, max_chars=200)
         if system is not None:
             system = check_text("system", system)
+        if json_schema is not None and not isinstance(json_schema, Mapping):
+            raise CoordinationInputError(
+                f"json_schema must be a mapping, got {type(json_schema).__name__}",
+                context={"field": "json_schema"},
+            )
         prompt_bound = prompt_token_upper_bound(messages, system, json_schema)
 
         try:

@@ -310,6 +310,8 @@ def test_bad_client_configuration(make_client, kwargs, fragment) -> None:  # typ
         (HELLO, {"max_tokens": 1.5}, "max_tokens"),
         (HELLO, {"agent": ""}, "agent"),
         (HELLO, {"model": "unknown-model"}, "unknown-model"),
+        (HELLO, {"json_schema": "[1, 2]"}, "json_schema"),
+        (HELLO, {"system": ""}, "system"),
     ],
 )
 def test_bad_requests_fail_before_sending(server, make_client, messages, kwargs, fragment) -> None:  # type: ignore[no-untyped-def]
@@ -327,3 +329,39 @@ def test_missing_api_key_is_a_typed_error(monkeypatch, server) -> None:  # type:
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     with pytest.raises(CoordinationInputError, match="ANTHROPIC_API_KEY"):
         AnthropicClientWithResilience(base_url=server.url)
+
+
+def test_health_check_follows_the_breaker(server, make_client, manual_clock) -> None:  # type: ignore[no-untyped-def]
+    from cert.runtime.health import HealthRegistry, HealthStatus
+
+    server.enqueue(error_reply(503))
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(max_retries=0, failure_threshold=1, clock=manual_clock) as client:
+            health = HealthRegistry()
+            health.register("anthropic", client.health_check)
+            before = health.check().status
+            with pytest.raises(APICallError):
+                await client.complete(HELLO)
+            return before, health.check(), client.health_check()
+
+    before, after, check = asyncio.run(go())
+    assert before == HealthStatus.HEALTHY
+    assert after.status == HealthStatus.UNHEALTHY
+    assert check.data["breaker_state"] == "open"
+    assert check.data["calls_failed"] == 1
+
+
+def test_timeouts_count_as_server_failures(server, make_client) -> None:  # type: ignore[no-untyped-def]
+    server.enqueue(text_reply("too late", delay_s=0.6))
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client(max_retries=0, timeout_s=0.2, failure_threshold=1) as client:
+            with pytest.raises(APICallError) as info:
+                await client.complete(HELLO)
+            return info.value, client
+
+    error, client = asyncio.run(go())
+    assert error.error_type == "timeout"
+    assert error.status_code is None
+    assert client.breaker.state == CircuitState.OPEN

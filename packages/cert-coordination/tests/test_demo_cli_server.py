@@ -76,3 +76,12 @@ def test_fake_server_error_shapes() -> None:
         status, _ = _post(fake.url + "/v1/messages", b"{not json")
         assert fake.requests[-1].body == {"_unparsed": "{not json"}
         assert fake.pending == 0
+
+
+def test_public_names_resolve_lazily() -> None:
+    import cert.coordination as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = package.no_such_name

@@ -13,20 +13,66 @@ Public API (see docs/packages/cert-coordination.md):
   :class:`JudgeDriftDetector`; :mod:`cert.coordination.testing` holds the fake Messages API server.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cert.coordination.__about__ import __version__
-from cert.coordination.backend import ChatBackend, ChatMessage, ChatResult, TokenUsage
-from cert.coordination.baseline import BaselineMeasurer, BaselineResult
-from cert.coordination.client import (
-    DEFAULT_MODEL,
-    AnthropicClientWithResilience,
-    SyncAnthropicClient,
-)
-from cert.coordination.drift import JudgeDriftDetector
-from cert.coordination.evaluator import QualityEvaluator, QualityScore
-from cert.coordination.metrics import CoordinationMetrics, consensus_rate, cosine_similarity
-from cert.coordination.orchestrator import CoordinationOrchestrator, expected_requests
-from cert.coordination.pricing import CostLedger, PriceTable
-from cert.coordination.ratelimit import SlidingWindowRateLimiter
+
+if TYPE_CHECKING:
+    from cert.coordination.backend import ChatBackend, ChatMessage, ChatResult, TokenUsage
+    from cert.coordination.baseline import BaselineMeasurer, BaselineResult
+    from cert.coordination.client import (
+        DEFAULT_MODEL,
+        AnthropicClientWithResilience,
+        SyncAnthropicClient,
+    )
+    from cert.coordination.drift import JudgeDriftDetector
+    from cert.coordination.evaluator import QualityEvaluator, QualityScore
+    from cert.coordination.metrics import CoordinationMetrics, consensus_rate, cosine_similarity
+    from cert.coordination.orchestrator import CoordinationOrchestrator, expected_requests
+    from cert.coordination.pricing import CostLedger, PriceTable
+    from cert.coordination.ratelimit import SlidingWindowRateLimiter
+
+# Names resolve on first use (PEP 562), so `import cert.coordination.metrics` does not pay for
+# importing the anthropic SDK (seconds on a cold disk).
+_LAZY = {
+    "ChatBackend": "backend",
+    "ChatMessage": "backend",
+    "ChatResult": "backend",
+    "TokenUsage": "backend",
+    "BaselineMeasurer": "baseline",
+    "BaselineResult": "baseline",
+    "DEFAULT_MODEL": "client",
+    "AnthropicClientWithResilience": "client",
+    "SyncAnthropicClient": "client",
+    "JudgeDriftDetector": "drift",
+    "QualityEvaluator": "evaluator",
+    "QualityScore": "evaluator",
+    "CoordinationMetrics": "metrics",
+    "consensus_rate": "metrics",
+    "cosine_similarity": "metrics",
+    "CoordinationOrchestrator": "orchestrator",
+    "expected_requests": "orchestrator",
+    "CostLedger": "pricing",
+    "PriceTable": "pricing",
+    "SlidingWindowRateLimiter": "ratelimit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cert.coordination' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"cert.coordination.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "DEFAULT_MODEL",

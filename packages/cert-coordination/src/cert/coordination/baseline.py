@@ -18,6 +18,7 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
 from decimal import Decimal
@@ -105,7 +106,7 @@ class BaselineMeasurer:
         ttl_s: float = DEFAULT_TTL_S,
         max_tokens: int = 1024,
         registry: CollectorRegistry | None = None,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(backend, ChatBackend):
             raise CoordinationInputError(
@@ -183,10 +184,9 @@ class BaselineMeasurer:
             answers = [str(a) for a in data["answers"]]
             if not scores or not all(0.0 <= s <= 1.0 for s in scores):
                 raise ValueError("scores out of range")
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError):
             _log.warning("corrupted baseline cache entry ignored", extra={"key": key[:16]})
             self.telemetry.baseline_cache.labels("corrupt").inc()
-            del exc
             return None
         return {
             "scores": scores,

@@ -40,8 +40,9 @@ from cert.coordination.errors import (
 from cert.coordination.pricing import CostLedger, CostSummary, PriceTable
 from cert.coordination.ratelimit import SlidingWindowRateLimiter
 from cert.coordination.telemetry import CoordinationTelemetry
-from cert.runtime.breaker import CircuitBreaker
+from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import CircuitOpenError
+from cert.runtime.health import CheckResult, HealthStatus
 from cert.runtime.logging import get_logger
 
 DEFAULT_MODEL = "claude-sonnet-5"
@@ -225,6 +226,11 @@ class AnthropicClientWithResilience:
         model = self.default_model if model is None else check_text("model", model, max_chars=200)
         if system is not None:
             system = check_text("system", system)
+        if json_schema is not None and not isinstance(json_schema, Mapping):
+            raise CoordinationInputError(
+                f"json_schema must be a mapping, got {type(json_schema).__name__}",
+                context={"field": "json_schema"},
+            )
         prompt_bound = prompt_token_upper_bound(messages, system, json_schema)
 
         try:
@@ -376,6 +382,31 @@ class AnthropicClientWithResilience:
     def cost_summary(self) -> CostSummary:
         """Decimal totals per agent, per model and over the last hour."""
         return self.ledger.summary()
+
+    def health_check(self) -> CheckResult:
+        """For cert-runtime's HealthRegistry: unhealthy while the breaker is open."""
+        stats = self.breaker.stats()
+        status = {
+            CircuitState.CLOSED: HealthStatus.HEALTHY,
+            CircuitState.HALF_OPEN: HealthStatus.DEGRADED,
+            CircuitState.OPEN: HealthStatus.UNHEALTHY,
+        }[stats.state]
+        summary = self.ledger.summary()
+        return CheckResult(
+            "anthropic-messages",
+            status,
+            detail=f"breaker {stats.state.value}",
+            data={
+                "breaker_state": stats.state.value,
+                "retry_after_s": stats.retry_after,
+                "cost_last_hour": str(summary.last_hour),
+                "max_cost_per_hour": None
+                if self.ledger.max_cost_per_hour is None
+                else str(self.ledger.max_cost_per_hour),
+                "calls_ok": self.stats.calls_ok,
+                "calls_failed": self.stats.calls_failed,
+            },
+        )
 
     async def aclose(self) -> None:
         await self._sdk.close()

@@ -23,7 +23,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from cert.coordination._validate import check_float, check_text
+from cert.coordination._validate import check_float, check_int, check_text
 from cert.coordination.backend import ChatBackend, ChatMessage
 from cert.coordination.drift import DriftStatus, JudgeDriftDetector
 from cert.coordination.errors import CoordinationInputError
@@ -125,7 +125,7 @@ class QualityEvaluator:
         if not isinstance(debias_order, bool):
             raise CoordinationInputError(f"debias_order must be a bool, got {debias_order!r}")
         self.debias_order = debias_order
-        self.max_tokens = max_tokens
+        self.max_tokens = check_int("max_tokens", max_tokens, minimum=1, maximum=128_000)
         self.drift = drift_detector or JudgeDriftDetector()
         self.telemetry = CoordinationTelemetry(registry)
         self.stats = EvaluatorStats()

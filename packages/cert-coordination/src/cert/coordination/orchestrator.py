@@ -97,8 +97,8 @@ class CoordinationOrchestrator:
             "debate_resolution", debate_resolution, ("synthesis", "vote")
         )
         self.model = model
-        self.n_boot = n_boot
-        self.seed = seed
+        self.n_boot = check_int("n_boot", n_boot, minimum=100, maximum=1_000_000)
+        self.seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
 
     # ------------------------------------------------------------------ one agent call
     async def _ask(self, agent: int | str, prompt: str, run: StrategyRun, *, index: int = 1) -> str:

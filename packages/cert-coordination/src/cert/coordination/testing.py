@@ -155,6 +155,7 @@ class FakeAnthropicServer:
         self._requests: list[RecordedRequest] = []
         self._in_flight = 0
         self.max_in_flight = 0
+        self.disconnects = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -266,6 +267,11 @@ class FakeAnthropicServer:
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    # The client gave up (its timeout fired): what a real server sees too.
+                    with fake._lock:
+                        fake.disconnects += 1
+                    self.close_connection = True
                 finally:
                     with fake._lock:
                         fake._in_flight -= 1

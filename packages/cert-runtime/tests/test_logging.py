@@ -463,3 +463,21 @@ def test_text_and_json_handlers_on_one_logger_do_not_disturb_each_other() -> Non
     assert second["correlation_id"] == "cid-7"
     assert "[-] no id here arg" in text_stream.getvalue()
     assert "[cid-7] with id" in text_stream.getvalue()
+
+
+_PIECES = [
+    *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=: '\"",
+    *["sk-", "Bearer ", "token=", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza", "api_key: "],
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join))
+def test_the_cheap_precheck_never_skips_a_string_a_pattern_would_change(text: str) -> None:
+    from cert.runtime import logging as cert_logging
+
+    full = text
+    for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
+        full = pattern.sub(replacement, full)
+    if full != text:
+        assert cert_logging._may_hold_secret(text)
+    assert redact(text) == full

@@ -281,6 +281,8 @@ def test_bad_logger_names(name: Any) -> None:
         ('{"password": "hunter22"}', "hunter22"),
         ("client_secret='s3cr3t-value'", "s3cr3t-value"),
         ("url?api_key=zzzzzzzz&x=1", "zzzzzzzz"),
+        ("pa\u017f\u017fword=hunter22", "hunter22"),  # long s: (?i) reads it as "s"
+        ("api_\u212aey=kelvin-sign-value", "kelvin-sign-value"),
     ],
 )
 def test_redact_strings(text: str, secret: str) -> None:
@@ -468,6 +470,7 @@ def test_text_and_json_handlers_on_one_logger_do_not_disturb_each_other() -> Non
 _PIECES = [
     *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=: '\"",
     *["sk-", "Bearer ", "token=", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza", "api_key: "],
+    *["ſ", "\u212a", "PAſſWORD=", "api_\u212aey="],  # characters (?i) folds onto ASCII
 ]
 
 

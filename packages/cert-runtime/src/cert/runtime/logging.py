@@ -161,7 +161,8 @@ _SECRET_HINTS = (
 
 
 def _may_hold_secret(text: str) -> bool:
-    lowered = text.lower()
+    # casefold, not lower: the (?i) patterns also match e.g. "ſ" (long s) as "s".
+    lowered = text.casefold()
     for hint in _SECRET_HINTS:  # noqa: SIM110 (a plain loop is twice as fast as any() here)
         if hint in lowered:
             return True

@@ -175,7 +175,7 @@ _MAX_DEPTH = 32
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does)."""
-    normalised = key.strip().lower().replace("-", "_").replace(" ", "_")
+    normalised = key.strip().casefold().replace("-", "_").replace(" ", "_")
     return normalised in _SECRET_KEYS or normalised.endswith(_SECRET_SUFFIXES)
 
 

@@ -386,6 +386,8 @@ def test_asyncio_failures_open_and_cancelled_probe_frees_the_slot(clock: Any) ->
         ({"clock": 3.0}, "clock"),
         ({"on_state_change": 1}, "on_state_change"),
         ({"metrics": CollectorRegistry()}, "metrics"),
+        ({"probe_timeout": -1.0}, "probe_timeout"),
+        ({"probe_timeout": float("nan")}, "probe_timeout"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> None:
@@ -495,4 +497,46 @@ def test_misuse_is_a_typed_error_and_never_counts_as_a_failure(clock: Any) -> No
         asyncio.run(breaker.call_async(sync_fn))  # type: ignore[arg-type]
     assert breaker.state is CircuitState.HALF_OPEN
     assert breaker.call(sync_fn) == 1
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_hung_probe_keeps_half_open_without_probe_timeout(clock: Any) -> None:
+    breaker = make(clock)
+    trip(breaker)
+    clock.advance(10.0)
+    breaker.acquire()  # a probe that never reports back
+    clock.advance(1e6)
+    with pytest.raises(CircuitOpenError, match="probe in flight"):
+        breaker.acquire()
+
+
+def test_probe_timeout_hands_a_hung_probes_slot_to_the_next_caller(clock: Any) -> None:
+    breaker = make(clock, probe_timeout=5.0)
+    trip(breaker)
+    clock.advance(10.0)
+    release = threading.Event()
+    started = threading.Event()
+
+    def hung() -> str:
+        started.set()
+        release.wait(10)
+        return "late"
+
+    late: list[str] = []
+    worker = threading.Thread(target=lambda: late.append(breaker.call(hung)))
+    worker.start()
+    started.wait(5)
+    clock.advance(4.9)
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: "early")
+    clock.advance(0.1)
+    with pytest.raises(BoomError):
+        breaker.call(fail)  # the new probe fails: the circuit re-opens
+    assert breaker.state is CircuitState.OPEN
+    release.set()
+    worker.join(10)
+    assert late == ["late"]
+    assert breaker.state is CircuitState.OPEN  # the hung probe's late success changed nothing
+    clock.advance(10.0)
+    assert breaker.call(lambda: "ok") == "ok"
     assert breaker.state is CircuitState.CLOSED

@@ -281,6 +281,8 @@ def test_bad_logger_names(name: Any) -> None:
         ('{"password": "hunter22"}', "hunter22"),
         ("client_secret='s3cr3t-value'", "s3cr3t-value"),
         ("url?api_key=zzzzzzzz&x=1", "zzzzzzzz"),
+        ("pa\u017f\u017fword=hunter22", "hunter22"),  # long s: (?i) reads it as "s"
+        ("api_\u212aey=kelvin-sign-value", "kelvin-sign-value"),
     ],
 )
 def test_redact_strings(text: str, secret: str) -> None:
@@ -463,3 +465,22 @@ def test_text_and_json_handlers_on_one_logger_do_not_disturb_each_other() -> Non
     assert second["correlation_id"] == "cid-7"
     assert "[-] no id here arg" in text_stream.getvalue()
     assert "[cid-7] with id" in text_stream.getvalue()
+
+
+_PIECES = [
+    *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=: '\"",
+    *["sk-", "Bearer ", "token=", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza", "api_key: "],
+    *["ſ", "\u212a", "PAſſWORD=", "api_\u212aey="],  # characters (?i) folds onto ASCII
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join))
+def test_the_cheap_precheck_never_skips_a_string_a_pattern_would_change(text: str) -> None:
+    from cert.runtime import logging as cert_logging
+
+    full = text
+    for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
+        full = pattern.sub(replacement, full)
+    if full != text:
+        assert cert_logging._may_hold_secret(text)
+    assert redact(text) == full

@@ -4,7 +4,9 @@ CLOSED: calls pass; consecutive failures are counted and ``failure_threshold`` o
 circuit. OPEN: calls are refused with :class:`CircuitOpenError` until ``recovery_timeout`` seconds
 have passed on the injected clock, then the circuit is HALF_OPEN. HALF_OPEN: exactly one probe
 call passes at a time (concurrent callers are refused); a failed probe re-opens the circuit,
-``success_threshold`` successful probes close it.
+``success_threshold`` successful probes close it. With ``probe_timeout`` set, a probe that has
+not answered within that many seconds loses its slot to the next caller (its late outcome is
+ignored); without it a hung probe keeps the circuit HALF_OPEN.
 
 Exceptions for which ``is_failure(exc)`` is false (e.g. a client's own 4xx) prove the dependency
 answered, so they count as successes, exactly as a normal return does; the exception still
@@ -97,6 +99,7 @@ class CircuitBreaker:
         clock: Callable[[], float] = time.monotonic,
         on_state_change: Callable[[CircuitState, CircuitState], None] | None = None,
         metrics: MetricsFactory | None = None,
+        probe_timeout: float | None = None,
     ) -> None:
         self.name = non_empty_str("name", name)
         self.failure_threshold = positive_int("failure_threshold", failure_threshold)
@@ -107,6 +110,9 @@ class CircuitBreaker:
         if on_state_change is not None:
             callable_arg("on_state_change", on_state_change)
         self._on_state_change = on_state_change
+        self.probe_timeout = (
+            None if probe_timeout is None else non_negative_float("probe_timeout", probe_timeout)
+        )
         self._lock = threading.Lock()
         self._state = CircuitState.CLOSED
         self._generation = 0
@@ -114,6 +120,7 @@ class CircuitBreaker:
         self._successes = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._probe_started = 0.0
         self._opened_count = 0
         self._rejected_count = 0
         self._instrument(metrics if metrics is not None else MetricsFactory(enabled=False))
@@ -275,8 +282,15 @@ class CircuitBreaker:
             ticket: _Ticket | None = None
             if self._state is CircuitState.CLOSED:
                 ticket = _Ticket(self._generation, False)
-            elif self._state is CircuitState.HALF_OPEN and not self._probe_in_flight:
+            elif self._state is CircuitState.HALF_OPEN and (
+                not self._probe_in_flight or self._probe_expired()
+            ):
+                if self._probe_in_flight:
+                    # The last probe never answered: its slot goes to this caller, and the
+                    # generation moves on so the hung call's outcome, if it ever comes, is ignored.
+                    self._generation += 1
                 self._probe_in_flight = True
+                self._probe_started = self._clock()
                 ticket = _Ticket(self._generation, True)
             else:
                 self._rejected_count += 1
@@ -321,6 +335,12 @@ class CircuitBreaker:
         with self._lock:
             if ticket.probe and ticket.generation == self._generation:
                 self._probe_in_flight = False
+
+    def _probe_expired(self) -> bool:
+        return (
+            self.probe_timeout is not None
+            and self._clock() - self._probe_started >= self.probe_timeout
+        )
 
     def _retry_after(self) -> float:
         if self._state is CircuitState.OPEN:

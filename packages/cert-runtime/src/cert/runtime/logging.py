@@ -134,8 +134,40 @@ _SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         ),
     )
 )
-# One pass that finds whether any pattern matches: most log strings hold no secret at all.
-_ANY_SECRET = re.compile("|".join(f"(?:{p.pattern})" for p, _ in _SECRET_VALUE_PATTERNS))
+# Every pattern above needs one of these (lower-cased) substrings. Most log strings hold none, and
+# substring tests are about ten times cheaper than the regexes (keep the two lists in step).
+_SECRET_HINTS = (
+    "bearer",
+    "basic",
+    "token",
+    "sk-",
+    "eyj",
+    "akia",
+    "asia",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xox",
+    "aiza",
+    "passw",
+    "secret",
+    "api",
+    "authoriz",
+    "private",
+    "access",
+)
+
+
+def _may_hold_secret(text: str) -> bool:
+    # casefold, not lower: the (?i) patterns also match e.g. "ſ" (long s) as "s".
+    lowered = text.casefold()
+    for hint in _SECRET_HINTS:  # noqa: SIM110 (a plain loop is twice as fast as any() here)
+        if hint in lowered:
+            return True
+    return False
+
 
 _MAX_DEPTH = 32
 
@@ -143,12 +175,12 @@ _MAX_DEPTH = 32
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does)."""
-    normalised = key.strip().lower().replace("-", "_").replace(" ", "_")
+    normalised = key.strip().casefold().replace("-", "_").replace(" ", "_")
     return normalised in _SECRET_KEYS or normalised.endswith(_SECRET_SUFFIXES)
 
 
 def _redact_text(text: str) -> str:
-    if _ANY_SECRET.search(text) is None:
+    if not _may_hold_secret(text):
         return text
     for pattern, replacement in _SECRET_VALUE_PATTERNS:
         text = pattern.sub(replacement, text)
@@ -170,7 +202,7 @@ _PLAIN = frozenset({int, float, bool, type(None)})
 
 def _redact(value: Any, depth: int, seen: set[int]) -> Any:
     kind = type(value)
-    if kind in _PLAIN:  # exact-type fast path: most log fields are numbers
+    if kind in _PLAIN:  # exact-type fast paths: most log fields are numbers and strings
         return value
     if isinstance(value, str):
         return _redact_text(value)

@@ -1,4 +1,9 @@
-"""Integration tests run against the installed packages (`make install`), never against src/ paths."""
+"""Integration tests run against the installed packages (`make install`), never against src/ paths.
+
+The tiny local models are trained once and cached under `.cache/tests/` in the repo (ignored by
+git), so a second run of the suite starts in seconds. Two models with different seeds stand in
+for "the model we deployed" and "the model that replaced it".
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
+
+from cert.trajectory import TinyModelSpec, build_tiny_model
+from resontinex.pipeline import LocalModel
 
 CLI = shutil.which("resontinex", path=str(Path(sys.executable).parent))
+CACHE = Path(__file__).resolve().parent.parent / ".cache" / "tests"
+SPEC = TinyModelSpec(n_positions=2048, steps=150)
 
 
 @pytest.fixture
@@ -21,7 +32,26 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
             "the `resontinex` console script is not installed in this venv (run `make install`)"
         )
 
-    def run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """The serving model: a tiny GPT-2 trained here on standard-library docstrings."""
+    return build_tiny_model(CACHE / "model-seed0", SPEC)
+
+
+@pytest.fixture(scope="session")
+def other_model_dir() -> Path:
+    """Same recipe, another seed: the model that silently replaces the serving one."""
+    return build_tiny_model(
+        CACHE / "model-seed1", TinyModelSpec(n_positions=2048, steps=150, seed=1)
+    )
+
+
+@pytest.fixture(scope="session")
+def local_model(model_dir: Path) -> LocalModel:
+    return LocalModel(model_dir, registry=CollectorRegistry())

@@ -1,0 +1,79 @@
+"""Assemble the default, offline pipeline from embedded defaults and a state directory.
+
+The state directory holds what must outlive the process: the locally trained model, the audit
+log (SQLite) and its Ed25519 signing key. The key comes from ``signing_key_path`` (or hbt-core's
+``HBT_SIGNING_KEY_PATH``); only when neither names one is a key created, once, inside the state
+directory, with a warning in the log, and reused by every later start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cert.trajectory import TinyModelSpec, build_tiny_model
+from fusion_ops.governance import EnergyGovernor
+from fusion_ops.runtime_router import RuntimeRouter
+from hbt_core import AuditLog, generate_key, load_private_key
+from hbt_core.keys import KEY_PATH_ENV
+from resontinex.pipeline.backends import LocalModel, LocalModelBackend
+from resontinex.pipeline.core import GovernedPipeline
+from resontinex.pipeline.drift import DriftSettings, DriftWatch
+from resontinex.pipeline.signals import SignalMapping
+from resontinex.trust import TrustMonitor
+
+log = logging.getLogger("resontinex.pipeline")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Knobs of the default pipeline; every one has a working offline default."""
+
+    state_dir: Path
+    model_dir: Path | None = None  # default: <state_dir>/model, trained on first use
+    # 2048 positions: an applied micro-overlay makes prompts of about 1,100 tokens.
+    model_spec: TinyModelSpec = field(default_factory=lambda: TinyModelSpec(n_positions=2048))
+    signing_key_path: Path | None = None
+    period_budget: float = 1_000_000.0
+    trust_config_path: Path | None = None
+    drift: DriftSettings | None = field(default_factory=DriftSettings)
+    mapping: SignalMapping = field(default_factory=SignalMapping)
+
+
+def signing_key(settings: PipelineSettings) -> Any:
+    """The audit log's signing key, from configuration or the state directory (see module doc)."""
+    configured = settings.signing_key_path or os.environ.get(KEY_PATH_ENV)
+    if configured:
+        return load_private_key(configured)
+    path = settings.state_dir / "audit-signing-key.pem"
+    if not path.exists():
+        generate_key(path)
+        log.warning(
+            "created a new audit signing key; configure HBT_SIGNING_KEY_PATH to use your own",
+            extra={"path": str(path)},
+        )
+    return load_private_key(path)
+
+
+def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> GovernedPipeline:
+    """The offline pipeline: a locally trained model, every member on one metrics registry."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    model_dir = settings.model_dir or build_tiny_model(
+        settings.state_dir / "model", settings.model_spec
+    )
+    local = LocalModel(model_dir, registry=registry)
+    backend = LocalModelBackend(local)
+    return GovernedPipeline(
+        backend=backend,
+        router=RuntimeRouter(),
+        governor=EnergyGovernor(settings.period_budget, registry=registry),
+        trust=TrustMonitor(config_path=settings.trust_config_path, registry=registry),
+        audit_log=AuditLog(settings.state_dir / "audit.sqlite", signing_key=signing_key(settings)),
+        drift=None
+        if settings.drift is None
+        else DriftWatch(backend.fingerprint_model(), settings.drift, registry=registry),
+        mapping=settings.mapping,
+    )

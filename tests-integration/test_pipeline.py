@@ -1,0 +1,227 @@
+"""The governed pipeline end to end, on a locally trained model, every member real."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from cert.coordination import AnthropicClientWithResilience, QualityEvaluator
+from cert.coordination.testing import FakeAnthropicServer, error_reply, text_reply
+from fusion_ops.governance import EnergyGovernor
+from fusion_ops.runtime_router import RuntimeRouter
+from fusion_ops.tokenizer import count_tokens
+from hbt_core import AuditLog, generate_key, load_private_key, verify_proof_bundle
+from resontinex.pipeline import (
+    DriftSettings,
+    DriftWatch,
+    GovernedPipeline,
+    LocalModel,
+    LocalModelBackend,
+    PipelineInputError,
+    PipelineRequest,
+    SignalMapping,
+)
+from resontinex.trust import TrustConfigError, TrustMonitor
+
+#: Trust weighs alignment and risk only, and the mapping reads alignment 1 without a judge:
+#: every answer of the calm serving model is EXECUTE, and full drift risk (drift_risk=1) pulls the
+#: score to 0.5, below the trust floor, so the same answer becomes REVIEW.
+DRIFT_SENSITIVE_TRUST = {
+    "weights": {"alignment_score": 0.5, "epistemic_risk": 0.5, "confidence_band": 0.0},
+    "entropy_threshold": 1.0,
+}
+DRIFT_SENSITIVE_MAPPING = SignalMapping(alignment_without_judge=1.0, drift_risk=1.0)
+
+REQUESTS = [
+    ("How do I roll back a failed payment deployment?", "financial_operations", 0.8),
+    ("Add tracing and alerts to the checkout API", "infrastructure_management", 0.3),
+    ("Summarise what changed in the customer import job", "data_operations", 0.5),
+]
+
+
+@pytest.fixture
+def build(tmp_path: Path, local_model: LocalModel) -> Callable[..., GovernedPipeline]:
+    """A pipeline on the shared local model, with fresh state in tmp_path for each test."""
+    key_path = tmp_path / "signing-key.pem"
+    generate_key(key_path)
+
+    def make(**overrides: Any) -> GovernedPipeline:
+        registry = CollectorRegistry()
+        parts: dict[str, Any] = {
+            "backend": LocalModelBackend(local_model),
+            "router": RuntimeRouter(),
+            "governor": EnergyGovernor(overrides.pop("budget", 1_000_000.0), registry=registry),
+            "trust": TrustMonitor(config=overrides.pop("trust_config", None), registry=registry),
+            "audit_log": AuditLog(
+                tmp_path / "audit.sqlite", signing_key=load_private_key(key_path)
+            ),
+        }
+        parts.update(overrides)
+        return GovernedPipeline(**parts)
+
+    return make
+
+
+def run(
+    pipeline: GovernedPipeline,
+    prompt: str,
+    category: str = "service_management",
+    complexity: float = 0.5,
+):
+    return asyncio.run(
+        pipeline.run(PipelineRequest(prompt, category=category, complexity=complexity))
+    )
+
+
+def test_every_stage_runs_and_the_decision_is_provably_logged(build, tmp_path: Path) -> None:
+    pipeline = build()
+    results = [run(pipeline, *request) for request in REQUESTS]
+
+    for index, result in enumerate(results):
+        assert [s.name for s in result.stages] == ["route", "budget", "generate", "judge", "trust"]
+        assert result.decision in {"execute", "review", "defer", "abort"}
+        assert result.answer is not None
+        assert result.cost_units > 0
+        assert all(s.latency_s >= 0 for s in result.stages)
+        assert result.audit_index == index
+        trust = result.stage("trust").output
+        assert trust["signals"]["perplexity"] == result.stage("generate").output["perplexity"]
+
+        bundle = pipeline.audit_log.proof_bundle(result.audit_index)
+        public = load_private_key(tmp_path / "signing-key.pem").public_key()
+        record = json.loads(verify_proof_bundle(bundle, public))
+        assert record["request_id"] == result.request_id
+        assert record["decision"] == result.decision
+        assert record["trust_score"] == pytest.approx(trust["trust_score"])
+    assert pipeline.audit_log.verify()["entries"] == len(REQUESTS)
+
+
+def test_the_router_overlay_reaches_the_model(build) -> None:
+    pipeline = build()
+    prompt = REQUESTS[0][0]
+    result = run(pipeline, *REQUESTS[0])
+    assert result.stage("route").output["overlay"] == "rollback_first"
+    overlaid = pipeline.router.apply_overlay(base_prompt=prompt, overlay_name="rollback_first")
+    budget = result.stage("budget").output
+    # the overlay's tokens are billed: the estimate counts the overlaid prompt, not the bare one
+    assert budget["estimate"] == pytest.approx((count_tokens(overlaid) + 48) * budget["multiplier"])
+    assert count_tokens(overlaid) > 5 * count_tokens(prompt)
+
+
+def test_budget_exhaustion_stops_before_any_token(build) -> None:
+    pipeline = build(budget=50.0)
+    result = run(pipeline, *REQUESTS[0])
+    assert result.decision == "abort"
+    assert result.reason.startswith("budget:")
+    assert "generate" not in [s.name for s in result.stages]
+    assert result.answer is None
+    assert result.cost_units == 0
+    assert json.loads(pipeline.audit_log.get(result.audit_index))["decision"] == "abort"
+
+
+def test_a_failing_backend_aborts_releases_the_budget_and_is_audited(build, local_model) -> None:
+    class Broken(LocalModelBackend):
+        async def generate(self, prompt: str, *, max_new_tokens: int):
+            raise RuntimeError("device lost")
+
+    pipeline = build(backend=Broken(local_model))
+    result = run(pipeline, *REQUESTS[1])
+    assert result.decision == "abort"
+    assert result.reason == "backend error: RuntimeError"
+    assert pipeline.governor.snapshot().reserved == 0
+    assert pipeline.audit_log.verify()["entries"] == 1
+
+
+def test_malformed_requests_are_typed_errors_and_log_nothing(build) -> None:
+    pipeline = build()
+    with pytest.raises(PipelineInputError, match="no_such_category"):
+        run(pipeline, "hello", category="no_such_category")
+    with pytest.raises(PipelineInputError, match="prompt"):
+        PipelineRequest("   ")
+    with pytest.raises(PipelineInputError, match="max_new_tokens"):
+        PipelineRequest("hello", max_new_tokens=0)
+    assert pipeline.audit_log.size == 0
+
+
+def test_a_corrupted_trust_config_is_refused_and_the_log_is_kept(build, tmp_path: Path) -> None:
+    pipeline = build()
+    run(pipeline, *REQUESTS[1])
+    bad = tmp_path / "trust.yaml"
+    bad.write_text("weights:\n  alignment_score: -1\n  epistemic_risk: 0.5\n")
+    with pytest.raises(TrustConfigError, match="alignment_score"):
+        TrustMonitor(config_path=bad)
+    bad.write_bytes(b"\xff\xfe{{{")
+    with pytest.raises(TrustConfigError):
+        TrustMonitor(config_path=bad)
+    assert pipeline.audit_log.verify()["entries"] == 1
+
+
+def test_the_judge_feeds_the_gate_through_the_real_sdk(build) -> None:
+    with FakeAnthropicServer() as server:
+        client = AnthropicClientWithResilience(
+            api_key="sk-ant-test", base_url=server.url, max_retries=0
+        )
+        judge = QualityEvaluator(client)
+        server.enqueue(text_reply(json.dumps(dict.fromkeys(judge.criteria, 0.9))))
+        pipeline = build(judge=judge)
+        result = run(pipeline, *REQUESTS[1])
+
+        assert result.stage("judge").output["status"] == "scored"
+        assert result.stage("judge").output["score"] == pytest.approx(0.9)
+        assert result.stage("trust").output["inputs"]["alignment_score"] == pytest.approx(0.9)
+        assert len(server.requests) == 1
+
+
+def test_an_overloaded_judge_is_flagged_and_the_decision_still_logged(build) -> None:
+    with FakeAnthropicServer() as server:
+        client = AnthropicClientWithResilience(
+            api_key="sk-ant-test", base_url=server.url, max_retries=1
+        )
+        server.enqueue(*[error_reply(529) for _ in range(4)])
+        pipeline = build(
+            judge=QualityEvaluator(client), mapping=SignalMapping(alignment_without_judge=0.4)
+        )
+        result = run(pipeline, *REQUESTS[2])
+
+        assert result.stage("judge").output["status"].startswith("judge unavailable")
+        assert result.stage("trust").output["inputs"]["alignment_score"] == 0.4
+        assert len(server.requests) == 2  # one try plus max_retries=1, no second retry layer
+        assert json.loads(pipeline.audit_log.get(result.audit_index))["decision"] == result.decision
+
+
+@pytest.mark.slow
+def test_a_swapped_model_is_caught_and_turns_execute_into_review(
+    build, local_model, other_model_dir
+) -> None:
+    settings = DriftSettings(n_probes=16, dim=8192, sample_rate=0.5)
+    serving = LocalModelBackend(local_model)
+    drift = DriftWatch(serving.fingerprint_model(), settings)
+    pipeline = build(
+        drift=drift, trust_config=DRIFT_SENSITIVE_TRUST, mapping=DRIFT_SENSITIVE_MAPPING
+    )
+
+    before = [run(pipeline, *REQUESTS[i % 3]) for i in range(3)]
+    assert [r.decision for r in before] == ["execute"] * 3
+    assert not drift.flagged
+
+    replacement = LocalModelBackend(LocalModel(other_model_dir))
+    pipeline.backend = replacement
+    drift.serve(replacement.fingerprint_model())
+    for _ in range(12):
+        last = run(pipeline, *REQUESTS[1])
+        if drift.flagged:
+            break
+    assert drift.flagged, "the swapped model was not detected within 12 requests"
+
+    after = run(pipeline, *REQUESTS[1])
+    assert after.stage("trust").output["signals"]["drift_flagged"] is True
+    assert after.stage("trust").output["inputs"]["epistemic_risk"] == 1.0
+    assert after.decision == "review"
+    assert last.audit_index is not None
+    assert after.audit_index == last.audit_index + 1

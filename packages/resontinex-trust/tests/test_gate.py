@@ -328,3 +328,37 @@ def test_route_to_resontinex_maps_every_decision() -> None:
         Decision.ABORT: "abort",
     }
     assert route_to_resontinex("DEFER") == "defer"
+
+
+@pytest.fixture(scope="module")
+def fitted_calibrators() -> dict[str, CalibrationAdapter]:
+    from resontinex.trust.synthetic import miscalibrated_scores
+
+    scores, labels = miscalibrated_scores(3000, seed=77)
+    out = {}
+    for method in ("platt", "isotonic"):
+        adapter = CalibrationAdapter(method)
+        assert adapter.fit(scores, labels)
+        out[method] = adapter
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["platt", "isotonic"]), probability, probability, probability, probability)
+def test_calibrated_gate_stays_monotone(
+    fitted_calibrators: dict[str, CalibrationAdapter],
+    method: str,
+    a: float,
+    r: float,
+    c: float,
+    other: float,
+) -> None:
+    calibrator = fitted_calibrators[method]
+
+    def score(a_: float, r_: float, c_: float) -> float:
+        return CompositeTrustGate(InputVector(a_, r_, c_), calibrator=calibrator).trust_score
+
+    base = score(a, r, c)
+    assert score(min(a, other), r, c) <= base <= score(max(a, other), r, c)
+    assert score(a, max(r, other), c) <= base <= score(a, min(r, other), c)
+    assert score(a, r, max(c, other)) <= base <= score(a, r, min(c, other))

@@ -21,7 +21,7 @@ from resontinex.trust import (
     calibration_report,
 )
 from resontinex.trust.calibration import reliability_diagram
-from resontinex.trust.metrics import expected_calibration_error, roc_auc
+from resontinex.trust.calibration_metrics import expected_calibration_error, roc_auc
 from resontinex.trust.synthetic import miscalibrated_scores
 
 

@@ -102,8 +102,8 @@ class CompositeTrustGate:
     (a mapping is accepted and validated on the spot, which is the slow path). ``calibrator``
     is optional; when fitted, its output is the ``trust_score`` the tier is judged on.
     Results are plain slots (no per-instance dict). They are not write-protected: on
-    CPython 3.11 a read-only property costs ~35 ns per read, a third of the 1 µs budget for
-    score + tier + decision, so the gate is a record to treat as read-only, and its audit value
+    CPython 3.11 a read-only property costs ~35 ns per read, a tenth of the 1 µs budget for
+    score + tier + decision, so the gate is a record to treat as read-only; its audit value
     lives in ``explain()`` and the break-glass log, which copy what they report.
     """
 

@@ -37,7 +37,7 @@ def configs(draw: st.DrawFn) -> TrustConfig:
     if sum(weights) == 0:
         weights[0] = 1.0
     bounds = sorted(draw(st.lists(st.floats(0.0, 1.0), min_size=3, max_size=3, unique=True)))
-    decisions = st.sampled_from(["EXECUTE", "REVIEW", "DEFER", "ABORT"])
+    decisions = st.sampled_from(["execute", "review", "defer", "abort"])
     return validate_and_normalize_config(
         {
             "weights": dict(zip(SIGNALS, weights, strict=True)),
@@ -65,8 +65,8 @@ def test_golden_values(config: TrustConfig) -> None:
 
 def test_seed_examples_work_as_written() -> None:
     gate = CompositeTrustGate(inputs=InputVector(0.8, 0.3, 0.2))
-    assert gate.decision.value == "EXECUTE"
-    assert gate.decision == "EXECUTE"
+    assert gate.decision.value == "execute"
+    assert gate.decision == "execute"
     assert route_to_resontinex(gate.decision) == "execute"
     assert callable(break_glass_override)
 
@@ -229,7 +229,7 @@ def test_floor_rule_takes_precedence_over_entropy(config: TrustConfig) -> None:
 
 def test_policy_is_configurable() -> None:
     cfg = validate_and_normalize_config(
-        {"policy": {"below_floor": "EXECUTE", "entropy_flag": "abort"}, "trust_floor": 0.9}
+        {"policy": {"below_floor": "execute", "entropy_flag": "abort"}, "trust_floor": 0.9}
     )
     below_floor = CompositeTrustGate(InputVector(0.8, 0.3, 0.2), cfg)
     assert below_floor.trust_score < 0.9
@@ -239,7 +239,7 @@ def test_policy_is_configurable() -> None:
 
 
 def test_tier_actions_can_map_to_defer() -> None:
-    cfg = validate_and_normalize_config({"tier_actions": {"review": "DEFER"}})
+    cfg = validate_and_normalize_config({"tier_actions": {"review": "defer"}})
     gate = CompositeTrustGate(InputVector(0.45, 0.55, 0.5), cfg)
     assert (gate.risk_tier, gate.decision, gate.rule_fired) == (
         RiskTier.REVIEW,
@@ -327,7 +327,8 @@ def test_route_to_resontinex_maps_every_decision() -> None:
         Decision.DEFER: "defer",
         Decision.ABORT: "abort",
     }
-    assert route_to_resontinex("DEFER") == "defer"
+    assert route_to_resontinex("defer") == "defer"
+    assert route_to_resontinex("ABORT") == "abort"
 
 
 @pytest.fixture(scope="module")

@@ -71,6 +71,21 @@ def test_seed_usage_and_metrics() -> None:
     assert "trust_gate_config_validation_failures_total" in text
 
 
+def test_a_failing_calibrator_is_counted_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenCalibrator:
+        def predict(self, score: float) -> float | None:
+            raise RuntimeError("model file vanished")
+
+    monitor = TrustMonitor(calibrator=BrokenCalibrator())
+    with (
+        caplog.at_level(logging.ERROR, logger="resontinex.trust.monitor"),
+        pytest.raises(RuntimeError),
+    ):
+        monitor.evaluate(0.8, 0.3, 0.2)
+    assert sample(monitor.registry, "trust_gate_evaluation_errors_total") == 1
+    assert json.loads(caplog.records[-1].getMessage())["event"] == "trust_evaluation_failed"
+
+
 def test_two_monitors_have_private_registries() -> None:
     first, second = TrustMonitor(), TrustMonitor()
     first.evaluate(0.8, 0.3, 0.2)

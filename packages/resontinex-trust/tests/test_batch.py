@@ -105,3 +105,11 @@ def test_empty_batch() -> None:
     result = evaluate_batch([], [], [])
     assert len(result) == 0
     assert result.decisions == []
+
+
+def test_huge_batches_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resontinex.trust.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_ROWS", 10)
+    with pytest.raises(TrustInputError, match="more than 10 rows"):
+        evaluate_batch(np.full(11, 0.5), np.full(11, 0.5), np.full(11, 0.5))

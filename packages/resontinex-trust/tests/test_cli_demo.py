@@ -149,3 +149,12 @@ def test_demo_entry_point_is_registered() -> None:
 
     (entry,) = [e for e in entry_points(group="resontinex.demo") if e.name == "resontinex-trust"]
     assert entry.load() is showcase
+
+
+def test_calibrate_refuses_a_huge_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import resontinex.trust.cli as cli
+
+    monkeypatch.setattr(cli, "MAX_CSV_ROWS", 5)
+    csv = tmp_path / "big.csv"
+    csv.write_text("score,label\n" + "0.5,1\n" * 6)
+    assert main(["calibrate", str(csv)]) == 2

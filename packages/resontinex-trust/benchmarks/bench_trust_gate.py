@@ -133,9 +133,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    calls, repeats = (20_000, 5) if args.quick else (200_000, 15)
+    calls, repeats = (10_000, 3) if args.quick else (200_000, 15)
     batch_rows, batch_repeats = (100_000, 3) if args.quick else (1_000_000, 7)
-    peer_calls = 500 if args.quick else 5_000
+    peer_calls = 200 if args.quick else 5_000
 
     config = default_config()
     rng = random.Random(0)
@@ -222,7 +222,7 @@ def main() -> None:
         gate.rule_fired,
     )
 
-    runs = 3 if args.quick else 9
+    runs = 1 if args.quick else 9
     ours_import = import_ms("import resontinex.trust", runs)
     peer_import = import_ms("import sklearn.linear_model", runs)
     ours_import_cpu = import_cpu_ms("resontinex.trust", runs)

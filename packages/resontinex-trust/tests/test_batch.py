@@ -70,18 +70,18 @@ def test_batch_with_calibrator_and_circuit(config: TrustConfig) -> None:
     assert_matches_scalar(a, r, c, config, adapter)
     opened = evaluate_batch(np.array(a), np.array(r), np.array(c), config, circuit_open=True)
     assert set(opened.rules) == {"circuit_breaker"}
-    assert {d.value for d in opened.decisions} == {"REVIEW"}
+    assert {d.value for d in opened.decisions} == {"review"}
 
 
 def test_every_decision_appears_in_a_random_batch(config: TrustConfig) -> None:
     rng = np.random.default_rng(0)
     result = evaluate_batch(rng.random(20000), rng.random(20000), rng.random(20000), config)
-    assert {d.value for d in result.decisions} == {"EXECUTE", "REVIEW", "DEFER", "ABORT"}
+    assert {d.value for d in result.decisions} == {"execute", "review", "defer", "abort"}
 
 
 def test_lists_are_accepted() -> None:
     result = evaluate_batch([0.8, 0.1], [0.3, 0.9], [0.2, 0.5])
-    assert [d.value for d in result.decisions] == ["EXECUTE", "ABORT"]
+    assert [d.value for d in result.decisions] == ["execute", "abort"]
 
 
 @pytest.mark.parametrize(
@@ -105,3 +105,11 @@ def test_empty_batch() -> None:
     result = evaluate_batch([], [], [])
     assert len(result) == 0
     assert result.decisions == []
+
+
+def test_huge_batches_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resontinex.trust.batch as batch
+
+    monkeypatch.setattr(batch, "MAX_ROWS", 10)
+    with pytest.raises(TrustInputError, match="more than 10 rows"):
+        evaluate_batch(np.full(11, 0.5), np.full(11, 0.5), np.full(11, 0.5))

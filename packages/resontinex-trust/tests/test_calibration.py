@@ -21,7 +21,7 @@ from resontinex.trust import (
     calibration_report,
 )
 from resontinex.trust.calibration import reliability_diagram
-from resontinex.trust.metrics import expected_calibration_error, roc_auc
+from resontinex.trust.calibration_metrics import expected_calibration_error, roc_auc
 from resontinex.trust.synthetic import miscalibrated_scores
 
 
@@ -323,3 +323,11 @@ def test_numpy_inputs_are_checked_like_lists() -> None:
         CalibrationAdapter().fit(np.asarray([0.5, 0.5]), np.asarray([0, 2]))
     with pytest.raises(CalibrationError, match="length"):
         CalibrationAdapter().fit(np.asarray([0.5, 0.5]), np.asarray([0]))
+
+
+def test_huge_calibration_data_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import resontinex.trust.calibration as calibration
+
+    monkeypatch.setattr(calibration, "MAX_SAMPLES", 100)
+    with pytest.raises(CalibrationError, match="more than 100 samples"):
+        CalibrationAdapter().fit([0.5] * 101, [0, 1] * 50 + [1])

@@ -20,7 +20,7 @@ def test_evaluate_text_and_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert "decision: EXECUTE" in capsys.readouterr().out
     assert main(["evaluate", "0.1", "0.9", "0.5", "--output-format", "json"]) == 1  # ABORT
     explanation = json.loads(capsys.readouterr().out)
-    assert explanation["risk_assessment"]["decision"] == "ABORT"
+    assert explanation["risk_assessment"]["decision"] == "abort"
 
 
 def test_evaluate_with_config_and_environment(
@@ -129,10 +129,10 @@ def test_showcase(tmp_path: Path) -> None:
         assert rule in summary
     records = json.loads((tmp_path / "demo" / "decisions.json").read_text())
     assert {r["risk_assessment"]["decision"] for r in records} == {
-        "EXECUTE",
-        "REVIEW",
-        "DEFER",
-        "ABORT",
+        "execute",
+        "review",
+        "defer",
+        "abort",
     }
     calibration = json.loads((tmp_path / "demo" / "calibration.json").read_text())
     assert calibration["after"]["ece"] <= 0.5 * calibration["before"]["ece"]
@@ -149,3 +149,12 @@ def test_demo_entry_point_is_registered() -> None:
 
     (entry,) = [e for e in entry_points(group="resontinex.demo") if e.name == "resontinex-trust"]
     assert entry.load() is showcase
+
+
+def test_calibrate_refuses_a_huge_csv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import resontinex.trust.cli as cli
+
+    monkeypatch.setattr(cli, "MAX_CSV_ROWS", 5)
+    csv = tmp_path / "big.csv"
+    csv.write_text("score,label\n" + "0.5,1\n" * 6)
+    assert main(["calibrate", str(csv)]) == 2

@@ -57,14 +57,14 @@ def test_defaults_are_the_documented_values(config: TrustConfig) -> None:
         ({"risk_tiers": {"pass": 0.9}}, "risk_tiers.pass"),
         ({"risk_tiers": {"extreme": 0.9}}, "risk_tiers.extreme"),
         ({"tier_actions": {"block": "EXPLODE"}}, "tier_actions.block"),
-        ({"tier_actions": {"panic": "ABORT"}}, "tier_actions.panic"),
+        ({"tier_actions": {"panic": "abort"}}, "tier_actions.panic"),
         ({"tier_actions": {"block": 3}}, "tier_actions.block"),
         ({"trust_floor": 1.5}, "trust_floor"),
         ({"trust_floor": -0.01}, "trust_floor"),
         ({"trust_floor": None}, "trust_floor"),
         ({"entropy_threshold": 7}, "entropy_threshold"),
         ({"policy": {"below_floor": "SOMETIMES"}}, "policy.below_floor"),
-        ({"policy": {"surprise": "ABORT"}}, "policy.surprise"),
+        ({"policy": {"surprise": "abort"}}, "policy.surprise"),
         ({"monitor": {"window_seconds": 0}}, "monitor.window_seconds"),
         ({"monitor": {"min_samples": 1.5}}, "monitor.min_samples"),
         (
@@ -102,7 +102,7 @@ def test_yaml_tier_actions_become_decisions_and_explain_works(tmp_path: Path) ->
     assert config.tier_actions[1] is Decision.DEFER
     assert config.tier_actions[2] is Decision.REVIEW
     gate = CompositeTrustGate(InputVector(0.45, 0.55, 0.5), config)
-    assert gate.explain()["risk_assessment"]["tier_action"] == "DEFER"
+    assert gate.explain()["risk_assessment"]["tier_action"] == "defer"
 
 
 def test_environment_overrides_merge_onto_base(tmp_path: Path) -> None:
@@ -219,5 +219,5 @@ def test_config_hash_tracks_content() -> None:
 def test_hot_tuple_matches_fields(config: TrustConfig) -> None:
     assert config.hot[:3] == config.weights
     assert config.hot[3:6] == config.tier_bounds[:3]
-    assert config.as_dict()["tier_actions"]["block"] == "ABORT"
+    assert config.as_dict()["tier_actions"]["block"] == "abort"
     assert config.weight_of("epistemic_risk") == 0.35

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from resontinex.trust import (
     CompositeTrustGate,
+    Decision,
     InputVector,
     TrustInputError,
     TrustInputTypeError,
@@ -113,7 +114,7 @@ def test_gate_validates_plain_sequences() -> None:
         CompositeTrustGate((1.5, 0.5, 0.5))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["execute", "MAYBE", None, 3])
+@pytest.mark.parametrize("bad", ["", "MAYBE", "executed", None, 3, Decision])
 def test_route_rejects_unknown_decisions(bad: object) -> None:
     with pytest.raises(TrustInputError, match="decision"):
         route_to_resontinex(bad)  # type: ignore[arg-type]

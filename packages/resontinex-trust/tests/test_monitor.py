@@ -57,10 +57,10 @@ def test_seed_usage_and_metrics() -> None:
     monitor.evaluate(alignment_score=0.97, epistemic_risk=0.03, confidence_band=0.8)  # DEFER
     monitor.evaluate(alignment_score=0.62, epistemic_risk=0.45, confidence_band=0.45)  # floor
     monitor.evaluate(alignment_score=0.1, epistemic_risk=0.9, confidence_band=0.85)  # ABORT
-    assert sample(registry, "trust_gate_decisions_total", {"decision": "EXECUTE"}) == 1
-    assert sample(registry, "trust_gate_decisions_total", {"decision": "DEFER"}) == 1
-    assert sample(registry, "trust_gate_decisions_total", {"decision": "REVIEW"}) == 1
-    assert sample(registry, "trust_gate_decisions_total", {"decision": "ABORT"}) == 1
+    assert sample(registry, "trust_gate_decisions_total", {"decision": "execute"}) == 1
+    assert sample(registry, "trust_gate_decisions_total", {"decision": "defer"}) == 1
+    assert sample(registry, "trust_gate_decisions_total", {"decision": "review"}) == 1
+    assert sample(registry, "trust_gate_decisions_total", {"decision": "abort"}) == 1
     assert sample(registry, "trust_gate_tier_total", {"tier": "pass"}) == 2
     assert sample(registry, "trust_gate_entropy_flags_total") == 2
     assert sample(registry, "trust_gate_floor_violations_total") == 2
@@ -71,12 +71,27 @@ def test_seed_usage_and_metrics() -> None:
     assert "trust_gate_config_validation_failures_total" in text
 
 
+def test_a_failing_calibrator_is_counted_as_an_error(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenCalibrator:
+        def predict(self, score: float) -> float | None:
+            raise RuntimeError("model file vanished")
+
+    monitor = TrustMonitor(calibrator=BrokenCalibrator())
+    with (
+        caplog.at_level(logging.ERROR, logger="resontinex.trust.monitor"),
+        pytest.raises(RuntimeError),
+    ):
+        monitor.evaluate(0.8, 0.3, 0.2)
+    assert sample(monitor.registry, "trust_gate_evaluation_errors_total") == 1
+    assert json.loads(caplog.records[-1].getMessage())["event"] == "trust_evaluation_failed"
+
+
 def test_two_monitors_have_private_registries() -> None:
     first, second = TrustMonitor(), TrustMonitor()
     first.evaluate(0.8, 0.3, 0.2)
     assert first.registry is not second.registry
-    assert sample(first.registry, "trust_gate_decisions_total", {"decision": "EXECUTE"}) == 1
-    assert sample(second.registry, "trust_gate_decisions_total", {"decision": "EXECUTE"}) == 0
+    assert sample(first.registry, "trust_gate_decisions_total", {"decision": "execute"}) == 1
+    assert sample(second.registry, "trust_gate_decisions_total", {"decision": "execute"}) == 0
 
 
 @pytest.mark.parametrize("bad", [math.nan, 1.5, -0.2, True, "0.4", None])
@@ -114,7 +129,7 @@ def test_one_json_log_line_per_evaluation_with_secrets_redacted(
     payload = json.loads(lines[0])
     assert payload["event"] == "trust_evaluation"
     assert payload["correlation_id"] == "req-7"
-    assert payload["decision"] == "EXECUTE"
+    assert payload["decision"] == "execute"
     assert payload["rule_fired"] == "tier_action"
     assert payload["context"]["operation_id"] == "op-1"
     assert payload["context"]["api_key"] == "[REDACTED]"

@@ -23,18 +23,18 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from resontinex.trust.errors import CalibrationError
-from resontinex.trust.logs import log_event
-from resontinex.trust.metrics import (
+from resontinex.trust.calibration_metrics import (
     brier_score,
     expected_calibration_error,
     log_loss,
     reliability_table,
     roc_auc,
 )
+from resontinex.trust.errors import CalibrationError
+from resontinex.trust.logs import log_event
 
 if TYPE_CHECKING:
     import numpy as np
@@ -146,22 +146,51 @@ def _platt_targets(labels: Sequence[int]) -> tuple[float, float, int, int]:
     return (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0), pos, neg
 
 
+Derivatives = tuple[float, float, float, float, float]  # ga, gb, haa, hab, hbb
+
+
+def _newton(
+    objective: Callable[[float, float], float],
+    derivatives: Callable[[float, float], Derivatives],
+    start: tuple[float, float],
+    n: int,
+) -> tuple[float, float]:
+    """Minimise a smooth convex function of (a, b): Newton steps with backtracking (Armijo)."""
+    a, b = start
+    value = objective(a, b)
+    for _ in range(100):
+        ga, gb, haa, hab, hbb = derivatives(a, b)
+        if abs(ga) < 1e-9 * n and abs(gb) < 1e-9 * n:
+            break
+        haa, hbb = haa + 1e-12, hbb + 1e-12  # keeps the Hessian invertible on separable data
+        det = haa * hbb - hab * hab
+        da, db = -(hbb * ga - hab * gb) / det, -(haa * gb - hab * ga) / det
+        slope, step = ga * da + gb * db, 1.0
+        while step >= 1e-10:
+            candidate = objective(a + step * da, b + step * db)
+            if candidate <= value + 1e-4 * step * slope:
+                a, b, value = a + step * da, b + step * db, candidate
+                break
+            step /= 2.0
+        else:
+            break
+    return a, b
+
+
 def _platt_fit_python(features: Sequence[float], labels: Sequence[int]) -> tuple[float, float]:
     hi_t, lo_t, pos, neg = _platt_targets(labels)
-    targets = [hi_t if y else lo_t for y in labels]
+    pairs = [(f, hi_t if y else lo_t) for f, y in zip(features, labels, strict=True)]
 
     def objective(a: float, b: float) -> float:
         total = 0.0
-        for f, t in zip(features, targets, strict=True):
+        for f, t in pairs:
             z = a * f + b
             total += (z if z > 0 else 0.0) + math.log1p(math.exp(-abs(z))) - t * z
         return total
 
-    a, b = 0.0, math.log((pos + 1.0) / (neg + 1.0))
-    value = objective(a, b)
-    for _ in range(100):
+    def derivatives(a: float, b: float) -> Derivatives:
         ga = gb = haa = hab = hbb = 0.0
-        for f, t in zip(features, targets, strict=True):
+        for f, t in pairs:
             p = _sigmoid(a * f + b)
             d, w = p - t, p * (1.0 - p)
             ga += d * f
@@ -169,56 +198,33 @@ def _platt_fit_python(features: Sequence[float], labels: Sequence[int]) -> tuple
             haa += w * f * f
             hab += w * f
             hbb += w
-        if abs(ga) < 1e-9 * len(features) and abs(gb) < 1e-9 * len(features):
-            break
-        haa, hbb = haa + 1e-12, hbb + 1e-12
-        det = haa * hbb - hab * hab
-        da, db = -(hbb * ga - hab * gb) / det, -(haa * gb - hab * ga) / det
-        slope, step = ga * da + gb * db, 1.0
-        while step >= 1e-10:
-            candidate = objective(a + step * da, b + step * db)
-            if candidate <= value + 1e-4 * step * slope:
-                a, b, value = a + step * da, b + step * db, candidate
-                break
-            step /= 2.0
-        else:
-            break
-    return a, b
+        return ga, gb, haa, hab, hbb
+
+    return _newton(objective, derivatives, (0.0, math.log((pos + 1.0) / (neg + 1.0))), len(pairs))
 
 
 def _platt_fit_numpy(np: Any, features: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
     pos = float(labels.sum())
     neg = labels.size - pos
     targets = np.where(labels == 1, (pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0))
+    squares = features * features
 
     def objective(a: float, b: float) -> float:
         z = a * features + b
         return float(np.sum(np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z))) - targets * z))
 
-    a, b = 0.0, math.log((pos + 1.0) / (neg + 1.0))
-    value = objective(a, b)
-    for _ in range(100):
-        z = a * features + b
-        p = np.exp(-np.logaddexp(0.0, -z))
+    def derivatives(a: float, b: float) -> Derivatives:
+        p = np.exp(-np.logaddexp(0.0, -(a * features + b)))
         d, w = p - targets, p * (1.0 - p)
-        ga, gb = float(d @ features), float(d.sum())
-        if abs(ga) < 1e-9 * features.size and abs(gb) < 1e-9 * features.size:
-            break
-        haa = float(w @ (features * features)) + 1e-12
-        hab = float(w @ features)
-        hbb = float(w.sum()) + 1e-12
-        det = haa * hbb - hab * hab
-        da, db = -(hbb * ga - hab * gb) / det, -(haa * gb - hab * ga) / det
-        slope, step = ga * da + gb * db, 1.0
-        while step >= 1e-10:
-            candidate = objective(a + step * da, b + step * db)
-            if candidate <= value + 1e-4 * step * slope:
-                a, b, value = a + step * da, b + step * db, candidate
-                break
-            step /= 2.0
-        else:
-            break
-    return a, b
+        return (
+            float(d @ features),
+            float(d.sum()),
+            float(w @ squares),
+            float(w @ features),
+            float(w.sum()),
+        )
+
+    return _newton(objective, derivatives, (0.0, math.log((pos + 1.0) / (neg + 1.0))), labels.size)
 
 
 # ---------------------------------------------------------------- isotonic regression (PAV)
@@ -334,8 +340,8 @@ class CalibrationAdapter:
         np = self._numpy_for(len(scores))
         if method == "platt":
             if np is not None:
-                feats = np.log(np.clip(np.asarray(scores), _EPS, 1 - _EPS))
-                feats = feats - np.log1p(-np.clip(np.asarray(scores), _EPS, 1 - _EPS))
+                clipped = np.clip(np.asarray(scores), _EPS, 1 - _EPS)
+                feats = np.log(clipped / (1.0 - clipped))  # the same logit as _logit()
                 a, b = _platt_fit_numpy(np, feats, np.asarray(labels, dtype=float))
             else:
                 a, b = _platt_fit_python([_logit(s) for s in scores], labels)

@@ -46,7 +46,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         InputVector(args.alignment, args.risk, args.confidence), config, calibrator
     )
     text = (
-        f"decision: {gate.decision.value}  (rule: {gate.rule_fired})\n"
+        f"decision: {gate.decision.name}  (rule: {gate.rule_fired})\n"
         f"tier:     {gate.risk_tier.value}\n"
         f"score:    {gate.trust_score:.6f} (raw {gate.raw_trust_score:.6f})\n"
         f"config:   {config.config_hash} (version {config.version})"

@@ -121,7 +121,9 @@ class TrustConfig:
     """A validated, normalised, immutable gate configuration.
 
     ``hot`` packs what one evaluation reads into a single tuple (weights, tier bounds, actions,
-    floor, entropy threshold, policy decisions) so the gate unpacks it in one step.
+    floor, entropy threshold, policy decisions) so the gate unpacks it in one step. A policy
+    rule whose decision is EXECUTE is switched off there by an unreachable threshold (floor
+    -inf, entropy +inf), which spares the gate two checks per call.
     """
 
     __slots__ = (
@@ -165,8 +167,12 @@ class TrustConfig:
                 *self.weights,
                 *self.tier_bounds[:3],
                 *self.tier_actions,
-                self.trust_floor,
-                self.entropy_threshold,
+                self.trust_floor
+                if self.below_floor_decision is not Decision.EXECUTE
+                else -math.inf,
+                self.entropy_threshold
+                if self.entropy_decision is not Decision.EXECUTE
+                else math.inf,
                 self.below_floor_decision,
                 self.entropy_decision,
             ),

@@ -13,7 +13,7 @@ from pathlib import Path
 from resontinex.trust.calibration import CalibrationAdapter, reliability_diagram
 from resontinex.trust.composite_trust_gate import CompositeTrustGate
 from resontinex.trust.config import default_config
-from resontinex.trust.signals import InputVector, route_to_resontinex
+from resontinex.trust.signals import Decision, InputVector, route_to_resontinex
 from resontinex.trust.synthetic import DEMO_STREAM, miscalibrated_scores
 
 __all__ = ["showcase"]
@@ -38,15 +38,14 @@ def showcase(out_dir: Path) -> str:
         gate = CompositeTrustGate(InputVector(a, r, c), config)
         lines.append(
             f"  {label:<40} {a:>5.2f} {r:>5.2f} {c:>5.2f}  {gate.trust_score:>6.3f} "
-            f"{gate.risk_tier.value:<8} {gate.decision.value:<8} {gate.rule_fired}"
+            f"{gate.risk_tier.value:<8} {gate.decision.name:<8} {gate.rule_fired}"
         )
         records.append(
             {"signal": label, "verb": route_to_resontinex(gate.decision), **gate.explain()}
         )
     (out_dir / "decisions.json").write_text(json.dumps(records, indent=2))
     counts = {
-        d: sum(r["risk_assessment"]["decision"] == d for r in records)
-        for d in ("EXECUTE", "REVIEW", "DEFER", "ABORT")
+        d.name: sum(r["risk_assessment"]["decision"] == d.value for r in records) for d in Decision
     }
     lines.append("  decisions: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 

@@ -237,13 +237,14 @@ class TrustMonitor:
             gate = CompositeTrustGate(
                 inputs, self.config, self.calibrator, circuit_open=self.circuit_open
             )
-        except TrustError as exc:
+        except Exception as exc:  # counted and logged whatever it is, then re-raised
             self.metrics.evaluation_errors.inc()
             self._record(True)
+            rejected = isinstance(exc, TrustError)  # bad input, as opposed to a failing part
             log_event(
                 self.logger,
-                logging.WARNING,
-                "trust_evaluation_rejected",
+                logging.WARNING if rejected else logging.ERROR,
+                "trust_evaluation_rejected" if rejected else "trust_evaluation_failed",
                 error=str(exc),
                 error_type=type(exc).__name__,
                 context=dict(context or {}),

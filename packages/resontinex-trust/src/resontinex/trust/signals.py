@@ -29,12 +29,14 @@ SIGNAL_NAMES = ("alignment_score", "epistemic_risk", "confidence_band")
 
 
 class Decision(str, Enum):
-    """What the caller should do; ``str`` mixin so ``gate.decision == "EXECUTE"`` holds."""
+    """What the caller should do. Values are the lowercase verbs, and the ``str`` mixin makes
+    ``gate.decision == "execute"`` hold, as the seed's quick start compares it. Configs may
+    name decisions in any case (``ABORT``, ``abort``)."""
 
-    EXECUTE = "EXECUTE"
-    REVIEW = "REVIEW"
-    DEFER = "DEFER"
-    ABORT = "ABORT"
+    EXECUTE = "execute"
+    REVIEW = "review"
+    DEFER = "defer"
+    ABORT = "abort"
 
     def __str__(self) -> str:
         return self.value
@@ -64,11 +66,13 @@ _VERBS = {
 
 
 def route_to_resontinex(decision: Decision | str) -> str:
-    """Map a decision to the RESONTINEX execution verb ("execute", "review", "defer", "abort")."""
-    try:
-        return _VERBS[Decision(decision)]
-    except ValueError:
-        raise TrustInputError(f"decision: unknown decision {decision!r}") from None
+    """Map a decision (or its name, any case) to the RESONTINEX execution verb.
+
+    The verbs are "execute", "review", "defer" and "abort".
+    """
+    if isinstance(decision, str) and decision.upper() in Decision.__members__:
+        return _VERBS[Decision[decision.upper()]]
+    raise TrustInputError(f"decision: unknown decision {decision!r}")
 
 
 def check_probability(field: str, value: object) -> float:

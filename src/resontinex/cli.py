@@ -86,6 +86,60 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from resontinex.service import ServiceSettings, create_app
+    except ImportError as exc:
+        print(
+            f"resontinex serve needs the server extra: pip install 'resontinex[all]' ({exc})",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    app = create_app(ServiceSettings(state_dir=args.state_dir))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return EXIT_OK
+
+
+def cmd_verify_audit(args: argparse.Namespace) -> int:
+    from hbt_core import AuditLog, load_public_key
+    from hbt_core.errors import HBTError, IntegrityError
+
+    log_path: Path = args.log
+    if not log_path.is_file():
+        print(f"audit log not found: {log_path}", file=sys.stderr)
+        return EXIT_USAGE
+    key_path = args.public_key or log_path.with_name("audit-public-key.pem")
+    try:
+        public = load_public_key(key_path) if key_path.exists() else None
+        with AuditLog(log_path) as log:
+            summary = log.verify(public)
+    except IntegrityError as exc:
+        report = {"valid": False, "problem": str(exc)}
+        code = EXIT_FAILED
+    except HBTError as exc:
+        print(f"cannot verify {log_path}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    else:
+        report = {"valid": True, **summary}
+        code = EXIT_OK
+    if args.output_format == "json":
+        print(json.dumps(report, indent=2))
+    elif report["valid"]:
+        signed = (
+            "signatures checked"
+            if report["signatures_checked"]
+            else "NO public key: signatures not checked"
+        )
+        print(
+            f"audit log valid: {report['entries']} entries, {report['checkpoints']} checkpoints, {signed}"
+        )
+    else:
+        print(f"audit log INVALID: {report['problem']}")
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resontinex", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"resontinex {__version__}")
@@ -98,6 +152,22 @@ def build_parser() -> argparse.ArgumentParser:
     p_demo = sub.add_parser("demo", help="run every installed member's offline showcase")
     p_demo.add_argument("--out", type=Path, default=Path("demo-output"), help="artifact directory")
     p_demo.set_defaults(func=cmd_demo)
+
+    p_serve = sub.add_parser("serve", help="run the HTTP service (needs the server extra)")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument(
+        "--state-dir", type=Path, default=Path("resontinex-state"), help="model, audit log, keys"
+    )
+    p_serve.set_defaults(func=cmd_serve)
+
+    p_audit = sub.add_parser("verify-audit", help="check an audit log and its signed checkpoints")
+    p_audit.add_argument("log", type=Path, help="the audit log (audit.sqlite)")
+    p_audit.add_argument(
+        "--public-key", type=Path, help="PEM (default: audit-public-key.pem beside LOG)"
+    )
+    p_audit.add_argument("--output-format", choices=("text", "json"), default="text")
+    p_audit.set_defaults(func=cmd_verify_audit)
     return parser
 
 

@@ -39,8 +39,36 @@ class Generation:
     output_tokens: int
 
 
+class LocalModel:
+    """A local causal LM loaded once and shared by the monitor, the fingerprinting adapter and
+    the chat facade, so the process holds one copy of the weights."""
+
+    def __init__(self, path: str | Path, *, registry: Any = None, device: str = "cpu") -> None:
+        model, tokenizer = load_model_for_monitoring(str(path), device=device)
+        self._attach(str(path), model, tokenizer, registry)
+
+    def _attach(self, path: str, model: Any, tokenizer: Any, registry: Any) -> None:
+        self.path, self.model, self.tokenizer = path, model, tokenizer
+        self.monitor = HamiltonianMonitor(
+            model=model, tokenizer=tokenizer, registry=registry, cache_size=0
+        )
+        self.monitor.load()
+        self.vocab_size = int(getattr(model.config, "vocab_size", 0) or len(tokenizer))
+
+    def monitored_on(self, registry: Any) -> LocalModel:
+        """The same weights behind a monitor that records on ``registry``."""
+        twin = object.__new__(LocalModel)
+        twin._attach(self.path, self.model, self.tokenizer, registry)
+        return twin
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
+
 class GenerationBackend(Protocol):
-    """Prompt in, monitored answer out."""
+    """Prompt in, monitored answer out. ``local`` is the local model that measures tokens."""
+
+    local: LocalModel
 
     @property
     def model_id(self) -> str: ...
@@ -50,23 +78,6 @@ class GenerationBackend(Protocol):
     def fingerprint_model(self) -> Any:
         """The serving model as an hbt-core model (for behavioural fingerprints)."""
         ...
-
-
-class LocalModel:
-    """A local causal LM loaded once and shared by the monitor, the fingerprinting adapter and
-    the chat facade, so the process holds one copy of the weights."""
-
-    def __init__(self, path: str | Path, *, registry: Any = None, device: str = "cpu") -> None:
-        self.path = str(path)
-        self.model, self.tokenizer = load_model_for_monitoring(self.path, device=device)
-        self.monitor = HamiltonianMonitor(
-            model=self.model, tokenizer=self.tokenizer, registry=registry, cache_size=0
-        )
-        self.monitor.load()
-        self.vocab_size = int(getattr(self.model.config, "vocab_size", 0) or len(self.tokenizer))
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text)["input_ids"])
 
 
 class LocalModelBackend:
@@ -101,7 +112,7 @@ class ChatGenerationBackend:
 
     def __init__(self, chat: ChatBackend, scorer: LocalModel) -> None:
         self.chat = chat
-        self.scorer = scorer
+        self.local = scorer
 
     @property
     def model_id(self) -> str:
@@ -109,12 +120,12 @@ class ChatGenerationBackend:
 
     async def generate(self, prompt: str, *, max_new_tokens: int) -> Generation:
         reply = await self.chat.complete([ChatMessage("user", prompt)], max_tokens=max_new_tokens)
-        trajectory = await self.scorer.monitor.score_async(prompt, reply.text or " ")
+        trajectory = await self.local.monitor.score_async(prompt, reply.text or " ")
         return Generation(
             text=reply.text,
             trajectory=trajectory,
             model_id=reply.model,
-            vocab_size=self.scorer.vocab_size,
+            vocab_size=self.local.vocab_size,
             input_tokens=reply.usage.input_tokens,
             output_tokens=reply.usage.output_tokens,
         )

@@ -18,7 +18,7 @@ from cert.trajectory import TinyModelSpec, build_tiny_model
 from fusion_ops.governance import EnergyGovernor
 from fusion_ops.runtime_router import RuntimeRouter
 from hbt_core import AuditLog, generate_key, load_private_key
-from hbt_core.keys import KEY_PATH_ENV
+from hbt_core.keys import KEY_PATH_ENV, public_key_pem
 from resontinex.pipeline.backends import LocalModel, LocalModelBackend
 from resontinex.pipeline.core import GovernedPipeline
 from resontinex.pipeline.drift import DriftSettings, DriftWatch
@@ -26,6 +26,7 @@ from resontinex.pipeline.signals import SignalMapping
 from resontinex.trust import TrustMonitor
 
 log = logging.getLogger("resontinex.pipeline")
+PUBLIC_KEY_FILE = "audit-public-key.pem"  # beside the audit log, for verifiers
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,14 @@ def signing_key(settings: PipelineSettings) -> Any:
     return load_private_key(path)
 
 
+def open_audit_log(settings: PipelineSettings) -> AuditLog:
+    """The decision log in the state directory, with its public key written beside it."""
+    key = signing_key(settings)
+    path = settings.state_dir / "audit.sqlite"
+    (settings.state_dir / PUBLIC_KEY_FILE).write_bytes(public_key_pem(key.public_key()))
+    return AuditLog(path, signing_key=key)
+
+
 def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> GovernedPipeline:
     """The offline pipeline: a locally trained model, every member on one metrics registry."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +80,7 @@ def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> Gover
         router=RuntimeRouter(),
         governor=EnergyGovernor(settings.period_budget, registry=registry),
         trust=TrustMonitor(config_path=settings.trust_config_path, registry=registry),
-        audit_log=AuditLog(settings.state_dir / "audit.sqlite", signing_key=signing_key(settings)),
+        audit_log=open_audit_log(settings),
         drift=None
         if settings.drift is None
         else DriftWatch(backend.fingerprint_model(), settings.drift, registry=registry),

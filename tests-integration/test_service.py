@@ -1,0 +1,295 @@
+"""The HTTP service: the real app under uvicorn on 127.0.0.1, a real HTTP client (httpx)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from prometheus_client import CollectorRegistry
+
+from fusion_ops.governance import EnergyGovernor
+from fusion_ops.runtime_router import RuntimeRouter
+from hbt_core import verify_proof_bundle
+from resontinex.pipeline import (
+    DriftSettings,
+    DriftWatch,
+    GovernedPipeline,
+    LocalModel,
+    LocalModelBackend,
+)
+from resontinex.pipeline.factory import PipelineSettings, open_audit_log
+from resontinex.service import MAX_BODY_BYTES, ServiceSettings, create_app
+from resontinex.trust import TrustMonitor
+
+TOKEN = "test-token-0123456789abcdef"
+SECRET = "sk-ant-api03-THIS-MUST-NEVER-BE-ECHOED"
+
+
+class RunningServer:
+    """uvicorn serving an app on an ephemeral loopback port, in a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 300
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.05)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+def pipeline_factory(
+    local_model: LocalModel, state_dir: Path, *, drift: bool
+) -> Callable[[CollectorRegistry], GovernedPipeline]:
+    def build(registry: CollectorRegistry) -> GovernedPipeline:
+        backend = LocalModelBackend(local_model.monitored_on(registry))
+        return GovernedPipeline(
+            backend=backend,
+            router=RuntimeRouter(registry=registry),
+            governor=EnergyGovernor(1_000_000.0, registry=registry),
+            trust=TrustMonitor(registry=registry),
+            audit_log=open_audit_log(PipelineSettings(state_dir=state_dir)),
+            drift=DriftWatch(
+                backend.fingerprint_model(), DriftSettings(n_probes=8), registry=registry
+            )
+            if drift
+            else None,
+        )
+
+    return build
+
+
+@pytest.fixture(scope="module")
+def service(local_model: LocalModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    state = tmp_path_factory.mktemp("service-state")
+    settings = ServiceSettings(state_dir=state, api_token=TOKEN, break_glass_operators=("alice",))
+    app = create_app(settings, pipeline_factory=pipeline_factory(local_model, state, drift=True))
+    with RunningServer(app) as url:
+        yield url
+
+
+@pytest.fixture
+def client(service: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service, timeout=120) as c:
+        yield c
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_health_aggregates_every_member(client: httpx.Client) -> None:
+    body = client.get("/health").json()
+    assert body["ready"] is True
+    assert set(body["components"]) == {"trust", "fusion", "audit", "drift"}
+    assert client.get("/health/live").json() == {"status": "alive"}
+    assert client.get("/health/ready").json() == {"ready": True}
+
+
+def test_metrics_come_from_every_member_on_one_registry(client: httpx.Client) -> None:
+    client.post(
+        "/trust/evaluate",
+        json={"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2},
+    )
+    client.post(
+        "/pipeline/run",
+        json={"prompt": "Add tracing to the API", "category": "infrastructure_management"},
+    )
+    text = client.get("/metrics").text
+    for name in (
+        "trust_gate_decisions_total",
+        "fusion_budget_requests_total",
+        "cert_trajectory_analyses_total",
+        "hbt_monitor_checks_total",
+    ):
+        assert name in text
+
+
+def test_trust_evaluate_returns_the_explanation(client: httpx.Client) -> None:
+    response = client.post(
+        "/trust/evaluate",
+        json={"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2},
+    )
+    assert response.status_code == 200
+    assert response.json()["aggregation"]["trust_score"] == pytest.approx(0.7681, abs=1e-4)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"alignment_score": 1.5, "epistemic_risk": 0.3, "confidence_band": 0.2},
+        {"alignment_score": "NaN", "epistemic_risk": 0.3, "confidence_band": 0.2},
+        {"alignment_score": SECRET, "epistemic_risk": 0.3, "confidence_band": 0.2},
+        {"alignment_score": 0.5, "epistemic_risk": 0.3},
+        {"alignment_score": 0.5, "epistemic_risk": 0.3, "confidence_band": 0.2, "api_key": SECRET},
+    ],
+)
+def test_bad_bodies_get_field_errors_that_do_not_echo_values(
+    client: httpx.Client, body: dict[str, Any]
+) -> None:
+    response = client.post("/trust/evaluate", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][0] == "body"
+    assert SECRET not in response.text
+
+
+def test_oversized_bodies_are_refused(client: httpx.Client) -> None:
+    response = client.post(
+        "/pipeline/run",
+        content=b"{" + b" " * (MAX_BODY_BYTES + 10) + b"}",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_a_pipeline_decision_is_provable_over_http(client: httpx.Client) -> None:
+    result = client.post(
+        "/pipeline/run",
+        json={
+            "prompt": "Roll back the failed deploy",
+            "category": "financial_operations",
+            "complexity": 0.8,
+        },
+    )
+    assert result.status_code == 200, result.text
+    decision = result.json()
+    assert decision["decision"] in {"execute", "review", "defer", "abort"}
+    proof = client.get(f"/audit/proof/{decision['audit_index']}").json()
+    public = load_pem_public_key(proof.pop("public_key_pem").encode())
+    record = json.loads(verify_proof_bundle(proof, public))
+    assert record["request_id"] == decision["request_id"]
+    assert client.get("/audit/proof/999999").status_code == 404
+
+
+def test_unknown_category_is_a_422(client: httpx.Client) -> None:
+    response = client.post(
+        "/pipeline/run", json={"prompt": "hello", "category": "no_such_category"}
+    )
+    assert response.status_code == 422
+    assert "no_such_category" in response.text
+
+
+def test_fusion_endpoints(client: httpx.Client) -> None:
+    route = client.post(
+        "/fusion/route",
+        json={"category": "security_operations", "complexity": 0.9, "description": "rotate keys"},
+    )
+    assert route.json()["selected_overlay"] == "rollback_first"
+    assert client.get("/fusion/health").json()["status"] in {"healthy", "degraded", "ok"}
+    assert "ledger" in client.get("/fusion/budget/status").json()
+    assert client.post("/fusion/budget/period", json={"period": "p2"}).status_code == 401
+    assert (
+        client.post(
+            "/fusion/budget/period", json={"period": "p2", "budget": 5e5}, headers=AUTH
+        ).status_code
+        == 200
+    )
+
+
+def test_trajectory_score(client: httpx.Client) -> None:
+    body = client.post(
+        "/cert/trajectory/score", json={"prompt": "Return the", "response": " value of x"}
+    ).json()
+    assert body["mode"] == "score"
+    assert body["perplexity"] > 1
+
+
+def test_break_glass_needs_the_token_and_an_authorised_operator(client: httpx.Client) -> None:
+    body = {
+        "alignment_score": 0.1,
+        "epistemic_risk": 0.9,
+        "confidence_band": 0.9,
+        "override_reason": "incident 42",
+        "operator_id": "mallory",
+    }
+    assert client.post("/trust/break-glass", json=body).status_code == 401
+    assert (
+        client.post(
+            "/trust/break-glass", json=body, headers={"Authorization": "Bearer wrong"}
+        ).status_code
+        == 401
+    )
+    refused = client.post("/trust/break-glass", json=body, headers=AUTH)
+    assert refused.status_code == 403
+    granted = client.post("/trust/break-glass", json={**body, "operator_id": "alice"}, headers=AUTH)
+    assert granted.status_code == 200, granted.text
+    assert granted.json()["granted_decision"] == "execute"
+    assert TOKEN not in granted.text
+
+
+def test_hbt_verify_recognises_the_serving_model(client: httpx.Client) -> None:
+    assert client.post("/hbt/verify").status_code == 401
+    body = client.post("/hbt/verify", headers=AUTH).json()
+    assert body["same_model"] is True
+
+
+def test_privileged_endpoints_are_closed_without_a_configured_token(
+    local_model: LocalModel, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(state_dir=tmp_path, api_token=None)
+    app = create_app(
+        settings, pipeline_factory=pipeline_factory(local_model, tmp_path, drift=False)
+    )
+    with RunningServer(app) as url, httpx.Client(base_url=url) as c:
+        response = c.post("/fusion/budget/period", json={"period": "x"}, headers=AUTH)
+        assert response.status_code == 403
+        assert "RESONTINEX_API_TOKEN" in response.text
+
+
+def test_bounded_concurrent_load_has_no_server_errors(service: str) -> None:
+    """400 trust evaluations at concurrency 16 and 16 pipeline runs at concurrency 4, loopback only."""
+
+    async def hammer(
+        path: str, body: dict[str, Any], total: int, concurrency: int
+    ) -> list[tuple[int, float]]:
+        results: list[tuple[int, float]] = []
+        gate = asyncio.Semaphore(concurrency)
+        async with httpx.AsyncClient(base_url=service, timeout=120) as c:
+
+            async def one() -> None:
+                async with gate:
+                    started = time.perf_counter()
+                    response = await c.post(path, json=body)
+                    results.append((response.status_code, time.perf_counter() - started))
+
+            await asyncio.gather(*(one() for _ in range(total)))
+        return results
+
+    trust = asyncio.run(
+        hammer(
+            "/trust/evaluate",
+            {"alignment_score": 0.7, "epistemic_risk": 0.2, "confidence_band": 0.3},
+            400,
+            16,
+        )
+    )
+    runs = asyncio.run(
+        hammer(
+            "/pipeline/run",
+            {"prompt": "Add alerts to the queue", "category": "infrastructure_management"},
+            16,
+            4,
+        )
+    )
+    for results in (trust, runs):
+        assert [s for s, _ in results if s >= 500] == []
+        assert all(s == 200 for s, _ in results)

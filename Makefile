@@ -20,6 +20,7 @@ SELECTED := $(or $(PKG),$(PACKAGES))
 ISO_PYTEST_ARGS ?= -m "not slow"
 ISO_JOBS ?= 2
 STAMP := $(VENV)/.installed
+PROMTOOL := /usr/bin/promtool
 QUICK ?=
 
 .PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke build clean
@@ -57,12 +58,20 @@ test: ## what CI runs: install, lint, each package's tests, tool tests, integrat
 	echo "stages: $$(( $${#times[@]} - $${#failed[@]} )) passed, $${#failed[@]} failed"; \
 	(( $${#failed[@]} == 0 ))
 
-lint: $(STAMP) ## ruff, formatting, mypy, umbrella extras, GitHub workflows
+lint: $(STAMP) $(PROMTOOL) ## ruff, formatting, mypy, umbrella extras, workflows, alert rules, docs site
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy src $(foreach p,$(PACKAGES),packages/$(p)/src) tools
 	$(PY) tools/check_umbrella.py
 	$(BIN)/actionlint .github/workflows/*.yml
+	$(PROMTOOL) check rules configs/prometheus/alerts.yml
+	$(PROMTOOL) test rules configs/prometheus/alerts_test.yml
+	$(BIN)/mkdocs build --strict --quiet --site-dir .site
+
+# promtool (Debian's `prometheus` package) checks and unit-tests the alert rules.
+$(PROMTOOL):
+	@command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus' promtool"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 
 test-packages: $(STAMP) ## one pytest process per package (PKG=... for one)
 	@failed=(); for p in $(SELECTED); do \
@@ -93,6 +102,6 @@ build: $(STAMP) ## wheel + sdist of every member and the umbrella into dist/
 	$(PY) -m build --no-isolation --outdir dist .
 
 clean: ## remove venvs, build output and caches
-	rm -rf $(VENV) .iso dist build demo-output site .bench
+	rm -rf $(VENV) .iso dist build demo-output site .site .bench .cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 	find . -name '*.egg-info' -type d -prune -exec rm -rf {} +

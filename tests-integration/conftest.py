@@ -1,6 +1,6 @@
 """Integration tests run against the installed packages (`make install`), never against src/ paths.
 
-The tiny local models are trained once and cached under `.cache/tests/` in the repo (ignored by
+The tiny local models are trained once and cached under `.cache/models/` in the repo (ignored by
 git), so a second run of the suite starts in seconds. Two models with different seeds stand in
 for "the model we deployed" and "the model that replaced it".
 """
@@ -20,8 +20,8 @@ from cert.trajectory import TinyModelSpec, build_tiny_model
 from resontinex.pipeline import LocalModel
 
 CLI = shutil.which("resontinex", path=str(Path(sys.executable).parent))
-CACHE = Path(__file__).resolve().parent.parent / ".cache" / "tests"
-SPEC = TinyModelSpec(n_positions=2048, steps=150)
+CACHE = Path(__file__).resolve().parent.parent / ".cache" / "models"
+SPEC = TinyModelSpec(n_positions=2048, steps=150)  # benchmarks/bench_service.py uses the same
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 @pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The serving model: a tiny GPT-2 trained here on standard-library docstrings."""
-    return build_tiny_model(CACHE / "model-seed0", SPEC)
+    return build_tiny_model(CACHE / "seed0", SPEC)
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from resontinex.members import MEMBERS
 
@@ -41,3 +42,44 @@ def test_demo_runs_every_installed_showcase(run_cli, tmp_path: Path) -> None:
     assert "Installed members:" in proc.stdout
     for member in MEMBERS:
         assert member.dist in proc.stdout
+
+
+def test_verify_audit_accepts_a_good_log_and_names_tampering(run_cli, tmp_path: Path) -> None:
+    import sqlite3
+
+    from hbt_core import AuditLog, generate_key, load_private_key
+
+    generate_key(tmp_path / "key.pem")
+    key = load_private_key(tmp_path / "key.pem")
+    (tmp_path / "audit-public-key.pem").write_bytes(
+        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    log_path = tmp_path / "audit.sqlite"
+    with AuditLog(log_path, signing_key=key) as log:
+        for i in range(5):
+            log.append({"event": "pipeline_decision", "i": i})
+        log.checkpoint()
+
+    ok = run_cli("verify-audit", str(log_path), "--output-format", "json")
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["valid"] is True
+    assert report["entries"] == 5
+    assert report["signatures_checked"] is True
+
+    with sqlite3.connect(log_path) as db:
+        db.execute("UPDATE entries SET data = ? WHERE idx = 2", (b'{"event":"forged"}',))
+    tampered = run_cli("verify-audit", str(log_path))
+    assert tampered.returncode == 1
+    assert "INVALID" in tampered.stdout
+    assert "entry 2" in tampered.stdout
+
+    missing = run_cli("verify-audit", str(tmp_path / "nope.sqlite"))
+    assert missing.returncode == 2
+
+
+def test_every_subcommand_has_help(run_cli) -> None:
+    for command in ("version", "demo", "serve", "verify-audit"):
+        proc = run_cli(command, "--help")
+        assert proc.returncode == 0
+        assert "usage: resontinex" in proc.stdout

@@ -357,7 +357,7 @@ class HamiltonianMonitor:
             for index, raw in zip(chunk, raws, strict=True):
                 result = self._build_result(texts[index], None, raw, cfg, elapsed, fell_back)
                 results[index] = result
-                if cfg.greedy and not result.truncated:
+                if cfg.greedy and not result.truncated and self._cache.maxsize:
                     self._cache.put(self._cache_key(texts[index], cfg), result)
         return [r for r in results if r is not None]
 

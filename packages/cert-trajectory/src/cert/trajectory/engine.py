@@ -195,6 +195,11 @@ def generate_trajectories(
     """Generate from a batch of prompts (left-padded) and record each response's signals."""
     import torch
 
+    if len(prompts) > 1 and tokenizer.pad_token_id is None:
+        raise InvalidPromptError(
+            "batching needs a pad token, and the tokenizer has neither a pad nor an EOS token",
+            context={"field": "prompts", "value": len(prompts)},
+        )
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     lengths = encoded["attention_mask"].sum(dim=1).tolist()
     for length in lengths:

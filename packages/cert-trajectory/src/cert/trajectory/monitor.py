@@ -262,6 +262,9 @@ class HamiltonianMonitor:
                 )
                 device = str(next(model.parameters()).device.type)
             self.config.check_against_vocab(self._vocab_size(model, tokenizer))
+            if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+                # GPT-2-style tokenizers have no pad token; left padding with EOS is masked out
+                tokenizer.pad_token = tokenizer.eos_token
             self._model, self._tokenizer, self._device = model, tokenizer, device
             _LOG.info("model loaded", extra={"model_id": self.model_id, "device": device})
             return self

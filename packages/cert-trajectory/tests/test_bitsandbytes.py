@@ -14,6 +14,7 @@ CONFIG = TrajectoryConfig(max_new_tokens=6, max_mean_entropy=6.0, max_perplexity
 pytestmark = [
     pytest.mark.heavy,
     pytest.mark.filterwarnings("ignore:MatMul8bitLt"),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),  # torch.jit use inside bitsandbytes
     pytest.mark.skipif(
         importlib.util.find_spec("bitsandbytes") is None
         or importlib.util.find_spec("accelerate") is None,

@@ -8,9 +8,11 @@ import threading
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import CircuitOpenError, InvalidInputError
+from cert.runtime.metrics import MetricsFactory
 
 
 class BoomError(Exception):
@@ -383,6 +385,9 @@ def test_asyncio_failures_open_and_cancelled_probe_frees_the_slot(clock: Any) ->
         ({"is_failure": "yes"}, "is_failure"),
         ({"clock": 3.0}, "clock"),
         ({"on_state_change": 1}, "on_state_change"),
+        ({"metrics": CollectorRegistry()}, "metrics"),
+        ({"probe_timeout": -1.0}, "probe_timeout"),
+        ({"probe_timeout": float("nan")}, "probe_timeout"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> None:
@@ -394,3 +399,144 @@ def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> Non
 def test_bad_name(name: Any) -> None:
     with pytest.raises(InvalidInputError, match="name"):
         CircuitBreaker(name)
+
+
+def test_metrics_follow_state_rejections_and_transitions(clock: Any) -> None:
+    registry = CollectorRegistry()
+    factory = MetricsFactory(registry, namespace="cert")
+    breaker = make(clock, metrics=factory)
+    other = CircuitBreaker("other", clock=clock, metrics=factory)  # same registry: no clash
+
+    def sample(name: str, **labels: str) -> float | None:
+        return registry.get_sample_value(f"cert_{name}", {"breaker": "svc", **labels})
+
+    assert sample("circuit_breaker_state") == 0
+    trip(breaker)
+    assert sample("circuit_breaker_state") == 2
+    for _ in range(2):
+        with pytest.raises(CircuitOpenError):
+            breaker.call(lambda: None)
+    assert sample("circuit_breaker_rejections_total") == 2
+    clock.advance(10.0)
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert sample("circuit_breaker_state") == 1
+    breaker.call(lambda: None)
+    assert sample("circuit_breaker_state") == 0
+    assert sample("circuit_breaker_transitions_total", to_state="open") == 1
+    assert sample("circuit_breaker_transitions_total", to_state="closed") == 1
+    assert other.state is CircuitState.CLOSED
+    assert registry.get_sample_value("cert_circuit_breaker_state", {"breaker": "other"}) == 0
+
+
+def test_protect_decorates_sync_and_async_functions(clock: Any) -> None:
+    breaker = make(clock, failure_threshold=2)
+
+    @breaker.protect
+    def divide(a: int, b: int) -> float:
+        """Divide."""
+        return a / b
+
+    @breaker.protect
+    async def adivide(a: int, b: int) -> float:
+        return a / b
+
+    assert divide(6, 3) == 2
+    assert divide.__doc__ == "Divide."
+    assert asyncio.run(adivide(6, 2)) == 3
+    with pytest.raises(ZeroDivisionError):
+        divide(1, 0)
+    with pytest.raises(ZeroDivisionError):
+        asyncio.run(adivide(1, 0))
+    assert breaker.state is CircuitState.OPEN
+    with pytest.raises(CircuitOpenError):
+        divide(1, 1)
+    with pytest.raises(CircuitOpenError):
+        asyncio.run(adivide(1, 1))
+    with pytest.raises(InvalidInputError, match="fn"):
+        breaker.protect(42)  # type: ignore[arg-type]
+
+
+def test_retry_around_breaker_stops_at_an_open_circuit(clock: Any, sleeps: Any) -> None:
+    """Composition: retries spend attempts until the breaker opens, then fail fast."""
+    from cert.runtime.errors import CERTError
+    from cert.runtime.retry import retry_policy
+
+    breaker = make(clock, failure_threshold=2)
+    calls = 0
+
+    def flaky() -> None:
+        nonlocal calls
+        calls += 1
+        raise CERTError("upstream 503", recoverable=True)
+
+    policy = retry_policy(max_attempts=5, jitter=0.0, sleep=sleeps)
+    with pytest.raises(CircuitOpenError):
+        policy(breaker.call, flaky)
+    assert calls == 2  # the third attempt met the open circuit, which is not retried
+    assert len(sleeps.waits) == 2
+
+
+def test_misuse_is_a_typed_error_and_never_counts_as_a_failure(clock: Any) -> None:
+    breaker = make(clock, failure_threshold=1)
+    with pytest.raises(InvalidInputError, match="fn"):
+        breaker.call(42)  # type: ignore[arg-type]
+
+    def sync_fn() -> int:
+        return 1
+
+    with pytest.raises(InvalidInputError, match="awaitable"):
+        asyncio.run(breaker.call_async(sync_fn))  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="fn"):
+        asyncio.run(breaker.call_async(None))  # type: ignore[arg-type]
+    assert breaker.state is CircuitState.CLOSED
+    # The same misuse during HALF_OPEN must not hold the probe slot.
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    clock.advance(10.0)
+    with pytest.raises(InvalidInputError):
+        asyncio.run(breaker.call_async(sync_fn))  # type: ignore[arg-type]
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.call(sync_fn) == 1
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_hung_probe_keeps_half_open_without_probe_timeout(clock: Any) -> None:
+    breaker = make(clock)
+    trip(breaker)
+    clock.advance(10.0)
+    breaker.acquire()  # a probe that never reports back
+    clock.advance(1e6)
+    with pytest.raises(CircuitOpenError, match="probe in flight"):
+        breaker.acquire()
+
+
+def test_probe_timeout_hands_a_hung_probes_slot_to_the_next_caller(clock: Any) -> None:
+    breaker = make(clock, probe_timeout=5.0)
+    trip(breaker)
+    clock.advance(10.0)
+    release = threading.Event()
+    started = threading.Event()
+
+    def hung() -> str:
+        started.set()
+        release.wait(10)
+        return "late"
+
+    late: list[str] = []
+    worker = threading.Thread(target=lambda: late.append(breaker.call(hung)))
+    worker.start()
+    started.wait(5)
+    clock.advance(4.9)
+    with pytest.raises(CircuitOpenError):
+        breaker.call(lambda: "early")
+    clock.advance(0.1)
+    with pytest.raises(BoomError):
+        breaker.call(fail)  # the new probe fails: the circuit re-opens
+    assert breaker.state is CircuitState.OPEN
+    release.set()
+    worker.join(10)
+    assert late == ["late"]
+    assert breaker.state is CircuitState.OPEN  # the hung probe's late success changed nothing
+    clock.advance(10.0)
+    assert breaker.call(lambda: "ok") == "ok"
+    assert breaker.state is CircuitState.CLOSED

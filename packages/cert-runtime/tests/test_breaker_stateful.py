@@ -36,9 +36,14 @@ class BreakerMachine(RuleBasedStateMachine):
         failure_threshold=st.integers(1, 4),
         success_threshold=st.integers(1, 3),
         recovery_timeout=st.sampled_from([0.0, 1.0, 5.0]),
+        probe_timeout=st.sampled_from([None, 2.0]),
     )
     def setup(
-        self, failure_threshold: int, success_threshold: int, recovery_timeout: float
+        self,
+        failure_threshold: int,
+        success_threshold: int,
+        recovery_timeout: float,
+        probe_timeout: float | None,
     ) -> None:
         self.clock = Clock()
         self.breaker = CircuitBreaker(
@@ -48,8 +53,11 @@ class BreakerMachine(RuleBasedStateMachine):
             recovery_timeout=recovery_timeout,
             is_failure=lambda exc: not isinstance(exc, IgnoredError),
             clock=self.clock,
+            probe_timeout=probe_timeout,
         )
         self.ft, self.st, self.rt = failure_threshold, success_threshold, recovery_timeout
+        self.pt = probe_timeout
+        self.probe_started = 0.0
         self.state = CircuitState.CLOSED
         self.failures = 0
         self.successes = 0
@@ -84,8 +92,9 @@ class BreakerMachine(RuleBasedStateMachine):
 
     def _admitted(self) -> bool:
         self._refresh()
+        expired = self.pt is not None and self.clock.now - self.probe_started >= self.pt
         return self.state is CircuitState.CLOSED or (
-            self.state is CircuitState.HALF_OPEN and not self.probe_held
+            self.state is CircuitState.HALF_OPEN and (not self.probe_held or expired)
         )
 
     # -- rules
@@ -124,6 +133,7 @@ class BreakerMachine(RuleBasedStateMachine):
         if self._admitted() and self.state is CircuitState.HALF_OPEN:
             self.breaker.acquire()
             self.probe_held = True
+            self.probe_started = self.clock.now
 
     @precondition(lambda self: self.probe_held)
     @rule(failed=st.booleans())

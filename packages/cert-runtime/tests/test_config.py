@@ -139,3 +139,17 @@ def test_importing_the_package_does_not_import_torch() -> None:
     code = "import sys, cert.runtime; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@given(st.dictionaries(st.sampled_from(sorted(ENV_VARS.values())), st.text(max_size=40)))
+def test_arbitrary_environments_either_load_or_raise_invalid_input(env: dict[str, str]) -> None:
+    error: InvalidInputError | None = None
+    try:
+        settings = RuntimeSettings.from_env(env)
+    except InvalidInputError as exc:
+        error = exc
+    if error is not None:
+        assert error.context["field"] in env
+        assert error.context["value"] == env[error.context["field"]]
+    else:
+        assert RuntimeSettings(**settings.to_dict()) == settings

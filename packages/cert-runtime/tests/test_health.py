@@ -10,8 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from cert.runtime.breaker import CircuitBreaker
 from cert.runtime.errors import InvalidInputError
-from cert.runtime.health import CheckResult, HealthRegistry, HealthStatus, aggregate
+from cert.runtime.health import (
+    CheckResult,
+    HealthRegistry,
+    HealthStatus,
+    aggregate,
+    breaker_check,
+)
 
 H, D, U = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
 
@@ -160,3 +167,68 @@ def test_aggregate_matches_the_documented_rules(items: list[tuple[HealthStatus, 
         assert verdict is D
     else:
         assert verdict is H
+
+
+def test_breaker_check_follows_the_circuit(clock: Any) -> None:
+    breaker = CircuitBreaker("llm_api", failure_threshold=1, recovery_timeout=5.0, clock=clock)
+    reg = HealthRegistry()
+    reg.register("llm_api", breaker_check(breaker), critical=False)
+    assert reg.check().status is H
+    with pytest.raises(ZeroDivisionError):
+        breaker.call(lambda: 1 / 0)
+    report = reg.check()
+    assert report.status is D  # non-critical: an open circuit degrades the service
+    assert report.checks[0].status is U
+    assert report.checks[0].data["state"] == "open"
+    assert report.checks[0].data["retry_after"] == pytest.approx(5.0)
+    clock.advance(5.0)
+    assert reg.check().checks[0].status is D
+    json.dumps(reg.check().to_dict())
+    with pytest.raises(InvalidInputError, match="breaker"):
+        breaker_check("not a breaker")  # type: ignore[arg-type]
+
+
+def test_a_hanging_check_times_out_instead_of_hanging_the_report() -> None:
+    from cert.runtime.logging import correlation_scope, get_correlation_id
+
+    release = threading.Event()
+    seen_cid: list[str | None] = []
+
+    def hangs() -> bool:
+        seen_cid.append(get_correlation_id())
+        release.wait(30)
+        return True
+
+    reg = HealthRegistry()
+    reg.register("stuck", hangs, timeout_s=0.05)
+    reg.register("fine", lambda: True, timeout_s=5.0)
+    reg.register("optional_stuck", hangs, critical=False, timeout_s=0.05)
+    try:
+        with correlation_scope("health-1"):
+            report = reg.check()
+    finally:
+        release.set()
+    stuck, fine, optional = report.checks
+    assert stuck.status is U
+    assert "CERTTimeoutError" in stuck.detail
+    assert fine.status is H
+    assert optional.status is D
+    assert report.status is U
+    assert seen_cid[0] == "health-1"
+
+
+def test_timed_check_errors_propagate_as_failures() -> None:
+    def boom() -> bool:
+        raise OSError("disk gone")
+
+    reg = HealthRegistry()
+    reg.register("disk", boom, timeout_s=5.0)
+    (result,) = reg.check().checks
+    assert result.status is U
+    assert "OSError: disk gone" in result.detail
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "1", True])
+def test_bad_timeouts(bad: Any) -> None:
+    with pytest.raises(InvalidInputError, match="timeout_s"):
+        HealthRegistry().register("x", lambda: True, timeout_s=bad)

@@ -20,10 +20,13 @@ from cert.runtime.errors import InvalidInputError
 from cert.runtime.logging import (
     REDACTED,
     JsonFormatter,
+    TextFormatter,
+    configure_from_settings,
     configure_logging,
     correlation_scope,
     get_correlation_id,
     get_logger,
+    log_event,
     redact,
 )
 
@@ -150,10 +153,12 @@ def test_hostile_records_never_raise() -> None:
         "obj", extra={"obj": Unprintable(), "cycle": cyclic, "raw": b"\xff\xfe token=abc123456"}
     )
     log.info({"not": "a string", "password": "pw"})  # type: ignore[arg-type]
+    log.info(Unprintable())  # type: ignore[arg-type]
     log.info("big", extra={"blob": "x" * 200_000, "nan": float("nan")})
     records = lines(stream)
-    assert len(records) == 4
+    assert len(records) == 5
     assert "unformattable" in records[0]["message"]
+    assert "<unprintable Unprintable>" in records[3]["message"]
     assert records[1]["cycle"] == {"self": "[CYCLE]"}
     assert "abc123456" not in records[1]["raw"]
     assert "pw" not in records[2]["message"].replace("password", "")
@@ -238,6 +243,7 @@ def test_breaker_and_health_logs_flow_through(tmp_path: Path) -> None:
         ({"fmt": "xml"}, "fmt"),
         ({"logger": 3}, "logger"),
         ({"rotate_path": ""}, "rotate_path"),
+        ({"rotate_path": "/nonexistent-dir/sub/cert.log"}, "rotate_path"),
         ({"rotate_path": "x.log", "max_bytes": -1}, "max_bytes"),
     ],
 )
@@ -252,7 +258,7 @@ def test_env_errors_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         configure_logging()
 
 
-@pytest.mark.parametrize("cid", ["", "  ", 42, "x" * 300])
+@pytest.mark.parametrize("cid", ["", "  ", 42, "x" * 300, "abc\ninjected", "a\x1b[31m"])
 def test_bad_correlation_ids(cid: Any) -> None:
     with pytest.raises(InvalidInputError, match="correlation id"), correlation_scope(cid):
         pass
@@ -275,6 +281,8 @@ def test_bad_logger_names(name: Any) -> None:
         ('{"password": "hunter22"}', "hunter22"),
         ("client_secret='s3cr3t-value'", "s3cr3t-value"),
         ("url?api_key=zzzzzzzz&x=1", "zzzzzzzz"),
+        ("pa\u017f\u017fword=hunter22", "hunter22"),  # long s: (?i) reads it as "s"
+        ("api_\u212aey=kelvin-sign-value", "kelvin-sign-value"),
     ],
 )
 def test_redact_strings(text: str, secret: str) -> None:
@@ -322,3 +330,157 @@ def test_redact_is_idempotent_and_total(text: str) -> None:
 @given(st.from_regex(r"sk-[A-Za-z0-9_-]{16,40}", fullmatch=True), st.text(max_size=30))
 def test_any_sk_key_is_masked(key: str, prefix: str) -> None:
     assert key not in redact(f"{prefix} {key} ")
+
+
+def test_extras_cannot_overwrite_the_fixed_fields() -> None:
+    log, stream = setup_json()
+    log.info("real", extra={"level": "fake", "timestamp": 0, "logger": "x"})
+    (record,) = lines(stream)
+    assert record["level"] == "INFO"
+    assert record["logger"] == "cert.test"
+    assert (record["field_level"], record["field_timestamp"], record["field_logger"]) == (
+        "fake",
+        0,
+        "x",
+    )
+
+
+def test_log_event_accepts_field_names_that_crash_stdlib_extra() -> None:
+    log, stream = setup_json()
+    with pytest.raises(KeyError):  # what the stdlib does with a reserved name
+        log.info("x", extra={"name": "model-a"})
+    log_event(log, "INFO", "loaded 100% of %s", name="model-a", msg="m", args=(1,), tokens=3)
+    log_event(log, logging.DEBUG, "filtered out")
+    (record,) = lines(stream)
+    assert record["message"] == "loaded 100% of %s"
+    assert record["field_name"] == "model-a"
+    assert record["field_msg"] == "m"
+    assert record["field_args"] == [1]
+    assert record["tokens"] == 3
+
+
+def test_log_event_bad_input() -> None:
+    with pytest.raises(InvalidInputError, match="logger"):
+        log_event("cert", "INFO", "x")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="level"):
+        log_event(get_logger("cert.test"), "LOUD", "x")
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text() | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(
+    message=st.text(max_size=200),
+    extras=st.dictionaries(st.from_regex(r"[a-z][a-z_]{0,11}", fullmatch=True), json_values),
+)
+def test_any_record_formats_to_exactly_one_json_line(message: str, extras: dict[str, Any]) -> None:
+    record = logging.LogRecord("cert.prop", logging.INFO, __file__, 1, message, None, None)
+    for key, value in extras.items():
+        if key not in record.__dict__:
+            setattr(record, key, value)
+    line = JsonFormatter().format(record)
+    assert "\n" not in line
+    assert "\r" not in line
+    assert len(line.splitlines()) == 1
+    parsed = json.loads(line)
+    assert parsed["level"] == "INFO"
+    assert isinstance(parsed["message"], str)
+
+
+SECRET_SHAPES = [
+    st.from_regex(r"sk-(proj-|ant-)?[A-Za-z0-9]{20,40}", fullmatch=True),
+    st.from_regex(r"AKIA[0-9A-Z]{16}", fullmatch=True),
+    st.from_regex(r"ghp_[A-Za-z0-9]{36}", fullmatch=True),
+    st.from_regex(r"xoxb-[0-9]{10,12}-[A-Za-z0-9]{10,24}", fullmatch=True),
+    st.from_regex(r"eyJ[A-Za-z0-9_-]{10}\.eyJ[A-Za-z0-9_-]{10}\.[A-Za-z0-9_-]{10}", fullmatch=True),
+]
+
+
+@given(
+    secret=st.one_of(*SECRET_SHAPES),
+    before=st.text(alphabet=" abc,;:()[]", max_size=20),
+    after=st.text(alphabet=" abc,;:()[]", max_size=20),
+)
+def test_known_secret_shapes_never_survive(secret: str, before: str, after: str) -> None:
+    text = f"{before} {secret} {after}"
+    assert secret not in redact(text)
+    assert secret not in json.dumps(redact({"note": text, "nested": [text]}))
+
+
+@given(
+    key=st.sampled_from(["password", "api_key", "token", "secret", "Authorization", "db_password"]),
+    value=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!@#", min_size=4, max_size=30),
+    sep=st.sampled_from(["=", ": ", " = ", '": "']),
+)
+def test_key_value_pairs_in_text_are_masked(key: str, value: str, sep: str) -> None:
+    quote = '"' if sep == '": "' else ""
+    text = f"{quote}{key}{sep}{value}{quote} rest"
+    out = redact(text)
+    assert value not in out.replace(key, "")
+
+
+def test_configure_from_settings_uses_the_log_file(tmp_path: Path) -> None:
+    from cert.runtime.config import RuntimeSettings
+
+    path = tmp_path / "from-env.log"
+    settings = RuntimeSettings.from_env(
+        {"CERT_LOG_FILE": str(path), "CERT_LOG_LEVEL": "debug", "CERT_LOG_FORMAT": "json"}
+    )
+    configure_from_settings(settings)
+    get_logger("cert.test").debug("to the file")
+    for handler in logging.getLogger("cert").handlers:
+        handler.flush()
+    (line,) = path.read_text().splitlines()
+    assert json.loads(line)["message"] == "to the file"
+    with pytest.raises(InvalidInputError, match="settings"):
+        configure_from_settings({"log_level": "INFO"})  # type: ignore[arg-type]
+
+
+def test_text_and_json_handlers_on_one_logger_do_not_disturb_each_other() -> None:
+    text_stream, json_stream = io.StringIO(), io.StringIO()
+    logger = logging.getLogger("cert.test")
+    text_handler = logging.StreamHandler(text_stream)
+    text_handler.setFormatter(TextFormatter())
+    json_handler = logging.StreamHandler(json_stream)
+    json_handler.setFormatter(JsonFormatter())
+    logger.addHandler(text_handler)
+    logger.addHandler(json_handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("no id here %s", "arg")
+        with correlation_scope("cid-7"):
+            logger.info("with id")
+    finally:
+        logger.removeHandler(text_handler)
+        logger.removeHandler(json_handler)
+    first, second = lines(json_stream)
+    assert first["correlation_id"] is None  # not the text formatter's "-"
+    assert first["message"] == "no id here arg"
+    assert second["correlation_id"] == "cid-7"
+    assert "[-] no id here arg" in text_stream.getvalue()
+    assert "[cid-7] with id" in text_stream.getvalue()
+
+
+_PIECES = [
+    *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=: '\"",
+    *["sk-", "Bearer ", "token=", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza", "api_key: "],
+    *["ſ", "\u212a", "PAſſWORD=", "api_\u212aey="],  # characters (?i) folds onto ASCII
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=80).map("".join))
+def test_the_cheap_precheck_never_skips_a_string_a_pattern_would_change(text: str) -> None:
+    from cert.runtime import logging as cert_logging
+
+    full = text
+    for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
+        full = pattern.sub(replacement, full)
+    if full != text:
+        assert cert_logging._may_hold_secret(text)
+    assert redact(text) == full

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -216,3 +218,56 @@ def test_bad_arguments_name_the_field(kwargs: dict[str, Any], field: str) -> Non
         retry_policy(**kwargs)
     with pytest.raises(InvalidInputError, match=field):
         async_retry_policy(**kwargs)
+
+
+def test_each_retry_is_logged_and_async_hooks_are_awaited(
+    sleeps: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    hooked: list[int] = []
+
+    async def hook(state: tenacity.RetryCallState) -> None:
+        await asyncio.sleep(0)
+        hooked.append(state.attempt_number)
+
+    async def scenario() -> str:
+        calls = 0
+
+        async def flaky() -> str:
+            nonlocal calls
+            calls += 1
+            if calls < 3:
+                raise recoverable("token=abcdef123456 rejected")
+            return "done"
+
+        policy = async_retry_policy(jitter=0.0, on_retry=hook, sleep=sleeps.async_sleep)
+        return str(await policy(flaky))
+
+    with caplog.at_level(logging.WARNING, logger="cert.runtime.retry"):
+        assert asyncio.run(scenario()) == "done"
+    assert hooked == [1, 2]
+    retries = [r for r in caplog.records if r.name == "cert.runtime.retry"]
+    assert [r.attempt for r in retries] == [1, 2]  # type: ignore[attr-defined]
+    assert [r.sleep_s for r in retries] == [0.5, 1.0]  # type: ignore[attr-defined]
+
+
+def test_one_policy_shared_by_threads(sleeps: Any) -> None:
+    policy = retry_policy(max_attempts=4, jitter=0.0, sleep=sleeps)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        for _ in range(20):
+            flaky = Flaky(recoverable(), recoverable())
+            try:
+                results.append(policy(flaky))
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert results == ["done"] * 80
+    assert sorted(set(sleeps.waits)) == [0.5, 1.0]

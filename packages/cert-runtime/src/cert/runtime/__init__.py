@@ -18,12 +18,20 @@ from cert.runtime.errors import (
     ResourceLoadError,
     RetriesExhaustedError,
 )
-from cert.runtime.health import CheckResult, HealthRegistry, HealthReport, HealthStatus
+from cert.runtime.health import (
+    CheckResult,
+    HealthRegistry,
+    HealthReport,
+    HealthStatus,
+    breaker_check,
+)
 from cert.runtime.logging import (
+    configure_from_settings,
     configure_logging,
     correlation_scope,
     get_correlation_id,
     get_logger,
+    log_event,
     redact,
 )
 from cert.runtime.metrics import MetricsFactory
@@ -49,10 +57,13 @@ __all__ = [
     "RuntimeSettings",
     "__version__",
     "async_retry_policy",
+    "breaker_check",
+    "configure_from_settings",
     "configure_logging",
     "correlation_scope",
     "get_correlation_id",
     "get_logger",
+    "log_event",
     "redact",
     "resolve_device",
     "retry_policy",

@@ -4,7 +4,9 @@ CLOSED: calls pass; consecutive failures are counted and ``failure_threshold`` o
 circuit. OPEN: calls are refused with :class:`CircuitOpenError` until ``recovery_timeout`` seconds
 have passed on the injected clock, then the circuit is HALF_OPEN. HALF_OPEN: exactly one probe
 call passes at a time (concurrent callers are refused); a failed probe re-opens the circuit,
-``success_threshold`` successful probes close it.
+``success_threshold`` successful probes close it. With ``probe_timeout`` set, a probe that has
+not answered within that many seconds loses its slot to the next caller (its late outcome is
+ignored); without it a hung probe keeps the circuit HALF_OPEN.
 
 Exceptions for which ``is_failure(exc)`` is false (e.g. a client's own 4xx) prove the dependency
 answered, so they count as successes, exactly as a normal return does; the exception still
@@ -18,16 +20,19 @@ an ``await``, so the same breaker serves threads and asyncio tasks.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 from cert.runtime._validate import callable_arg, non_empty_str, non_negative_float, positive_int
-from cert.runtime.errors import CircuitOpenError
+from cert.runtime.errors import CircuitOpenError, InvalidInputError
+from cert.runtime.metrics import MetricsFactory
 
 __all__ = ["BreakerStats", "CircuitBreaker", "CircuitState"]
 
@@ -35,6 +40,7 @@ _log = logging.getLogger("cert.runtime.breaker")
 
 P = ParamSpec("P")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class CircuitState(str, Enum):
@@ -58,12 +64,21 @@ class BreakerStats:
     retry_after: float
 
 
-@dataclass(frozen=True)
-class _Ticket:
+class _Ticket(NamedTuple):
     """What ``_admit`` hands a call: the state generation it was admitted under, and its role."""
 
     generation: int
     probe: bool
+
+
+_GAUGE_VALUE = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+_Changes = tuple[tuple[CircuitState, CircuitState], ...]
+_NO_CHANGES: _Changes = ()
+
+
+class _NotAwaitableError(InvalidInputError):
+    """call_async was handed a synchronous function (private: only the breaker raises it)."""
 
 
 def _always_failure(exc: BaseException) -> bool:
@@ -83,6 +98,8 @@ class CircuitBreaker:
         is_failure: Callable[[BaseException], bool] = _always_failure,
         clock: Callable[[], float] = time.monotonic,
         on_state_change: Callable[[CircuitState, CircuitState], None] | None = None,
+        metrics: MetricsFactory | None = None,
+        probe_timeout: float | None = None,
     ) -> None:
         self.name = non_empty_str("name", name)
         self.failure_threshold = positive_int("failure_threshold", failure_threshold)
@@ -93,6 +110,9 @@ class CircuitBreaker:
         if on_state_change is not None:
             callable_arg("on_state_change", on_state_change)
         self._on_state_change = on_state_change
+        self.probe_timeout = (
+            None if probe_timeout is None else non_negative_float("probe_timeout", probe_timeout)
+        )
         self._lock = threading.Lock()
         self._state = CircuitState.CLOSED
         self._generation = 0
@@ -100,8 +120,10 @@ class CircuitBreaker:
         self._successes = 0
         self._opened_at = 0.0
         self._probe_in_flight = False
+        self._probe_started = 0.0
         self._opened_count = 0
         self._rejected_count = 0
+        self._instrument(metrics if metrics is not None else MetricsFactory(enabled=False))
 
     # ------------------------------------------------------------------ state
     @property
@@ -110,7 +132,8 @@ class CircuitBreaker:
         with self._lock:
             changes = self._refresh()
             state = self._state
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
         return state
 
     def stats(self) -> BreakerStats:
@@ -126,14 +149,16 @@ class CircuitBreaker:
                 rejected_count=self._rejected_count,
                 retry_after=self._retry_after(),
             )
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
         return snapshot
 
     def reset(self) -> None:
         """Force the circuit CLOSED and clear the counters (an operator's override)."""
         with self._lock:
             changes = self._transition(CircuitState.CLOSED)
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
 
     # ------------------------------------------------------------------ manual protocol
     def acquire(self) -> None:
@@ -155,6 +180,8 @@ class CircuitBreaker:
     # ------------------------------------------------------------------ wrapped calls
     def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call ``fn(*args, **kwargs)`` through the breaker."""
+        if not callable(fn):  # a caller's bug, not a dependency failure: never counted
+            callable_arg("fn", fn)
         ticket = self._admit()
         try:
             result = fn(*args, **kwargs)
@@ -171,9 +198,21 @@ class CircuitBreaker:
         self, fn: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         """Await ``fn(*args, **kwargs)`` through the breaker; cancellation is not a failure."""
+        if not callable(fn):
+            callable_arg("fn", fn)
         ticket = self._admit()
         try:
-            result = await fn(*args, **kwargs)
+            awaitable = fn(*args, **kwargs)
+            if not inspect.isawaitable(awaitable):
+                raise _NotAwaitableError(
+                    f"call_async needs a function that returns an awaitable; {fn!r} returned "
+                    f"{type(awaitable).__name__} (use call() for synchronous functions)",
+                    context={"field": "fn", "value": repr(fn)},
+                )
+            result = await awaitable
+        except _NotAwaitableError:
+            self._release(ticket)  # the caller's bug, not the dependency's
+            raise
         except Exception as exc:
             self._record(ticket, failed=self._classify(exc))
             raise
@@ -183,10 +222,52 @@ class CircuitBreaker:
         self._record(ticket, failed=False)
         return result
 
+    def protect(self, fn: Callable[P, R]) -> Callable[P, R]:
+        """Decorate ``fn`` so every call goes through the breaker (async functions stay async)."""
+        callable_arg("fn", fn)
+        if inspect.iscoroutinefunction(fn):
+            async_fn = cast(Callable[P, Awaitable[Any]], fn)
+
+            @functools.wraps(fn)
+            async def guarded_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                return await self.call_async(async_fn, *args, **kwargs)
+
+            return cast(Callable[P, R], guarded_async)
+
+        @functools.wraps(fn)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            return self.call(fn, *args, **kwargs)
+
+        return guarded
+
     def __repr__(self) -> str:
         return f"CircuitBreaker(name={self.name!r}, state={self.state.value!r})"
 
     # ------------------------------------------------------------------ internals
+    def _instrument(self, metrics: MetricsFactory) -> None:
+        """Per-breaker series on the factory's registry (no-ops when metrics are off)."""
+        if not isinstance(metrics, MetricsFactory):
+            raise InvalidInputError(
+                f"metrics must be a MetricsFactory, got {metrics!r}",
+                context={"field": "metrics", "value": repr(metrics)},
+            )
+        self._state_gauge = metrics.gauge(
+            "circuit_breaker_state",
+            "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+            ["breaker"],
+        ).labels(breaker=self.name)
+        self._rejections = metrics.counter(
+            "circuit_breaker_rejections_total",
+            "Calls refused because the circuit was open or its probe slot taken.",
+            ["breaker"],
+        ).labels(breaker=self.name)
+        self._transitions = metrics.counter(
+            "circuit_breaker_transitions_total",
+            "Circuit state changes, by the state entered.",
+            ["breaker", "to_state"],
+        )
+        self._state_gauge.set(_GAUGE_VALUE[self._state])
+
     def _classify(self, exc: BaseException) -> bool:
         try:
             return bool(self._is_failure(exc))
@@ -200,14 +281,23 @@ class CircuitBreaker:
             changes = self._refresh()
             ticket: _Ticket | None = None
             if self._state is CircuitState.CLOSED:
-                ticket = _Ticket(self._generation, probe=False)
-            elif self._state is CircuitState.HALF_OPEN and not self._probe_in_flight:
+                ticket = _Ticket(self._generation, False)
+            elif self._state is CircuitState.HALF_OPEN and (
+                not self._probe_in_flight or self._probe_expired()
+            ):
+                if self._probe_in_flight:
+                    # The last probe never answered: its slot goes to this caller, and the
+                    # generation moves on so the hung call's outcome, if it ever comes, is ignored.
+                    self._generation += 1
                 self._probe_in_flight = True
-                ticket = _Ticket(self._generation, probe=True)
+                self._probe_started = self._clock()
+                ticket = _Ticket(self._generation, True)
             else:
                 self._rejected_count += 1
+                self._rejections.inc()
                 state, retry_after = self._state, self._retry_after()
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
         if ticket is None:
             reason = "open" if state is CircuitState.OPEN else "half-open with a probe in flight"
             raise CircuitOpenError(
@@ -237,7 +327,8 @@ class CircuitBreaker:
                         changes += self._transition(CircuitState.OPEN)
                 else:
                     self._failures = 0
-        self._notify(changes)
+        if changes:
+            self._notify(changes)
 
     def _release(self, ticket: _Ticket) -> None:
         """Free the probe slot of a call that ended without an outcome (e.g. cancelled)."""
@@ -245,21 +336,27 @@ class CircuitBreaker:
             if ticket.probe and ticket.generation == self._generation:
                 self._probe_in_flight = False
 
+    def _probe_expired(self) -> bool:
+        return (
+            self.probe_timeout is not None
+            and self._clock() - self._probe_started >= self.probe_timeout
+        )
+
     def _retry_after(self) -> float:
         if self._state is CircuitState.OPEN:
             return max(0.0, self._opened_at + self.recovery_timeout - self._clock())
         return 0.0
 
-    def _refresh(self) -> list[tuple[CircuitState, CircuitState]]:
+    def _refresh(self) -> _Changes:
         """Turn OPEN into HALF_OPEN once the recovery timeout has elapsed (lock held)."""
         if (
             self._state is CircuitState.OPEN
             and self._clock() - self._opened_at >= self.recovery_timeout
         ):
             return self._transition(CircuitState.HALF_OPEN)
-        return []
+        return _NO_CHANGES
 
-    def _transition(self, new: CircuitState) -> list[tuple[CircuitState, CircuitState]]:
+    def _transition(self, new: CircuitState) -> _Changes:
         """Enter ``new`` with fresh counters (lock held); returns the change to announce."""
         old = self._state
         self._state = new
@@ -270,9 +367,13 @@ class CircuitBreaker:
         if new is CircuitState.OPEN:
             self._opened_at = self._clock()
             self._opened_count += 1
-        return [] if old is new else [(old, new)]
+        # Under the lock, so the gauge cannot be left showing an older state than the breaker's.
+        self._state_gauge.set(_GAUGE_VALUE[new])
+        if old is not new:
+            self._transitions.labels(breaker=self.name, to_state=new.value).inc()
+        return _NO_CHANGES if old is new else ((old, new),)
 
-    def _notify(self, changes: list[tuple[CircuitState, CircuitState]]) -> None:
+    def _notify(self, changes: _Changes) -> None:
         """Log and run the state-change hook outside the lock, so the hook may read the breaker."""
         for old, new in changes:
             _log.info(

@@ -15,6 +15,7 @@ makes a pod unready without getting it restarted.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -24,11 +25,19 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from cert.runtime._validate import callable_arg, non_empty_str
-from cert.runtime.errors import InvalidInputError
+from cert.runtime._validate import callable_arg, non_empty_str, non_negative_float
+from cert.runtime.breaker import CircuitBreaker, CircuitState
+from cert.runtime.errors import CERTTimeoutError, InvalidInputError
 from cert.runtime.logging import redact
 
-__all__ = ["CheckResult", "HealthRegistry", "HealthReport", "HealthStatus", "aggregate"]
+__all__ = [
+    "CheckResult",
+    "HealthRegistry",
+    "HealthReport",
+    "HealthStatus",
+    "aggregate",
+    "breaker_check",
+]
 
 _log = logging.getLogger("cert.runtime.health")
 
@@ -82,6 +91,7 @@ class _Registered:
     check: CheckFn
     critical: bool
     liveness: bool
+    timeout_s: float | None
 
 
 def aggregate(checks: Iterable[CheckResult]) -> HealthStatus:
@@ -103,18 +113,30 @@ class HealthRegistry:
         self._checks: dict[str, _Registered] = {}
 
     def register(
-        self, name: str, check: CheckFn, *, critical: bool = True, liveness: bool = False
+        self,
+        name: str,
+        check: CheckFn,
+        *,
+        critical: bool = True,
+        liveness: bool = False,
+        timeout_s: float | None = None,
     ) -> None:
-        """Add a check; a name can be registered once (unregister it first to replace it)."""
+        """Add a check; a name can be registered once (unregister it first to replace it).
+
+        With ``timeout_s`` the check runs in a daemon thread and counts as failed (a
+        ``CERTTimeoutError``) if it has not answered in time; the thread is abandoned, not killed.
+        """
         non_empty_str("name", name)
         callable_arg("check", check)
+        if timeout_s is not None:
+            non_negative_float("timeout_s", timeout_s)
         with self._lock:
             if name in self._checks:
                 raise InvalidInputError(
                     f"health check {name!r} is already registered",
                     context={"field": "name", "value": name},
                 )
-            self._checks[name] = _Registered(check, bool(critical), bool(liveness))
+            self._checks[name] = _Registered(check, bool(critical), bool(liveness), timeout_s)
 
     def unregister(self, name: str) -> None:
         """Remove a check; unknown names raise :class:`InvalidInputError`."""
@@ -153,7 +175,7 @@ class HealthRegistry:
 def _run_one(name: str, entry: _Registered) -> CheckResult:
     start = time.perf_counter()
     try:
-        raw = entry.check()
+        raw = entry.check() if entry.timeout_s is None else _with_timeout(name, entry)
         result = _normalise(name, raw, entry.critical)
     except Exception as exc:
         status = HealthStatus.UNHEALTHY if entry.critical else HealthStatus.DEGRADED
@@ -161,6 +183,34 @@ def _run_one(name: str, entry: _Registered) -> CheckResult:
         _log.warning("health check failed", extra={"check": name, "error": detail})
         result = CheckResult(name, status, detail=detail, critical=entry.critical)
     return replace(result, duration_s=time.perf_counter() - start)
+
+
+def _with_timeout(name: str, entry: _Registered) -> object:
+    """Run the check in a daemon thread (with the caller's context) and wait at most timeout_s."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = entry.check()
+        except BaseException as exc:  # handed to the waiting thread, which re-raises it
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    context = contextvars.copy_context()  # keeps the correlation id in the check's logs
+    worker = threading.Thread(
+        target=context.run, args=(target,), name=f"health-check-{name}", daemon=True
+    )
+    worker.start()
+    if not done.wait(entry.timeout_s):
+        raise CERTTimeoutError(
+            f"check did not answer within {entry.timeout_s} s",
+            context={"check": name, "timeout_s": entry.timeout_s},
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 def _normalise(name: str, raw: object, critical: bool) -> CheckResult:
@@ -181,3 +231,31 @@ def _normalise(name: str, raw: object, critical: bool) -> CheckResult:
         f"check {name!r} returned {raw!r}; expected CheckResult, HealthStatus or bool",
         context={"field": "check", "value": repr(raw)},
     )
+
+
+_BREAKER_STATUS = {
+    CircuitState.CLOSED: HealthStatus.HEALTHY,
+    CircuitState.HALF_OPEN: HealthStatus.DEGRADED,
+    CircuitState.OPEN: HealthStatus.UNHEALTHY,
+}
+
+
+def breaker_check(breaker: CircuitBreaker) -> Callable[[], CheckResult]:
+    """A health check reporting a breaker: CLOSED healthy, HALF_OPEN degraded, OPEN unhealthy.
+
+    Register it non-critical when the process can still serve without that dependency.
+    """
+    if not isinstance(breaker, CircuitBreaker):
+        raise InvalidInputError(
+            f"breaker must be a CircuitBreaker, got {breaker!r}",
+            context={"field": "breaker", "value": repr(breaker)},
+        )
+
+    def check() -> CheckResult:
+        stats = breaker.stats()
+        data = asdict(stats)
+        data["state"] = stats.state.value
+        detail = f"circuit {stats.name!r} is {stats.state.value}"
+        return CheckResult(breaker.name, _BREAKER_STATUS[stats.state], detail=detail, data=data)
+
+    return check

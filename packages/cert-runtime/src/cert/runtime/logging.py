@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import logging.handlers
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any
 
-from cert.runtime.config import check_log_format, check_log_level
+from cert.runtime.config import RuntimeSettings, check_log_format, check_log_level
 from cert.runtime.errors import InvalidInputError
 
 __all__ = [
@@ -33,11 +34,13 @@ __all__ = [
     "CorrelationIdFilter",
     "JsonFormatter",
     "TextFormatter",
+    "configure_from_settings",
     "configure_logging",
     "correlation_id",
     "correlation_scope",
     "get_correlation_id",
     "get_logger",
+    "log_event",
     "redact",
 ]
 
@@ -61,9 +64,11 @@ def correlation_scope(cid: str | None = None) -> Iterator[str]:
     """Bind a correlation id (a fresh uuid4 hex if ``None``) for the duration of the block."""
     if cid is None:
         cid = uuid.uuid4().hex
-    elif not isinstance(cid, str) or not cid.strip() or len(cid) > 256:
+    elif not isinstance(cid, str) or not cid.strip() or len(cid) > 256 or not cid.isprintable():
+        # Ids often arrive in request headers: refuse control characters (log injection).
         raise InvalidInputError(
-            f"correlation id must be a non-empty string of at most 256 characters, got {cid!r}",
+            "correlation id must be a non-empty printable string of at most 256 characters, "
+            f"got {cid!r}",
             context={"field": "cid", "value": repr(cid)[:300]},
         )
     token = correlation_id.set(cid)
@@ -106,42 +111,77 @@ _SECRET_SUFFIXES = (
     "_credentials",
 )
 
-_SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # "Bearer <token>" / "Basic <b64>" in headers or prose: keep the scheme, drop the credential.
-    (
-        re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
-        r"\1 " + REDACTED,
-    ),
-    # OpenAI / Anthropic style keys: sk-..., sk-proj-..., sk-ant-...
-    (re.compile(r"\bsk-[A-Za-z0-9_-]{16,}"), REDACTED),
-    # JSON Web Tokens (header.payload.signature, base64url).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+"), REDACTED),
-    # AWS access key ids, GitHub tokens, Slack tokens, Google API keys.
-    (re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"), REDACTED),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), REDACTED),
-    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_-]{35}"), REDACTED),
-    # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: abc").
-    (
-        re.compile(
-            r"(?i)\b((?:[a-z0-9]+[_-])*(?:password|passwd|secret|token|api[_-]?key|"
-            r"authorization|private[_-]key|access[_-]key)[\"']?\s*[=:]\s*)"
-            r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)"
+_SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        # "Bearer <token>" / "Basic <b64>" in headers or prose: keep the scheme, drop the secret.
+        (r"\b((?i:bearer|basic|token))\s+[A-Za-z0-9._~+/=-]{8,}", r"\1 " + REDACTED),
+        # OpenAI / Anthropic style keys: sk-..., sk-proj-..., sk-ant-...
+        (r"\bsk-[A-Za-z0-9_-]{16,}", REDACTED),
+        # JSON Web Tokens (header.payload.signature, base64url).
+        (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+", REDACTED),
+        # AWS access key ids, GitHub tokens, Slack tokens, Google API keys.
+        (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
+        (r"\bgh[pousr]_[A-Za-z0-9]{30,}", REDACTED),
+        (r"\bxox[abprs]-[A-Za-z0-9-]{10,}", REDACTED),
+        (r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
+        # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: x").
+        (
+            r"\b((?i:(?:[a-z0-9]+[_-])*(?:password|passwd|secret|token|api[_-]?key|"
+            r"authorization|private[_-]key|access[_-]key))[\"']?\s*[=:]\s*)"
+            r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)",
+            r"\1" + REDACTED,
         ),
-        r"\1" + REDACTED,
-    ),
+    )
 )
+# Every pattern above needs one of these (lower-cased) substrings. Most log strings hold none, and
+# substring tests are about ten times cheaper than the regexes (keep the two lists in step).
+_SECRET_HINTS = (
+    "bearer",
+    "basic",
+    "token",
+    "sk-",
+    "eyj",
+    "akia",
+    "asia",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "xox",
+    "aiza",
+    "passw",
+    "secret",
+    "api",
+    "authoriz",
+    "private",
+    "access",
+)
+
+
+def _may_hold_secret(text: str) -> bool:
+    # casefold, not lower: the (?i) patterns also match e.g. "ſ" (long s) as "s".
+    lowered = text.casefold()
+    for hint in _SECRET_HINTS:  # noqa: SIM110 (a plain loop is twice as fast as any() here)
+        if hint in lowered:
+            return True
+    return False
+
 
 _MAX_DEPTH = 32
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does)."""
-    normalised = key.strip().lower().replace("-", "_").replace(" ", "_")
+    normalised = key.strip().casefold().replace("-", "_").replace(" ", "_")
     return normalised in _SECRET_KEYS or normalised.endswith(_SECRET_SUFFIXES)
 
 
 def _redact_text(text: str) -> str:
+    if not _may_hold_secret(text):
+        return text
     for pattern, replacement in _SECRET_VALUE_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -157,18 +197,24 @@ def redact(value: Any) -> Any:
     return _redact(value, 0, set())
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _redact(value: Any, depth: int, seen: set[int]) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:  # exact-type fast paths: most log fields are numbers and strings
+        return value
     if isinstance(value, str):
         return _redact_text(value)
     if isinstance(value, (bytes, bytearray)):
         return _redact_text(bytes(value).decode("utf-8", errors="replace"))
-    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+    if kind is dict or isinstance(value, (Mapping, list, tuple, set, frozenset)):
         if depth >= _MAX_DEPTH:
             return "[TRUNCATED: nested too deeply]"
         if id(value) in seen:
             return "[CYCLE]"
         seen = seen | {id(value)}
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             return {
                 key: (
                     REDACTED
@@ -192,6 +238,11 @@ _RECORD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x",
 }
 
 
+_FIXED_FIELDS = frozenset(
+    {"timestamp", "level", "logger", "correlation_id", "message", "exception", "stack"}
+)
+
+
 class CorrelationIdFilter(logging.Filter):
     """Stamp records with the correlation id of the thread / task that emitted them.
 
@@ -205,11 +256,21 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
+def _safe_str(value: Any) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _message(record: logging.LogRecord) -> str:
     try:
         return record.getMessage()
-    except Exception as exc:  # bad %-args must not lose the record
-        return f"{record.msg!r} (unformattable args {record.args!r}: {type(exc).__name__})"
+    except Exception as exc:  # bad %-args or an unprintable msg must not lose the record
+        return (
+            f"{_safe_str(record.msg)} (unformattable args {_safe_str(record.args)}: "
+            f"{type(exc).__name__})"
+        )
 
 
 def _iso_time(created: float) -> str:
@@ -235,36 +296,47 @@ class JsonFormatter(logging.Formatter):
                 "timestamp": _iso_time(record.created),
                 "level": record.levelname,
                 "logger": record.name,
-                "message": _redact_text(str(record.msg)),
-                "format_error": f"{type(exc).__name__}: {exc}",
+                "message": _redact_text(_safe_str(record.msg)),
+                "format_error": f"{type(exc).__name__}: {_safe_str(exc)}",
             }
-            return json.dumps(fallback, default=repr, ensure_ascii=False)
+            return _one_line(json.dumps(fallback, default=repr, ensure_ascii=False))
 
     def _format(self, record: logging.LogRecord) -> str:
         cid = getattr(record, "correlation_id", None)
+        # Only what callers supply is scanned for secrets; the fixed fields are ours.
+        supplied: dict[str, Any] = {"message": _message(record)}
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_ATTRS and not key.startswith("_"):
+                # An extra named like a fixed field must not overwrite it ("level": 3).
+                supplied[f"field_{key}" if key in _FIXED_FIELDS else key] = value
+        if record.exc_info:
+            supplied["exception"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            supplied["stack"] = self.formatStack(record.stack_info)
         payload: dict[str, Any] = {
             **self._static,
             "timestamp": _iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": _message(record),
             "correlation_id": cid if cid is not None else correlation_id.get(),
+            **redact(supplied),
         }
-        for key, value in record.__dict__.items():
-            if key not in _RECORD_ATTRS and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["exception"] = self.formatException(record.exc_info)
-        if record.stack_info:
-            payload["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(redact(payload), default=_json_default, ensure_ascii=False)
+        return _one_line(json.dumps(payload, default=_json_default, ensure_ascii=False))
+
+
+_UNICODE_BREAKS = re.compile("[\u0085\u2028\u2029]")
+_ESCAPE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+def _one_line(text: str) -> str:
+    """JSON escapes \\n and \\r but not NEL, U+2028, U+2029, which line readers also split on."""
+    if _UNICODE_BREAKS.search(text) is not None:
+        text = text.translate(_ESCAPE_BREAKS)
+    return text
 
 
 def _json_default(value: Any) -> str:
-    try:
-        return _redact_text(str(value))
-    except Exception:
-        return f"<unprintable {type(value).__name__}>"
+    return _redact_text(_safe_str(value))
 
 
 class TextFormatter(logging.Formatter):
@@ -274,15 +346,23 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        if getattr(record, "correlation_id", None) is None:
-            record.correlation_id = correlation_id.get() or "-"
-        original_msg, original_args = record.msg, record.args
-        record.msg, record.args = _redact_text(_message(record)), None
+        # The record is shared with any other handler: change it only for this call.
+        saved = {key: record.__dict__[key] for key in _TEXT_SWAPPED if key in record.__dict__}
+        cid = getattr(record, "correlation_id", None) or correlation_id.get() or "-"
         try:
+            record.correlation_id = cid
+            record.msg, record.args = _redact_text(_message(record)), None
             text = super().format(record)
+        except Exception as exc:  # like JsonFormatter: a log call must never raise
+            text = f"{record.levelname} {record.name} [{cid}] {record.msg!r} (format error: {exc})"
         finally:
-            record.msg, record.args = original_msg, original_args
+            for key in _TEXT_SWAPPED:
+                record.__dict__.pop(key, None)
+            record.__dict__.update(saved)
         return _redact_text(text)  # tracebacks too
+
+
+_TEXT_SWAPPED = ("correlation_id", "msg", "args")
 
 
 # ---------------------------------------------------------------------------------- setup
@@ -322,8 +402,8 @@ def configure_logging(
     logger: str = "cert",
     stream: IO[str] | None = None,
     rotate_path: str | None = None,
-    max_bytes: int = 10 * 1024 * 1024,
-    backup_count: int = 5,
+    max_bytes: int = 100 * 1024 * 1024,
+    backup_count: int = 10,
 ) -> logging.Logger:
     """Send ``logger`` (and its children) to ``stream`` and/or a rotating file; idempotent.
 
@@ -355,11 +435,16 @@ def configure_logging(
                     f"{field} must be an int >= 0, got {value!r}",
                     context={"field": field, "value": repr(value)},
                 )
-        handlers.append(
-            logging.handlers.RotatingFileHandler(
+        try:
+            file_handler = logging.handlers.RotatingFileHandler(
                 rotate_path, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
             )
-        )
+        except OSError as exc:
+            raise InvalidInputError(
+                f"rotate_path={str(rotate_path)!r}: cannot open the log file ({exc.strerror})",
+                context={"field": "rotate_path", "value": str(rotate_path)},
+            ) from exc
+        handlers.append(file_handler)
     if stream is not None or rotate_path is None:
         handlers.append(logging.StreamHandler(stream if stream is not None else sys.stderr))
 
@@ -375,6 +460,46 @@ def configure_logging(
     target.setLevel(numeric_level)
     target.propagate = False
     return target
+
+
+def configure_from_settings(
+    settings: RuntimeSettings, *, logger: str = "cert", stream: IO[str] | None = None
+) -> logging.Logger:
+    """:func:`configure_logging` with the level, format and log file (``log_file``) of settings."""
+    if not isinstance(settings, RuntimeSettings):
+        raise InvalidInputError(
+            f"settings must be a RuntimeSettings, got {settings!r}",
+            context={"field": "settings", "value": repr(settings)},
+        )
+    return configure_logging(
+        settings.log_level,
+        settings.log_format,
+        logger=logger,
+        stream=stream,
+        rotate_path=settings.log_file,
+    )
+
+
+def log_event(logger: logging.Logger, level: int | str, message: str, /, **fields: Any) -> None:
+    """Log ``message`` with ``fields`` as structured extras, whatever the field names are.
+
+    ``logger.info(msg, extra={"name": ...})`` raises ``KeyError`` in the caller for names that
+    ``LogRecord`` reserves (``name``, ``msg``, ``args``, ``message``, ``module``, ...); here such
+    fields are written with a ``field_`` prefix instead. ``message`` is logged verbatim (no
+    ``%`` formatting), so user text containing ``%`` is safe too.
+    """
+    if not isinstance(logger, logging.Logger):
+        raise InvalidInputError(
+            f"logger must be a logging.Logger, got {logger!r}",
+            context={"field": "logger", "value": repr(logger)},
+        )
+    numeric = _parse_level(level)
+    if not logger.isEnabledFor(numeric):
+        return
+    extra = {
+        (f"field_{key}" if key in _RECORD_ATTRS else key): value for key, value in fields.items()
+    }
+    logger.log(numeric, "%s", message, extra=extra, stacklevel=2)
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -132,6 +132,8 @@ class MetricsFactory:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         self.enabled = enabled
         self.namespace = namespace
+        # Exact repeat requests skip validation and the shared lock (a hot-path lookup).
+        self._seen: dict[tuple[Any, ...], Any] = {}
 
     def counter(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> Any:
         """A Counter (``name`` with or without the ``_total`` suffix names the same counter)."""
@@ -153,6 +155,27 @@ class MetricsFactory:
 
     # ------------------------------------------------------------------ internals
     def _get(
+        self,
+        kind: str,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        buckets: Sequence[float] | None,
+    ) -> Any:
+        key: tuple[Any, ...] | None
+        try:
+            key = (kind, name, documentation, tuple(labelnames), _bucket_key(buckets))
+            hash(key)
+        except TypeError:  # not iterable or not hashable: the slow path names the problem
+            key = None
+        if key is not None and key in self._seen:
+            return self._seen[key]
+        metric = self._lookup_or_create(kind, name, documentation, labelnames, buckets)
+        if key is not None:
+            self._seen[key] = metric
+        return metric
+
+    def _lookup_or_create(
         self,
         kind: str,
         name: str,
@@ -193,6 +216,10 @@ class MetricsFactory:
         return full
 
 
+def _bucket_key(buckets: Sequence[float] | None) -> tuple[float, ...] | None:
+    return None if buckets is None else tuple(buckets)
+
+
 def _check_labels(metric: str, labelnames: Sequence[str]) -> tuple[str, ...]:
     if isinstance(labelnames, str):
         raise InvalidInputError(
@@ -200,7 +227,13 @@ def _check_labels(metric: str, labelnames: Sequence[str]) -> tuple[str, ...]:
             f"{labelnames!r}",
             context={"field": "labelnames", "value": labelnames},
         )
-    labels = tuple(labelnames)
+    try:
+        labels = tuple(labelnames)
+    except TypeError:
+        raise InvalidInputError(
+            f"metric {metric!r}: labelnames must be a sequence of names, got {labelnames!r}",
+            context={"field": "labelnames", "value": repr(labelnames)},
+        ) from None
     for label in labels:
         if not isinstance(label, str) or not _LABEL.match(label) or label.startswith("__"):
             raise InvalidInputError(
@@ -216,7 +249,10 @@ def _check_labels(metric: str, labelnames: Sequence[str]) -> tuple[str, ...]:
 
 
 def _check_buckets(metric: str, buckets: Sequence[float]) -> tuple[float, ...]:
-    values = list(buckets)
+    try:
+        values = list(buckets)
+    except TypeError:
+        values = []  # reported below with the other malformed bucket lists
     if values and values[-1] == math.inf:
         values = values[:-1]
     bad = [
@@ -227,8 +263,8 @@ def _check_buckets(metric: str, buckets: Sequence[float]) -> tuple[float, ...]:
     if not values or bad or any(a >= b for a, b in itertools.pairwise(values)):
         raise InvalidInputError(
             f"metric {metric!r}: buckets must be a non-empty increasing list of finite numbers, "
-            f"got {list(buckets)!r}",
-            context={"field": "buckets", "value": repr(list(buckets))},
+            f"got {buckets!r}",
+            context={"field": "buckets", "value": repr(buckets)},
         )
     return (*(float(b) for b in values), math.inf)
 

@@ -5,7 +5,8 @@ raised to the failed error's ``retry_after`` when that is larger: a server's "co
 30 s" is a floor, not a suggestion, and it may exceed ``maximum``. By default only
 :class:`CERTError` instances with ``recoverable=True`` are retried; anything else propagates
 unchanged on its first occurrence. When every attempt failed, :class:`RetriesExhaustedError` is
-raised with the last failure as ``__cause__``.
+raised with the last failure as ``__cause__``. Each retry is logged at WARNING on
+``cert.runtime.retry`` (attempt, planned sleep, error type) before ``on_retry`` runs.
 
 The policies are plain ``tenacity.Retrying`` / ``AsyncRetrying`` objects: call them
 (``policy(fn, *args)``), decorate with ``@policy.wraps`` or iterate them
@@ -15,6 +16,7 @@ The policies are plain ``tenacity.Retrying`` / ``AsyncRetrying`` objects: call t
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
 import time
@@ -88,6 +90,46 @@ def _exhausted(retry_state: tenacity.RetryCallState) -> Any:
     ) from last
 
 
+def _log_retry(retry_state: tenacity.RetryCallState) -> None:
+    """One WARNING per retry, so retries are visible without a hook (silent until configured)."""
+    outcome = retry_state.outcome
+    exc = outcome.exception() if outcome is not None else None
+    sleep = retry_state.next_action.sleep if retry_state.next_action is not None else 0.0
+    _log.warning(
+        "retrying after error",
+        extra={
+            "attempt": retry_state.attempt_number,
+            "sleep_s": round(sleep, 3),
+            "error_type": type(exc).__name__,
+            "error": str(exc),
+        },
+    )
+
+
+def _sync_before_sleep(
+    on_retry: Callable[[tenacity.RetryCallState], Any] | None,
+) -> Callable[[tenacity.RetryCallState], None]:
+    def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+        _log_retry(retry_state)
+        if on_retry is not None:
+            on_retry(retry_state)
+
+    return before_sleep
+
+
+def _async_before_sleep(
+    on_retry: Callable[[tenacity.RetryCallState], Any] | None,
+) -> Callable[[tenacity.RetryCallState], Awaitable[None]]:
+    async def before_sleep(retry_state: tenacity.RetryCallState) -> None:
+        _log_retry(retry_state)
+        if on_retry is not None:
+            result = on_retry(retry_state)
+            if inspect.isawaitable(result):  # an async hook is awaited
+                await result
+
+    return before_sleep
+
+
 def _settings(
     max_attempts: int,
     initial: float,
@@ -108,15 +150,14 @@ def _settings(
             context={"field": "maximum", "value": maximum, "initial": initial},
         )
     callable_arg("retry_on", retry_on)
-    settings: dict[str, Any] = {
+    if on_retry is not None:
+        callable_arg("on_retry", on_retry)
+    return {
         "stop": tenacity.stop_after_attempt(max_attempts),
         "wait": BackoffWait(float(initial), float(maximum), float(jitter), rng),
         "retry": tenacity.retry_if_exception(_guarded(retry_on)),
         "retry_error_callback": _exhausted,
     }
-    if on_retry is not None:
-        settings["before_sleep"] = callable_arg("on_retry", on_retry)
-    return settings
 
 
 def retry_policy(
@@ -135,7 +176,9 @@ def retry_policy(
     ``sleep`` and ``rng`` are injectable so tests and simulations need not wait or be random.
     """
     settings = _settings(max_attempts, initial, maximum, jitter, retry_on, on_retry, rng)
-    return tenacity.Retrying(sleep=callable_arg("sleep", sleep), **settings)
+    return tenacity.Retrying(
+        sleep=callable_arg("sleep", sleep), before_sleep=_sync_before_sleep(on_retry), **settings
+    )
 
 
 def async_retry_policy(
@@ -145,10 +188,12 @@ def async_retry_policy(
     maximum: float = 30.0,
     jitter: float = 0.5,
     retry_on: Callable[[BaseException], bool] = is_retryable,
-    on_retry: Callable[[tenacity.RetryCallState], None] | None = None,
+    on_retry: Callable[[tenacity.RetryCallState], Awaitable[None] | None] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
 ) -> tenacity.AsyncRetrying:
-    """The asyncio twin of :func:`retry_policy`; ``sleep`` must be awaitable."""
+    """The asyncio twin of :func:`retry_policy`; ``sleep`` is awaited, so may ``on_retry`` be."""
     settings = _settings(max_attempts, initial, maximum, jitter, retry_on, on_retry, rng)
-    return tenacity.AsyncRetrying(sleep=callable_arg("sleep", sleep), **settings)
+    return tenacity.AsyncRetrying(
+        sleep=callable_arg("sleep", sleep), before_sleep=_async_before_sleep(on_retry), **settings
+    )

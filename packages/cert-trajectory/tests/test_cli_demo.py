@@ -84,3 +84,13 @@ def test_demo_showcase_trains_analyses_scores_and_plots(tmp_path: Path) -> None:
     stamp = (tmp_path / "demo" / "tiny-model" / "config.json").stat().st_mtime_ns
     showcase(tmp_path / "demo")
     assert (tmp_path / "demo" / "tiny-model" / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_demo_is_registered_for_the_umbrella() -> None:
+    from importlib.metadata import entry_points
+
+    from cert.trajectory.demo import showcase
+
+    found = [ep for ep in entry_points(group="resontinex.demo") if ep.name == "cert-trajectory"]
+    assert len(found) == 1
+    assert found[0].load() is showcase

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cert.runtime.errors import InvalidInputError
@@ -78,6 +78,7 @@ def test_from_mapping_names_unknown_keys_and_rejects_non_mappings() -> None:
     assert TrajectoryConfig.from_mapping({"max_new_tokens": 5}).max_new_tokens == 5
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=1, max_value=8192), st.floats(min_value=0, max_value=100))
 def test_fingerprint_distinguishes_configs(tokens: int, temperature: float) -> None:
     a = TrajectoryConfig(max_new_tokens=tokens, temperature=temperature)
@@ -85,3 +86,29 @@ def test_fingerprint_distinguishes_configs(tokens: int, temperature: float) -> N
     assert a.fingerprint() == b.fingerprint()
     other = TrajectoryConfig(max_new_tokens=tokens % 8192 + 1, temperature=temperature)
     assert other.fingerprint() != a.fingerprint()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=5,
+)
+field_names = st.sampled_from(
+    ["max_new_tokens", "temperature", "top_p", "seed", "top_k", "max_perplexity", "unknown"]
+)
+
+
+@settings(deadline=None)
+@given(st.dictionaries(field_names, json_values, max_size=4))
+def test_any_parsed_mapping_gives_a_config_or_a_config_error(values: dict[str, object]) -> None:
+    error: ConfigError | None = None
+    try:
+        config: TrajectoryConfig | None = TrajectoryConfig.from_mapping(values)
+    except ConfigError as exc:  # anything else (TypeError, ...) fails the test
+        error, config = exc, None
+    if error is not None:
+        assert error.context.get("field") is not None
+    else:
+        assert isinstance(config, TrajectoryConfig)

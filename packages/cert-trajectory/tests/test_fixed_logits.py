@@ -108,3 +108,14 @@ def test_batch_with_early_finishers_matches_single_runs(chain_monitor: Hamiltoni
             [t.entropy for t in single.tokens], abs=1e-6
         )
         assert batched.finish_reason == single.finish_reason
+
+
+def test_tokenizer_without_pad_token_still_batches(
+    make_fixed: Callable[..., tuple[Any, Any]],
+) -> None:
+    model, tokenizer = make_fixed()
+    tokenizer.pad_token = None
+    assert tokenizer.pad_token_id is None
+    with HamiltonianMonitor(model=model, tokenizer=tokenizer, config=CONFIG) as monitor:
+        results = monitor.analyze_batch(["t1", "t5 t2"])
+    assert [[t.token_id for t in r.tokens] for r in results] == [[2, 4, 0], [4, 0]]

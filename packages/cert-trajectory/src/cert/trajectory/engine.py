@@ -1,15 +1,14 @@
 """Generation and teacher forcing with per-step signals (no locking, caching or metrics here).
 
-Why a logits processor rather than ``output_logits=True``: the latter keeps a [batch, vocab]
-tensor per step (steps × vocabulary floats; 51 MB for 256 steps of a 50k vocabulary), while the
-:class:`SignalRecorder` reduces each step to a few scalars as it happens and keeps only the
-current step's log-probabilities until the emitted token is known.
+Why a forward hook rather than ``output_logits=True``: the latter keeps a [batch, vocab] tensor
+per step (steps × vocabulary floats; 51 MB for 256 steps of a 50k vocabulary), while the
+:class:`SignalRecorder` reduces each step to a few numbers as it happens.
 
-Why the signals are raw: generate() runs the processors in list order and user processors come
-after the built-in ones. The generation config built here enables no built-in processor, the
-checkpoint's own generation defaults are hidden for the call, and temperature / top-p warpers
-are appended after ours, so the recorder sees exactly the model's logits (tests check this
-against a plain teacher-forced forward pass).
+Why the signals are raw: the hook reads the model's own output logits, before generate() applies
+any logits processor or temperature / top-p warper. (A logits processor would not do: generate()
+runs the built-in processors, e.g. a checkpoint's repetition penalty, before user ones, and it
+inspects every processor's signature at every step, which cost more than the signals.) Tests
+check the recorded values against a plain teacher-forced forward pass, greedy and sampled.
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cert.trajectory.config import TrajectoryConfig
 from cert.trajectory.errors import GenerationError, InvalidPromptError
-from cert.trajectory.signals import step_statistics
+from cert.trajectory.signals import distribution_core, step_statistics, topk_signals
 
 if TYPE_CHECKING:
     import torch
@@ -44,28 +43,36 @@ class RawTrajectory:
 
 
 class SignalRecorder:
-    """A generate() logits processor that records per-step signals and returns scores unchanged.
+    """A forward hook that reduces each step's raw next-token logits to a few numbers.
 
-    Memory: four [batch] tensors per step plus one [batch, vocab] row of the latest step.
+    It sees ``outputs.logits[:, -1]`` of every forward pass generate() makes (one per emitted
+    token), which is what generate() itself takes before any logits processor or warper.
+    Per step it keeps the entropy, the top-k log-probabilities and, once the next forward
+    reveals which token was emitted, that token's log-probability; the latest step's
+    [batch, vocab] log-probabilities are the only vocabulary-sized tensor it holds.
     """
 
     def __init__(self, top_k: int) -> None:
         self.top_k = top_k
         self.entropies: list[torch.Tensor] = []
-        self.negentropies: list[torch.Tensor] = []
-        self.margins: list[torch.Tensor] = []
+        self.tops: list[torch.Tensor] = []
         self.chosen_log_probs: list[torch.Tensor] = []
         self._pending: torch.Tensor | None = None
 
-    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+    def hook(self, module: Any, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        logits = output.logits if hasattr(output, "logits") else output[0]
+        input_ids = kwargs.get("input_ids", args[0] if args else None)
         if self._pending is not None:
+            if input_ids is None:
+                raise GenerationError(
+                    "the model was called without input_ids; cannot tell which token was emitted",
+                    context={"model": type(module).__name__},
+                )
             self._take_chosen(input_ids[:, -1])
-        stats = step_statistics(scores, self.top_k)
-        self._pending = stats.log_probs
-        self.entropies.append(stats.entropy)
-        self.negentropies.append(stats.topk_negentropy)
-        self.margins.append(stats.margin)
-        return scores
+        log_probs, entropy, top = distribution_core(logits[:, -1], self.top_k)
+        self.entropies.append(entropy)
+        self.tops.append(top)
+        self._pending = log_probs
 
     def _take_chosen(self, chosen: torch.Tensor) -> None:
         assert self._pending is not None
@@ -79,23 +86,13 @@ class SignalRecorder:
 
         if self._pending is not None:
             self._take_chosen(last_tokens)
+        negentropy, margin = topk_signals(torch.stack(self.tops, dim=1))
         return {
             "log_probs": torch.stack(self.chosen_log_probs, dim=1).cpu(),
             "entropies": torch.stack(self.entropies, dim=1).cpu(),
-            "negentropies": torch.stack(self.negentropies, dim=1).cpu(),
-            "margins": torch.stack(self.margins, dim=1).cpu(),
+            "negentropies": negentropy.cpu(),
+            "margins": margin.cpu(),
         }
-
-
-def _as_logits_processor(recorder: SignalRecorder) -> Any:
-    """Wrap the recorder in transformers' LogitsProcessor type (imported lazily)."""
-    from transformers import LogitsProcessor
-
-    class _Recorder(LogitsProcessor):
-        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-            return recorder(input_ids, scores)
-
-    return _Recorder()
 
 
 def model_position_limit(model: Any) -> int | None:
@@ -198,6 +195,11 @@ def generate_trajectories(
     """Generate from a batch of prompts (left-padded) and record each response's signals."""
     import torch
 
+    if len(prompts) > 1 and tokenizer.pad_token_id is None:
+        raise InvalidPromptError(
+            "batching needs a pad token, and the tokenizer has neither a pad nor an EOS token",
+            context={"field": "prompts", "value": len(prompts)},
+        )
     encoded = tokenizer(prompts, return_tensors="pt", padding=True, padding_side="left")
     lengths = encoded["attention_mask"].sum(dim=1).tolist()
     for length in lengths:
@@ -212,14 +214,12 @@ def generate_trajectories(
         torch.manual_seed(config.seed)
     eos_ids = _eos_ids(model, tokenizer)
     generation_config = _generation_config(config, eos_ids, tokenizer, max_time)
+    handle = model.register_forward_hook(recorder.hook, with_kwargs=True)
     try:
         with torch.inference_mode(), _neutral_model_defaults(model):
-            output = model.generate(
-                **inputs,
-                generation_config=generation_config,
-                logits_processor=[_as_logits_processor(recorder)],
-            )
+            output = model.generate(**inputs, generation_config=generation_config)
     finally:
+        handle.remove()
         if generator_state is not None:
             torch.random.set_rng_state(generator_state)
 

@@ -262,6 +262,9 @@ class HamiltonianMonitor:
                 )
                 device = str(next(model.parameters()).device.type)
             self.config.check_against_vocab(self._vocab_size(model, tokenizer))
+            if tokenizer.pad_token is None and tokenizer.eos_token is not None:
+                # GPT-2-style tokenizers have no pad token; left padding with EOS is masked out
+                tokenizer.pad_token = tokenizer.eos_token
             self._model, self._tokenizer, self._device = model, tokenizer, device
             _LOG.info("model loaded", extra={"model_id": self.model_id, "device": device})
             return self
@@ -357,7 +360,7 @@ class HamiltonianMonitor:
             for index, raw in zip(chunk, raws, strict=True):
                 result = self._build_result(texts[index], None, raw, cfg, elapsed, fell_back)
                 results[index] = result
-                if cfg.greedy and not result.truncated:
+                if cfg.greedy and not result.truncated and self._cache.maxsize:
                     self._cache.put(self._cache_key(texts[index], cfg), result)
         return [r for r in results if r is not None]
 

@@ -24,40 +24,64 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["StepStatistics", "Summary", "step_statistics", "summarize"]
+__all__ = [
+    "StepStatistics",
+    "Summary",
+    "distribution_core",
+    "step_statistics",
+    "summarize",
+    "topk_signals",
+]
 
 
 @dataclass(frozen=True)
 class StepStatistics:
-    """Signals of one decoding step for each row of a batch (tensors of shape [batch])."""
+    """Signals of next-token distributions, one row per distribution (tensors of shape [rows])."""
 
-    log_probs: torch.Tensor  # [batch, vocab] log-softmax, kept only until the token is known
+    log_probs: torch.Tensor  # [rows, vocab]
     entropy: torch.Tensor
     topk_negentropy: torch.Tensor
     margin: torch.Tensor
 
 
-def step_statistics(logits: torch.Tensor, top_k: int) -> StepStatistics:
-    """Signals of next-token distributions given raw logits of shape [rows, vocab].
+def distribution_core(
+    logits: torch.Tensor, top_k: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The vocabulary-wide part: log-probabilities, entropy and top-k log-probabilities.
 
-    Tokens masked with ``-inf`` logits count as probability 0 (their ``p log p`` is 0).
+    Split out so that generation does only this per step (a handful of kernels: log-softmax is
+    several times faster than logsumexp on CPU) and derives the rest for all steps at the end.
+    ``-inf`` logits count as probability 0 (their ``p log p`` term is 0, not NaN).
     """
     import torch
 
     # half-precision logits are widened; float64 (used by the reference tests) is kept
     wide = logits if logits.dtype in (torch.float32, torch.float64) else logits.float()
     log_probs = torch.log_softmax(wide, dim=-1)
-    probs = log_probs.exp()
-    finite_log_probs = log_probs.clamp_min(torch.finfo(log_probs.dtype).min)
-    # clamp: rounding can dip below 0; "+ 0.0" turns -0.0 into 0.0 for readable output
-    entropy = (-(probs * finite_log_probs).sum(dim=-1)).clamp_min(0.0) + 0.0
+    finite = log_probs.clamp_min(torch.finfo(log_probs.dtype).min)
+    # clamp: rounding can dip below 0; "+ 0.0" turns a -0.0 into 0.0 for readable output
+    entropy = (-(log_probs.exp() * finite).sum(dim=-1)).clamp_min(0.0) + 0.0
+    top = torch.topk(log_probs, min(top_k, log_probs.shape[-1]), dim=-1).values
+    return log_probs, entropy, top
 
-    k = min(top_k, logits.shape[-1])
-    top = torch.topk(log_probs, k, dim=-1).values
-    top_renormalised = torch.log_softmax(top, dim=-1)
-    top_entropy = -(top_renormalised.exp() * top_renormalised.clamp_min(-1e30)).sum(dim=-1)
+
+def topk_signals(top_log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k negentropy and margin p1 - p2 from sorted top-k log-probabilities (any shape)."""
+    import torch
+
+    k = top_log_probs.shape[-1]
+    renormalised = torch.log_softmax(top_log_probs, dim=-1)
+    finite = renormalised.clamp_min(torch.finfo(renormalised.dtype).min)
+    top_entropy = -(renormalised.exp() * finite).sum(dim=-1)
     negentropy = (math.log(k) - top_entropy) / math.log(k)
-    margin = top[..., 0].exp() - top[..., 1].exp()
+    margin = top_log_probs[..., 0].exp() - top_log_probs[..., 1].exp()
+    return negentropy, margin
+
+
+def step_statistics(logits: torch.Tensor, top_k: int) -> StepStatistics:
+    """All signals of next-token distributions given raw logits of shape [rows, vocab]."""
+    log_probs, entropy, top = distribution_core(logits, top_k)
+    negentropy, margin = topk_signals(top)
     return StepStatistics(
         log_probs=log_probs, entropy=entropy, topk_negentropy=negentropy, margin=margin
     )

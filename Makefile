@@ -66,7 +66,7 @@ lint: $(STAMP) $(PROMTOOL) ## ruff, formatting, mypy, umbrella extras, workflows
 	$(BIN)/actionlint .github/workflows/*.yml
 	$(PROMTOOL) check rules configs/prometheus/alerts.yml
 	$(PROMTOOL) test rules configs/prometheus/alerts_test.yml
-	$(BIN)/mkdocs build --strict --quiet --site-dir .site
+	$(BIN)/mkdocs build --strict --site-dir .site
 
 # promtool (Debian's `prometheus` package) checks and unit-tests the alert rules.
 $(PROMTOOL):

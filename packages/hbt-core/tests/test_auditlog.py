@@ -46,6 +46,12 @@ def test_bundle_tampering_is_rejected(tmp_path: Path, key_path: Path) -> None:
         for i in range(9):
             log.append({"i": i})
         bundle = log.proof_bundle(4)
+        assert log.proof_bundle(5)["checkpoint"] == bundle["checkpoint"]  # reused, not re-signed
+        assert len(log.checkpoints()) == 1
+        log.append({"i": 9})
+        assert log.proof_bundle(9)["checkpoint"]["size"] == 10
+        with pytest.raises(InvalidInputError):
+            log.proof_bundle("4")  # type: ignore[arg-type]
     tampered_record = {**bundle, "record": "eyJpIjo1fQ=="}
     with pytest.raises(IntegrityError):
         verify_proof_bundle(tampered_record, pub)

@@ -73,6 +73,7 @@ def test_swap_mid_run_raises_alert(
     assert alerts, "swapping the served model must raise an alert"
     assert alerts[0].check > 6
     assert alerts[0].served_by == "seed1"
+    assert alerts[0].variance_ratio > 0
     assert memory.alerts == alerts
     assert remediated
     assert hook.bodies

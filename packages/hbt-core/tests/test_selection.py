@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hbt_core.challenges import generate_probes
 from hbt_core.selection import (
@@ -17,6 +18,7 @@ from hbt_core.signature import EncoderConfig, build_signature
 from hbt_core.verification import Calibration, per_probe_similarity
 
 
+@pytest.mark.slow
 def test_information_order_beats_random(models: dict, config: EncoderConfig) -> None:
     probes = generate_probes(32, seed=5)
     ref = build_signature(models["base"], probes, config, 0)

@@ -24,7 +24,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hbt_core.challenges import Probe
-from hbt_core.drift import BernoulliCUSUM, calibrate_cusum, classify_drift
+from hbt_core.drift import BernoulliCUSUM, calibrate_cusum, classify_drift, variance_stable
 from hbt_core.errors import InvalidInputError, check_finite_number
 from hbt_core.hdc import similarity
 from hbt_core.incremental import ExponentialDecay
@@ -71,6 +71,8 @@ class Alert:
     statistic: float
     mean_similarity: float
     served_by: str
+    variance_ratio: float = 1.0
+    variance_stable: bool = True
     timestamp: float = field(default_factory=time.time)
 
 
@@ -237,8 +239,18 @@ class MonitoringService:
                 max(float(np.std(hist[:change, 0])), float(null.std()), 1e-3),
             ).kind
         served = str(getattr(self.model, "last_served_by", ""))
+        stable, ratio = variance_stable(self.reference.variances, hist[change:, 2])
         logger.warning("drift detected", extra={"fields": {"kind": kind, "check": self.checks}})
-        return Alert(kind, self.checks, len(self.history), self.cusum.threshold, mean_sim, served)
+        return Alert(
+            kind,
+            self.checks,
+            len(self.history),
+            self.cusum.threshold,
+            mean_sim,
+            served,
+            ratio,
+            stable,
+        )
 
     async def run(self) -> list[Alert]:
         """Check until :meth:`stop` or ``max_checks``; return the alerts raised."""

@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hbt_core.challenges import Probe, generate_probes
 from hbt_core.edge import LEVELS, export_edge, load_edge
 from hbt_core.hdc import base_vector
-from hbt_core.incremental import ExponentialDecay
+from hbt_core.incremental import AdaptiveWeighting, ExponentialDecay, Reservoir, SlidingWindow
 from hbt_core.models import load_fixture
+from hbt_core.selection import ProbeStats, order_by_information, ordered_sprt
 from hbt_core.signature import EncoderConfig, build_signature, generations
 from hbt_core.verification import Calibration, auroc, per_probe_similarity, verify
 
@@ -66,20 +67,51 @@ def discrimination(probes: list[Probe], runs: int, variants: Sequence[str]) -> l
     cal = Calibration.from_null(ref, [build_signature(base, probes, cfg, s) for s in (1, 2, 3)])
     seeds = range(10, 10 + runs)
     same = [per_probe_similarity(ref, build_signature(base, probes, cfg, s)).mean() for s in seeds]
-    rows = [f"| base (fresh run) | {np.median(same):.4f} | 1.0000 | - | - | - |"]
+    same_rejects = sum(
+        not verify(ref, build_signature(base, probes, cfg, s), cal).same_model for s in seeds
+    )
+    rows = [
+        f"| base (fresh run) | {np.median(same):.4f} | 1.0000 | - | {same_rejects}/{runs} | - | - |"
+    ]
     for name in variants:
         model = load_fixture(name)
         sigs = [build_signature(model, probes, cfg, s) for s in seeds]
         scores = [per_probe_similarity(ref, s).mean() for s in sigs]
         results = [verify(ref, s, cal) for s in sigs]
         decided = [r.sequential.queries for r in results if r.sequential.decision == "different"]
+        score_rejects = sum(not r.same_model for r in results)
         paired = per_probe_similarity(ref, build_signature(model, probes, cfg, 0)).mean()
         rows.append(
             f"| {name} | {np.median(scores):.4f} | {paired:.4f} | {auroc(same, scores):.3f} | "
-            f"{len(decided)}/{runs} | "
+            f"{score_rejects}/{runs} | {len(decided)}/{runs} | "
             f"{statistics.median(decided) if decided else '-'} |"
         )
     return rows
+
+
+def adaptive_vs_random(n_probes: int) -> tuple[float, float, int]:
+    """Mean SPRT queries to "different" on held-out variants: information-gain order (stats
+    learned against seed1) vs random orders; undecided runs count as n_probes + 1."""
+    cfg = EncoderConfig()
+    probes = generate_probes(n_probes, seed=5)
+    base = load_fixture("base")
+    ref = build_signature(base, probes, cfg, 0)
+    nulls = [build_signature(base, probes, cfg, s) for s in (1, 2, 3, 4)]
+    cal = Calibration.from_null(ref, nulls)
+    alts = [build_signature(load_fixture("seed1"), probes, cfg, s) for s in (1, 2)]
+    stats = ProbeStats.from_runs(ref, nulls, alts, cal.probe_threshold)
+    order = order_by_information(stats)
+    rng = np.random.default_rng(0)
+    adaptive, random = [], []
+    held_out = ("arch", "int4", "finetuned", "distilled")
+    for name in held_out:
+        sims = per_probe_similarity(ref, build_signature(load_fixture(name), probes, cfg, 9))
+        a = ordered_sprt(sims, order, stats)
+        adaptive.append(a.queries if a.decision == "different" else n_probes + 1)
+        for _ in range(50):
+            r = ordered_sprt(sims, rng.permutation(n_probes).tolist(), stats)
+            random.append(r.queries if r.decision == "different" else n_probes + 1)
+    return float(np.mean(adaptive)), float(np.mean(random)), len(held_out)
 
 
 def text_vs_mmd(probes: list[Probe], runs: int, names: Sequence[str]) -> list[str]:
@@ -125,12 +157,21 @@ def main() -> None:
     build_signature(base, generate_probes(64, seed=0)[: 4 if args.quick else 64], tcfg, 0)
     text_time = (time.perf_counter() - t) * (16 if args.quick else 1)
     responses = np.stack([base_vector(f"resp{i}") for i in range(1000)])
-    inc = []
-    for _ in range(5):
-        upd = ExponentialDecay(cfg.dim, 0.95)
-        t = time.perf_counter()
-        upd.update(responses)
-        inc.append(time.perf_counter() - t)
+    updaters = {
+        "exp. decay": lambda: ExponentialDecay(cfg.dim, 0.95),
+        "sliding window": lambda: SlidingWindow(cfg.dim, 500),
+        "adaptive": lambda: AdaptiveWeighting(sig.bundled(), 4),
+        "reservoir": lambda: Reservoir(cfg.dim, 500, 0),
+    }
+    inc: dict[str, float] = {}
+    for label, make in updaters.items():
+        ts = []
+        for _ in range(5):
+            upd = make()
+            t = time.perf_counter()
+            upd.update(responses)
+            ts.append(time.perf_counter() - t)
+        inc[label] = statistics.median(ts)
     key = Ed25519PrivateKey.generate()
     sizes, loads = {}, {}
     for level in LEVELS:
@@ -158,10 +199,11 @@ def main() -> None:
         f"| signature construction, 64 probes, text mode, 24 bytes per sample (s; quick: 4 x 16) | "
         f"{text_time:.2f} | - | - |"
     )
-    print(
-        f"| 1,000 responses into a D=16K signature, exp. decay (ms, median of 5) | "
-        f"{statistics.median(inc) * 1e3:.1f} | - | - |"
-    )
+    for label, seconds in inc.items():
+        print(
+            f"| 1,000 responses into a D=16K signature, {label} (ms, median of 5) | "
+            f"{seconds * 1e3:.1f} | - | - |"
+        )
     for level in LEVELS:
         print(
             f"| edge package '{level}' (bytes, zstd; load+verify ms) | {sizes[level]} "
@@ -178,11 +220,24 @@ def main() -> None:
     print()
     print(
         "| model | similarity (fresh, median) | similarity (paired) | AUROC vs base | "
-        "SPRT says different | SPRT queries (median) |"
+        "score test says different | SPRT says different | SPRT queries (median) |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for row in discrimination(probes, runs, variants):
         print(row)
+    ada, rnd, n_models = adaptive_vs_random(16 if args.quick else 32)
+    print()
+    print(
+        f"Adaptive challenge selection: mean probes to an SPRT decision on {n_models} held-out "
+        "variants (per-probe agreement rates learned against seed1 only); peer = random order."
+    )
+    print()
+    print("| metric | ours | peer | ratio |")
+    print("| --- | --- | --- | --- |")
+    print(
+        f"| mean queries to decision (information-gain order vs random) | {ada:.1f} | "
+        f"{rnd:.1f} | {ada / rnd:.2f} |"
+    )
     print()
     print(
         f"Black-box text mode vs an MMD test (Gaussian kernel on hashed byte trigrams, 200 "

@@ -30,7 +30,7 @@ from hbt_core.incremental import (
     Updater,
     UpdateStrategy,
 )
-from hbt_core.models import LogitModel, TextModel
+from hbt_core.models import LogitModel, TextModel, model_identity
 from hbt_core.monitor import (
     Alert,
     AlertSink,
@@ -120,9 +120,13 @@ class ProductionHBT:
     def build_signature(
         self, model: Model, run_seed: int = 0, probes: Sequence[Probe] | None = None
     ) -> Signature:
-        """Fingerprint a model; cached per (model name, probes, encoder config, run seed)."""
+        """Fingerprint a model; cached per (model identity, probes, encoder config, run seed).
+
+        The identity is a digest of the weights where the model offers one; otherwise the
+        object's id, so two distinct models never share a cache entry.
+        """
         ps = list(probes or self.probes)
-        key = (getattr(model, "name", ""), [p.prompt for p in ps], str(self.encoder), run_seed)
+        key = (model_identity(model), [p.prompt for p in ps], str(self.encoder), run_seed)
         with self.optimizer.profile("build_signature"):
             return self.cache.get_or_compute(
                 lambda: build_signature(model, ps, self.encoder, run_seed), *key

@@ -271,7 +271,17 @@ class Accumulator:
         w = np.asarray(weights, dtype=self.dtype)
         if w.shape != (m.shape[0],):
             raise InvalidInputError(f"weights must have shape ({m.shape[0]},), got {w.shape}")
-        self.counts += (w @ bits.astype(self.dtype)).astype(self.dtype)
+        if self.dtype.kind == "i" and len(levels := np.unique(w)) <= 32:
+            # few distinct integer weights: exact grouped sums, no integer matmul
+            for level in levels:
+                self.counts += bits[w == level].sum(axis=0, dtype=self.dtype) * level
+        elif self.dtype.kind == "i":
+            # float64 BLAS is exact for integer sums below 2**53
+            self.counts += np.rint(w.astype(np.float64) @ bits.astype(np.float64)).astype(
+                self.dtype
+            )
+        else:
+            self.counts += w @ bits.astype(self.dtype)
         self.total += float(w.sum())
 
     def merge(self, other: Accumulator) -> None:

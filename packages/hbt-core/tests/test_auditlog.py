@@ -131,3 +131,17 @@ def test_bad_records_and_indices(tmp_path: Path) -> None:
         assert log.size == 1  # nothing stored by the failed calls
     with pytest.raises(IntegrityError):
         InclusionProof.from_json({"index": "0", "size": 1, "path": [], "leaf_hash": "", "root": ""})
+
+
+def test_two_writers_on_one_file_keep_a_consistent_log(tmp_path: Path) -> None:
+    db = tmp_path / "shared.sqlite"
+    with AuditLog(db) as a, AuditLog(db) as b:
+        indices = []
+        for i in range(10):
+            indices.append((a if i % 2 else b).append({"i": i}))
+        assert indices == list(range(10))
+        assert a.root() == b.root()
+        for i in range(10):
+            a.inclusion_proof(i).verify()
+            b.inclusion_proof(i).verify()
+        assert a.verify()["entries"] == 10

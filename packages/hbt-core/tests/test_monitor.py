@@ -79,6 +79,7 @@ def test_swap_mid_run_raises_alert(
     assert hook.bodies
     assert hook.bodies[0]["served_by"] == "seed1"
     assert registry.get_sample_value("hbt_monitor_checks_total") == 12
+    assert service.bundle_similarity() < 0.99  # the decayed running bundle moved away
     assert registry.get_sample_value("hbt_monitor_alerts_total", {"kind": alerts[0].kind}) >= 1
 
 

@@ -138,6 +138,11 @@ class _Metrics:
             registry=registry,
         )
         self.cusum = Gauge("hbt_monitor_cusum_statistic", "CUSUM statistic", registry=registry)
+        self.bundle = Gauge(
+            "hbt_monitor_bundle_similarity_ratio",
+            "Similarity of the decayed running bundle to the reference bundle",
+            registry=registry,
+        )
         self.duration = Histogram(
             "hbt_monitor_check_duration_seconds", "Time per check", registry=registry
         )
@@ -177,6 +182,10 @@ class MonitoringService:
         self._stop = asyncio.Event()
         self._domains = {d: i for i, d in enumerate(sorted({p.domain for p in probes}))}
 
+    def bundle_similarity(self) -> float:
+        """Similarity of the exponentially decayed running bundle to the reference bundle."""
+        return similarity(self.decayed.acc.threshold(), self.reference.bundled())
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -207,6 +216,7 @@ class MonitoringService:
                 self.metrics.checks.inc()
                 self.metrics.similarity.set(mean_sim)
                 self.metrics.cusum.set(self.cusum.statistic)
+                self.metrics.bundle.set(self.bundle_similarity())
                 self.metrics.duration.observe(time.perf_counter() - start)
             if not alarm:
                 return None

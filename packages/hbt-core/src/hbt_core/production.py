@@ -4,6 +4,7 @@ monitoring, audit and edge export, with the method names of the original design.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -359,7 +360,5 @@ class ProductionHBT:
 
 
 def _clone(updater: Updater) -> Updater:
-    """Deep-enough copy so an update never mutates a previous state."""
-    import copy
-
+    """Deep copy, so an update never mutates a previous state."""
     return copy.deepcopy(updater)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -212,9 +214,16 @@ class Signature:
             meta=np.frombuffer(meta.encode(), dtype=np.uint8),
         )
         p = Path(path)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(p)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: str | Path) -> Signature:

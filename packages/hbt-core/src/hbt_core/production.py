@@ -65,6 +65,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "calibration_runs": 3,
     "alpha": 0.01,
     "beta": 0.01,
+    "sprt_p1": 0.5,
 }
 
 
@@ -161,7 +162,9 @@ class ProductionHBT:
         """Fingerprint ``model`` under a fresh run seed and verify it; log the decision."""
         seed = reference.run_seed + 10_000 if run_seed is None else run_seed
         candidate = build_signature(model, self._probes_of(reference), self.encoder, seed)
-        result = verify(reference, candidate, calibration, beta=self.config["beta"])
+        result = verify(
+            reference, candidate, calibration, p1=self.config["sprt_p1"], beta=self.config["beta"]
+        )
         if self.audit_log is not None:
             self.audit_log.append(
                 {

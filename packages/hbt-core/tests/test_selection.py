@@ -57,3 +57,14 @@ def test_other_orders_are_permutations(
     assert len(adv) == 6
     assert all("~adv" in p.probe_id for p in adv)
     assert all(np.isfinite(stats.information_gain()))
+
+
+def test_bad_inputs(reference: object, null_runs: list) -> None:
+    import pytest
+
+    from hbt_core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        ProbeStats.from_runs(reference, [], null_runs, 0.9)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        order_by_diversity(reference, start=99)  # type: ignore[arg-type]

@@ -46,6 +46,12 @@ def test_bundle_tampering_is_rejected(tmp_path: Path, key_path: Path) -> None:
         for i in range(9):
             log.append({"i": i})
         bundle = log.proof_bundle(4)
+        assert log.proof_bundle(5)["checkpoint"] == bundle["checkpoint"]  # reused, not re-signed
+        assert len(log.checkpoints()) == 1
+        log.append({"i": 9})
+        assert log.proof_bundle(9)["checkpoint"]["size"] == 10
+        with pytest.raises(InvalidInputError):
+            log.proof_bundle("4")  # type: ignore[arg-type]
     tampered_record = {**bundle, "record": "eyJpIjo1fQ=="}
     with pytest.raises(IntegrityError):
         verify_proof_bundle(tampered_record, pub)
@@ -125,3 +131,17 @@ def test_bad_records_and_indices(tmp_path: Path) -> None:
         assert log.size == 1  # nothing stored by the failed calls
     with pytest.raises(IntegrityError):
         InclusionProof.from_json({"index": "0", "size": 1, "path": [], "leaf_hash": "", "root": ""})
+
+
+def test_two_writers_on_one_file_keep_a_consistent_log(tmp_path: Path) -> None:
+    db = tmp_path / "shared.sqlite"
+    with AuditLog(db) as a, AuditLog(db) as b:
+        indices = []
+        for i in range(10):
+            indices.append((a if i % 2 else b).append({"i": i}))
+        assert indices == list(range(10))
+        assert a.root() == b.root()
+        for i in range(10):
+            a.inclusion_proof(i).verify()
+            b.inclusion_proof(i).verify()
+        assert a.verify()["entries"] == 10

@@ -66,6 +66,7 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         main(["--help"])
 
 
+@pytest.mark.slow
 def test_demo_showcase(tmp_path: Path) -> None:
     summary = showcase(tmp_path / "demo")
     data = json.loads((tmp_path / "demo" / "hbt_demo.json").read_text())

@@ -118,3 +118,13 @@ def test_ray_equals_single_process(
         )
     finally:
         ray.shutdown()
+
+
+def test_bad_inputs(probes: list) -> None:
+    with pytest.raises(InvalidInputError):
+        distributed.push_sum([])
+    with pytest.raises(InvalidInputError):
+        distributed.split(probes, 0)
+    with pytest.raises(InvalidInputError):
+        distributed.split(probes, len(probes) + 1)
+    assert [len(s) for s in distributed.split(probes, 3)] == [5, 5, 6]

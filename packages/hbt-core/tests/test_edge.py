@@ -88,3 +88,21 @@ def test_minimal_separates_base_from_other_models(
         for n in ("seed1", "arch")
     ]
     assert min(same) > max(others)
+
+
+def test_too_many_probes_for_a_level_is_a_typed_error(signing_key: Ed25519PrivateKey) -> None:
+    from hbt_core.signature import EncoderConfig
+
+    n = 2000
+    rng = np.random.default_rng(0)
+    sig = Signature(
+        EncoderConfig(),
+        tuple(f"p{i}" for i in range(n)),
+        rng.integers(0, 2**63, size=(n, 256), dtype=np.uint64),
+        np.full(n, 0.1),
+        np.zeros(16384, dtype=np.int64),
+        n,
+    )
+    with pytest.raises(InvalidInputError, match="balanced"):
+        export_edge(sig, signing_key, "balanced")
+    assert len(export_edge(sig, signing_key, "minimal")) <= 1024

@@ -134,3 +134,15 @@ def test_bad_inputs() -> None:
         hdc.Accumulator.from_counts(np.array([np.nan] * 8192), 1)
     with pytest.raises(InvalidInputError):
         hdc.pack(np.zeros(65))
+
+
+@pytest.mark.parametrize("n_levels", [3, 200])
+def test_weighted_add_many_is_exact(n_levels: int) -> None:
+    rng = np.random.default_rng(n_levels)
+    vecs = np.stack([hdc.base_vector(f"w{i}", 8192) for i in range(300)])
+    weights = rng.integers(1, n_levels + 1, size=300)
+    acc = hdc.Accumulator(8192)
+    acc.add_many(vecs, weights)
+    naive = (hdc.unpack(vecs).astype(np.int64) * weights[:, None]).sum(axis=0)
+    assert np.array_equal(acc.counts, naive)
+    assert acc.total == weights.sum()

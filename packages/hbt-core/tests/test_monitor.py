@@ -73,11 +73,13 @@ def test_swap_mid_run_raises_alert(
     assert alerts, "swapping the served model must raise an alert"
     assert alerts[0].check > 6
     assert alerts[0].served_by == "seed1"
+    assert alerts[0].variance_ratio > 0
     assert memory.alerts == alerts
     assert remediated
     assert hook.bodies
     assert hook.bodies[0]["served_by"] == "seed1"
     assert registry.get_sample_value("hbt_monitor_checks_total") == 12
+    assert service.bundle_similarity() < 0.99  # the decayed running bundle moved away
     assert registry.get_sample_value("hbt_monitor_alerts_total", {"kind": alerts[0].kind}) >= 1
 
 

@@ -81,3 +81,23 @@ def test_batch_map_profiles_and_shuts_down_pools() -> None:
         CacheManager(max_size=0)
     with pytest.raises(InvalidInputError):
         CacheManager(ttl=float("nan"))
+
+
+def test_json_log_records_carry_fields_and_correlation_id() -> None:
+    import json
+    import logging
+
+    from hbt_core.logs import JsonFormatter, correlation_id
+
+    token = correlation_id.set("req-7")
+    try:
+        record = logging.LogRecord(
+            "hbt_core.x", logging.WARNING, __file__, 1, "drift %s", ("on",), None
+        )
+        record.fields = {"kind": "sudden"}
+        out = json.loads(JsonFormatter().format(record))
+    finally:
+        correlation_id.reset(token)
+    assert out["message"] == "drift on"
+    assert out["correlation_id"] == "req-7"
+    assert out["kind"] == "sudden"

@@ -12,6 +12,7 @@ from hbt_core import ProductionHBT, UpdateStrategy, VerificationStrategy
 from hbt_core.auditlog import AuditLog
 from hbt_core.edge import load_edge
 from hbt_core.errors import InvalidInputError, KeyConfigurationError
+from hbt_core.models import load_fixture
 
 
 def test_seed_api_end_to_end(models: dict, tmp_path: Path, signing_key: Ed25519PrivateKey) -> None:
@@ -19,6 +20,9 @@ def test_seed_api_end_to_end(models: dict, tmp_path: Path, signing_key: Ed25519P
     hbt = ProductionHBT({"n_probes": 12}, signing_key=signing_key, audit_log=log)
     ref = hbt.build_signature(models["base"])
     assert hbt.build_signature(models["base"]) is ref  # cached
+    renamed = load_fixture("seed1")
+    renamed.name = "base"  # same name, different weights: must not hit the cache
+    assert hbt.build_signature(renamed).root != ref.root
     cal = hbt.calibrate(models["base"], ref, runs=2)
     assert hbt.verify_model(ref, models["base"], cal).same_model
     assert not hbt.verify_model(ref, models["arch"], cal).same_model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from hbt_core.challenges import generate_probes
 from hbt_core.selection import (
@@ -17,6 +18,7 @@ from hbt_core.signature import EncoderConfig, build_signature
 from hbt_core.verification import Calibration, per_probe_similarity
 
 
+@pytest.mark.slow
 def test_information_order_beats_random(models: dict, config: EncoderConfig) -> None:
     probes = generate_probes(32, seed=5)
     ref = build_signature(models["base"], probes, config, 0)
@@ -55,3 +57,14 @@ def test_other_orders_are_permutations(
     assert len(adv) == 6
     assert all("~adv" in p.probe_id for p in adv)
     assert all(np.isfinite(stats.information_gain()))
+
+
+def test_bad_inputs(reference: object, null_runs: list) -> None:
+    import pytest
+
+    from hbt_core.errors import InvalidInputError
+
+    with pytest.raises(InvalidInputError):
+        ProbeStats.from_runs(reference, [], null_runs, 0.9)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError):
+        order_by_diversity(reference, start=99)  # type: ignore[arg-type]

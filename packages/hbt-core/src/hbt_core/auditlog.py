@@ -234,7 +234,11 @@ class AuditLog:
             return int(n)
 
     def get(self, index: int) -> bytes:
-        row = self._db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
+        """The stored bytes of entry ``index``."""
+        if isinstance(index, bool) or not isinstance(index, int):
+            raise InvalidInputError(f"index must be an int, got {index!r}")
+        with self._lock:
+            row = self._db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
         if row is None:
             raise InvalidInputError(f"index {index!r} is not in the log")
         return bytes(row[0])
@@ -298,15 +302,37 @@ class AuditLog:
             return cp
 
     def checkpoints(self) -> list[Checkpoint]:
-        rows = self._db.execute(
-            "SELECT origin, size, root, ts, signature FROM checkpoints ORDER BY rowid"
-        ).fetchall()
+        """Every stored checkpoint, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT origin, size, root, ts, signature FROM checkpoints ORDER BY rowid"
+            ).fetchall()
         return [Checkpoint(o, int(s), bytes(r), float(t), bytes(sig)) for o, s, r, t, sig in rows]
 
+    def latest_checkpoint(self) -> Checkpoint | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT origin, size, root, ts, signature FROM checkpoints "
+                "ORDER BY rowid DESC LIMIT 1"
+            ).fetchone()
+        if row is None:
+            return None
+        o, s, r, t, sig = row
+        return Checkpoint(o, int(s), bytes(r), float(t), bytes(sig))
+
     def proof_bundle(self, index: int) -> dict[str, Any]:
-        """Everything an offline verifier needs: the record, its proof and a signed checkpoint."""
-        cp = self.checkpoint()
-        proof = self.inclusion_proof(index, cp.size)
+        """Everything an offline verifier needs: the record, its proof and a signed checkpoint.
+
+        Reuses the latest checkpoint when it already covers ``index`` (cheap to serve per
+        request); otherwise signs a new one.
+        """
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise InvalidInputError(f"index must be a non-negative int, got {index!r}")
+        with self._lock:
+            cp = self.latest_checkpoint()
+            if cp is None or cp.size <= index:
+                cp = self.checkpoint()
+            proof = self.inclusion_proof(index, cp.size)
         return {
             "record": _b64(self.get(index)),
             "proof": proof.to_json(),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from hbt_core.challenges import generate_probes
 from hbt_core.edge import export_edge, load_edge
 from hbt_core.errors import HBTError, IntegrityError
 from hbt_core.keys import generate_key, load_private_key, load_public_key
+from hbt_core.logs import JsonFormatter
 from hbt_core.models import load_fixture
 from hbt_core.signature import EncoderConfig, Signature, build_signature
 from hbt_core.verification import per_probe_similarity
@@ -149,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    pkg_logger = logging.getLogger("hbt_core")
+    if not any(isinstance(h.formatter, JsonFormatter) for h in pkg_logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        pkg_logger.addHandler(handler)
     try:
         return int(args.fn(args))
     except IntegrityError as exc:

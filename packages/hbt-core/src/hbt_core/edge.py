@@ -66,7 +66,7 @@ def _decompress(data: bytes, method: str, limit: int) -> bytes:
         elif method == "lz4":
             import lz4.frame
 
-            out = lz4.frame.decompress(data)
+            out = lz4.frame.LZ4FrameDecompressor().decompress(data, max_length=limit + 1)
         else:
             import zstandard
 

@@ -10,7 +10,10 @@ a seeded tie-break vector instead of a coin flip per call.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -101,11 +104,51 @@ def hamming(a: Packed, b: Packed) -> int:
     return int(np.bitwise_count(np.bitwise_xor(a, b)).sum())
 
 
-def hamming_many(query: Packed, matrix: Packed) -> npt.NDArray[np.int64]:
-    """Hamming distances from one query to each row of ``matrix`` (1-vs-N, popcount per word)."""
+_BLOCK_ROWS = 1024
+_PARALLEL_ROWS = 16_384
+
+
+def _hamming_block(query: Packed, matrix: Packed, out: npt.NDArray[np.int64]) -> None:
+    """XOR + popcount in cache-sized blocks with reusable buffers (memory traffic dominates)."""
+    words = matrix.shape[1]
+    acc_dtype = np.uint16 if words * WORD_BITS < (1 << 16) else np.uint32
+    buf = np.empty((_BLOCK_ROWS, words), dtype=np.uint64)
+    cnt = np.empty((_BLOCK_ROWS, words), dtype=np.uint8)
+    for start in range(0, matrix.shape[0], _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, matrix.shape[0])
+        k = stop - start
+        np.bitwise_xor(matrix[start:stop], query, out=buf[:k])
+        np.bitwise_count(buf[:k], out=cnt[:k])
+        out[start:stop] = cnt[:k].sum(axis=1, dtype=acc_dtype)
+
+
+def hamming_many(
+    query: Packed, matrix: Packed, threads: int | None = None
+) -> npt.NDArray[np.int64]:
+    """Hamming distances from one query to each row of ``matrix`` (1-vs-N, popcount per word).
+
+    Large matrices are split across ``threads`` (default: up to 2 cores; numpy releases the GIL).
+    """
     _check_same(query, matrix)
-    counts = np.bitwise_count(np.bitwise_xor(matrix, query))
-    return counts.sum(axis=-1, dtype=np.int64)
+    m = np.ascontiguousarray(matrix, dtype=np.uint64)
+    q = np.ascontiguousarray(query, dtype=np.uint64)
+    if m.ndim == 1:
+        return np.bitwise_count(np.bitwise_xor(m, q)).sum(dtype=np.int64)
+    flat = m.reshape(-1, m.shape[-1])
+    out = np.empty(flat.shape[0], dtype=np.int64)
+    n_threads = threads or (min(2, os.cpu_count() or 1) if flat.shape[0] >= _PARALLEL_ROWS else 1)
+    if n_threads <= 1:
+        _hamming_block(q, flat, out)
+    else:
+        bounds = np.linspace(0, flat.shape[0], n_threads + 1).astype(int)
+        with ThreadPoolExecutor(max_workers=n_threads) as pool:
+            list(
+                pool.map(
+                    lambda ab: _hamming_block(q, flat[ab[0] : ab[1]], out[ab[0] : ab[1]]),
+                    itertools.pairwise(bounds),
+                )
+            )
+    return out.reshape(m.shape[:-1])
 
 
 def similarity(a: Packed, b: Packed) -> float:
@@ -228,7 +271,17 @@ class Accumulator:
         w = np.asarray(weights, dtype=self.dtype)
         if w.shape != (m.shape[0],):
             raise InvalidInputError(f"weights must have shape ({m.shape[0]},), got {w.shape}")
-        self.counts += (w @ bits.astype(self.dtype)).astype(self.dtype)
+        if self.dtype.kind == "i" and len(levels := np.unique(w)) <= 32:
+            # few distinct integer weights: exact grouped sums, no integer matmul
+            for level in levels:
+                self.counts += bits[w == level].sum(axis=0, dtype=self.dtype) * level
+        elif self.dtype.kind == "i":
+            # float64 BLAS is exact for integer sums below 2**53
+            self.counts += np.rint(w.astype(np.float64) @ bits.astype(np.float64)).astype(
+                self.dtype
+            )
+        else:
+            self.counts += w @ bits.astype(self.dtype)
         self.total += float(w.sum())
 
     def merge(self, other: Accumulator) -> None:

@@ -24,7 +24,3 @@ class JsonFormatter(logging.Formatter):
         if isinstance(fields, dict):
             payload.update(fields)
         return json.dumps(payload, default=str)
-
-
-def get_logger(name: str) -> logging.Logger:
-    return logging.getLogger(name)

@@ -8,6 +8,7 @@ int8/int4 variants keep integer weights with per-row scales and are dequantised 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from collections.abc import Callable
@@ -182,6 +183,16 @@ class TinyGPT:
                 weights[key] = arr.astype(np.float32)
         return cls(config, weights, name)
 
+    def identity(self) -> str:
+        """BLAKE2b over config and weights: two models share it only if they compute the same."""
+        if not hasattr(self, "_identity"):
+            h = hashlib.blake2b(digest_size=16)
+            h.update(repr(self.config).encode())
+            for key in sorted(self.w):
+                h.update(key.encode() + b"\0" + np.ascontiguousarray(self.w[key]).tobytes())
+            self._identity = h.hexdigest()
+        return self._identity
+
     def logits(self, tokens: npt.NDArray[np.int64]) -> FloatArray:
         """Logits (T, 256) for a token sequence of length T <= n_ctx."""
         c, w = self.config, self.w
@@ -255,6 +266,9 @@ class SystemPromptWrapper:
         self.system_prompt = system_prompt
         self.name = name
 
+    def identity(self) -> str:
+        return f"{self.inner.identity()}+{hashlib.blake2b(self.system_prompt).hexdigest()[:16]}"
+
     def next_token_distributions(self, prompt: bytes, positions: int) -> FloatArray:
         return self.inner.next_token_distributions(
             self.system_prompt + _check_prompt(prompt), positions
@@ -315,6 +329,14 @@ class TransformersLogitModel:
 
 
 SYSTEM_PROMPT = b"# You are a careful assistant. Answer in Python.\n"
+
+
+def model_identity(model: object) -> str:
+    """A cache identity: the weight digest when the model offers one, else the object's id."""
+    ident = getattr(model, "identity", None)
+    if callable(ident):
+        return str(ident())
+    return f"{type(model).__qualname__}@{id(model):x}"
 
 
 def fixture_path(name: str) -> Path:

@@ -24,7 +24,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from hbt_core.challenges import Probe
-from hbt_core.drift import BernoulliCUSUM, calibrate_cusum, classify_drift
+from hbt_core.drift import BernoulliCUSUM, calibrate_cusum, classify_drift, variance_stable
 from hbt_core.errors import InvalidInputError, check_finite_number
 from hbt_core.hdc import similarity
 from hbt_core.incremental import ExponentialDecay
@@ -71,6 +71,8 @@ class Alert:
     statistic: float
     mean_similarity: float
     served_by: str
+    variance_ratio: float = 1.0
+    variance_stable: bool = True
     timestamp: float = field(default_factory=time.time)
 
 
@@ -136,6 +138,11 @@ class _Metrics:
             registry=registry,
         )
         self.cusum = Gauge("hbt_monitor_cusum_statistic", "CUSUM statistic", registry=registry)
+        self.bundle = Gauge(
+            "hbt_monitor_bundle_similarity_ratio",
+            "Similarity of the decayed running bundle to the reference bundle",
+            registry=registry,
+        )
         self.duration = Histogram(
             "hbt_monitor_check_duration_seconds", "Time per check", registry=registry
         )
@@ -175,6 +182,10 @@ class MonitoringService:
         self._stop = asyncio.Event()
         self._domains = {d: i for i, d in enumerate(sorted({p.domain for p in probes}))}
 
+    def bundle_similarity(self) -> float:
+        """Similarity of the exponentially decayed running bundle to the reference bundle."""
+        return similarity(self.decayed.acc.threshold(), self.reference.bundled())
+
     def stop(self) -> None:
         self._stop.set()
 
@@ -205,6 +216,7 @@ class MonitoringService:
                 self.metrics.checks.inc()
                 self.metrics.similarity.set(mean_sim)
                 self.metrics.cusum.set(self.cusum.statistic)
+                self.metrics.bundle.set(self.bundle_similarity())
                 self.metrics.duration.observe(time.perf_counter() - start)
             if not alarm:
                 return None
@@ -237,8 +249,18 @@ class MonitoringService:
                 max(float(np.std(hist[:change, 0])), float(null.std()), 1e-3),
             ).kind
         served = str(getattr(self.model, "last_served_by", ""))
+        stable, ratio = variance_stable(self.reference.variances, hist[change:, 2])
         logger.warning("drift detected", extra={"fields": {"kind": kind, "check": self.checks}})
-        return Alert(kind, self.checks, len(self.history), self.cusum.threshold, mean_sim, served)
+        return Alert(
+            kind,
+            self.checks,
+            len(self.history),
+            self.cusum.threshold,
+            mean_sim,
+            served,
+            ratio,
+            stable,
+        )
 
     async def run(self) -> list[Alert]:
         """Check until :meth:`stop` or ``max_checks``; return the alerts raised."""

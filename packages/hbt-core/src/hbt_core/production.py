@@ -4,6 +4,7 @@ monitoring, audit and edge export, with the method names of the original design.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -30,7 +31,7 @@ from hbt_core.incremental import (
     Updater,
     UpdateStrategy,
 )
-from hbt_core.models import LogitModel, TextModel
+from hbt_core.models import LogitModel, TextModel, model_identity
 from hbt_core.monitor import (
     Alert,
     AlertSink,
@@ -64,6 +65,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "calibration_runs": 3,
     "alpha": 0.01,
     "beta": 0.01,
+    "sprt_p1": 0.5,
 }
 
 
@@ -120,9 +122,13 @@ class ProductionHBT:
     def build_signature(
         self, model: Model, run_seed: int = 0, probes: Sequence[Probe] | None = None
     ) -> Signature:
-        """Fingerprint a model; cached per (model name, probes, encoder config, run seed)."""
+        """Fingerprint a model; cached per (model identity, probes, encoder config, run seed).
+
+        The identity is a digest of the weights where the model offers one; otherwise the
+        object's id, so two distinct models never share a cache entry.
+        """
         ps = list(probes or self.probes)
-        key = (getattr(model, "name", ""), [p.prompt for p in ps], str(self.encoder), run_seed)
+        key = (model_identity(model), [p.prompt for p in ps], str(self.encoder), run_seed)
         with self.optimizer.profile("build_signature"):
             return self.cache.get_or_compute(
                 lambda: build_signature(model, ps, self.encoder, run_seed), *key
@@ -156,7 +162,9 @@ class ProductionHBT:
         """Fingerprint ``model`` under a fresh run seed and verify it; log the decision."""
         seed = reference.run_seed + 10_000 if run_seed is None else run_seed
         candidate = build_signature(model, self._probes_of(reference), self.encoder, seed)
-        result = verify(reference, candidate, calibration, beta=self.config["beta"])
+        result = verify(
+            reference, candidate, calibration, p1=self.config["sprt_p1"], beta=self.config["beta"]
+        )
         if self.audit_log is not None:
             self.audit_log.append(
                 {
@@ -355,7 +363,5 @@ class ProductionHBT:
 
 
 def _clone(updater: Updater) -> Updater:
-    """Deep-enough copy so an update never mutates a previous state."""
-    import copy
-
+    """Deep copy, so an update never mutates a previous state."""
     return copy.deepcopy(updater)

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -70,24 +72,29 @@ def response_counts(
     model: LogitModel | TextModel, probe: Probe, config: EncoderConfig, run_seed: int
 ) -> list[tuple[npt.NDArray[np.int64], int]]:
     """Counters of each of the ``n_samples`` answers of ``model`` to ``probe`` in this run."""
-    prompts = perturb(probe, config.n_samples, run_seed)
-    out = []
     if config.mode == "logit":
         if not isinstance(model, LogitModel):
             raise InvalidInputError(f"model {getattr(model, 'name', model)!r} has no logits")
         enc = LogitEncoder(config.dim, config.top_k, config.quantum, config.positions)
-        for prompt in prompts:
-            out.append(enc.counts(model.next_token_distributions(prompt, config.positions)))
-    else:
-        if not isinstance(model, TextModel):
-            raise InvalidInputError(f"model {getattr(model, 'name', model)!r} cannot generate")
-        tenc = TextEncoder(config.dim, config.ngram)
-        for s, prompt in enumerate(prompts):
-            text = model.generate(
-                prompt, config.gen_tokens, _sample_seed(run_seed, probe.probe_id, s)
-            )
-            out.append(tenc.counts(text))
-    return out
+        return [
+            enc.counts(model.next_token_distributions(prompt, config.positions))
+            for prompt in perturb(probe, config.n_samples, run_seed)
+        ]
+    tenc = TextEncoder(config.dim, config.ngram)
+    return [tenc.counts(text) for text in generations(model, probe, config, run_seed)]
+
+
+def generations(
+    model: LogitModel | TextModel, probe: Probe, config: EncoderConfig, run_seed: int
+) -> list[bytes]:
+    """The texts a text-mode run collects for ``probe`` (one per perturbed prompt)."""
+    if not isinstance(model, TextModel):
+        raise InvalidInputError(f"model {getattr(model, 'name', model)!r} cannot generate")
+    prompts = perturb(probe, config.n_samples, run_seed)
+    return [
+        model.generate(p, config.gen_tokens, _sample_seed(run_seed, probe.probe_id, s))
+        for s, p in enumerate(prompts)
+    ]
 
 
 @dataclass
@@ -207,9 +214,16 @@ class Signature:
             meta=np.frombuffer(meta.encode(), dtype=np.uint8),
         )
         p = Path(path)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_bytes(buf.getvalue())
-        tmp.replace(p)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(buf.getvalue())
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     @classmethod
     def load(cls, path: str | Path) -> Signature:

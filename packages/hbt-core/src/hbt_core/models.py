@@ -299,8 +299,9 @@ class CallableTextModel:
 class TransformersLogitModel:
     """Adapter for a Hugging Face causal LM (``transformers`` extra, imported lazily).
 
-    Distributions are over the model's own vocabulary rather than bytes; the encoder only needs
-    consistent token ids, which holds when reference and candidate share a tokenizer.
+    ``next_token_distributions`` returns distributions over the model's own vocabulary. The
+    logit-mode encoder accepts only a 256-token byte vocabulary, so a model with another
+    tokenizer (e.g. BPE) is fingerprinted in text mode, through :meth:`generate`.
     """
 
     def __init__(self, model: Any, tokenizer: Any, name: str = "hf") -> None:

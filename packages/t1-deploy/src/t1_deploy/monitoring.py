@@ -27,7 +27,7 @@ from t1_deploy._io import write_json
 from t1_deploy._validate import check_int, check_number
 from t1_deploy.contract import CandidateEvidence, T1ReleaseContract
 from t1_deploy.errors import ConfigError, InvalidInputError
-from t1_deploy.stats import adaptive_ece
+from t1_deploy.stats import _aece, adaptive_ece
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class MonitoringConfig:
     latency_persistence: int = 5
     jaccard_min: float = 0.75
     aece_drift_max: float = 0.02
-    calibration_windows: int = 10
+    calibration_windows: int = 30
+    calibration_every: int = 5  # recompute the sliding AECE every this many windows
     aece_bins: int = 10
     calibration_paths: int = 2000
     seed: int = 0
@@ -78,6 +79,7 @@ class MonitoringConfig:
         check_int(
             "MonitoringConfig.calibration_windows", self.calibration_windows, low=1, high=10**4
         )
+        check_int("MonitoringConfig.calibration_every", self.calibration_every, low=1, high=10**4)
         check_int("MonitoringConfig.calibration_paths", self.calibration_paths, low=100, high=10**6)
 
 
@@ -280,6 +282,7 @@ class ProductionMonitoringSystem:
         self._calib: deque[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = deque(
             maxlen=self.config.calibration_windows
         )
+        self._last_drift: float | None = None
         self.rolled_back: dict[str, Any] | None = None
         self.alerts: list[Alert] = []
         self.history: list[WindowMetrics] = []
@@ -314,11 +317,12 @@ class ProductionMonitoringSystem:
         z = (self.reference_delta - mean) / se
         self.cusum = max(0.0, self.cusum + z - self.k)
         self._calib.append((np.clip(arrays["confidence"], 0, 1), arrays["benefit"]))
-        drift = None
-        if len(self._calib) == self.config.calibration_windows:
+        full = len(self._calib) == self.config.calibration_windows
+        if full and (self._last_drift is None or self.window % self.config.calibration_every == 0):
             conf = np.concatenate([c for c, _ in self._calib])
             ben = np.concatenate([b for _, b in self._calib])
-            drift = adaptive_ece(conf, ben, self.config.aece_bins) - self.aece_reference
+            self._last_drift = _aece(conf, ben, self.config.aece_bins) - self.aece_reference
+        drift = self._last_drift
         metrics = WindowMetrics(
             window=self.window,
             timestamp=self.clock(),

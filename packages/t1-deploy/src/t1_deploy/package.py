@@ -355,6 +355,18 @@ class ProductionDeploymentPackage:
     def run(
         self, out_dir: str | Path, query_progress: Callable[[int], None] | None = None
     ) -> dict[str, Any]:
+        """prepare() + create_complete_deployment_package() + schema validation, single-threaded
+        BLAS (faster on a shared 2-core machine, and reproducible)."""
+        import scipy.linalg  # noqa: F401  (load every BLAS before limiting their threads)
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self._run(out_dir, query_progress)
+
+    def _run(
+        self, out_dir: str | Path, query_progress: Callable[[int], None] | None
+    ) -> dict[str, Any]:
         logs = self.prepare(query_progress)
         results = self.create_complete_deployment_package(
             logs.train,

@@ -137,6 +137,16 @@ class ReferenceSearchSystem:
 
     # ------------------------------------------------------------------ indexing
     def _build(self) -> None:
+        import scipy.linalg  # noqa: F401  (load every BLAS before limiting their threads)
+        import sklearn.decomposition  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread: on a shared 2-core machine threaded LAPACK in the SVD is ~20x slower,
+        # and a fixed thread count keeps the floating-point sums (and so the index) reproducible.
+        with threadpool_limits(1):
+            self._build_indexes()
+
+    def _build_indexes(self) -> None:
         import bm25s
         import faiss
         from sklearn.decomposition import TruncatedSVD

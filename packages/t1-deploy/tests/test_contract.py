@@ -73,16 +73,16 @@ def test_regression_and_guard_breaches_block(rng: np.random.Generator) -> None:
     assert failed == {"jaccard_at_10"}
 
 
-def test_candidate_equal_to_baseline_has_degenerate_lcb_and_passes_quality(
-    rng: np.random.Generator,
-) -> None:
+def test_candidate_identical_to_t0_is_not_an_improvement(rng: np.random.Generator) -> None:
+    """Degenerate interval at 0: the strict global guard blocks, hard-NL non-inferiority holds."""
     ev = _evidence(rng)
     ev = CandidateEvidence(**{**ev.__dict__, "ndcg_candidate": ev.ndcg_baseline.copy()})
     contract = T1ReleaseContract(_baseline(), ProductionGuards(n_resamples=500))
     guards = {g.name: g for g in contract.validate_release_contract(ev).guards}
     assert guards["lcb_delta_ndcg_global"].value == 0.0
-    assert guards["lcb_delta_ndcg_global"].passed
+    assert not guards["lcb_delta_ndcg_global"].passed
     assert "degenerate" in guards["lcb_delta_ndcg_global"].detail
+    assert guards["lcb_delta_ndcg_hard_nl"].passed
 
 
 def test_null_pass_rate_and_power() -> None:

@@ -3,10 +3,11 @@
 Each window replays `queries_per_window` queries of measured evidence (optionally with an injected
 fault) and checks four guards. Quality uses a one-sided CUSUM of the standardised shortfall of the
 window's mean ΔnDCG@10 (candidate − T0) below the release reference; its limit h is calibrated by
-Monte Carlo so that a healthy day of windows (1440) raises a false alarm with probability ≤ 5 %,
-which keeps repeated looks from inflating false rollbacks. Calibration drift is measured on a
-sliding window of the last `calibration_windows` windows against the reference AECE at that same
-sample size (AECE is biased upwards by noise, so both sides must carry the same bias).
+Monte Carlo over bootstrap windows of the measured differences so that a healthy day of windows
+(1440) raises a false alarm with probability ≤ 5 %, which keeps repeated looks from inflating false
+rollbacks. Calibration drift is measured on a sliding window of the last `calibration_windows`
+windows against the reference AECE at that same sample size (AECE is biased upwards by noise, so
+both sides must carry the same bias).
 """
 
 from __future__ import annotations
@@ -189,21 +190,51 @@ class MonitoringRun:
 
 
 def calibrate_cusum_limit(
-    k: float, *, persistence: int, horizon: int, rate: float, paths: int, seed: int
+    k: float,
+    *,
+    persistence: int,
+    horizon: int,
+    rate: float,
+    paths: int,
+    seed: int,
+    increments: npt.NDArray[np.float64] | None = None,
 ) -> float:
     """Smallest h with P(CUSUM > h for `persistence` windows within `horizon`) ≤ `rate`.
 
-    Increments are standard normal (window means are CLT-normal); computed over `paths` paths.
+    Increments are drawn from `increments` (a bank of healthy standardised window statistics,
+    e.g. bootstrap window means of the measured differences) or, when None, standard normal.
     """
     rng = np.random.default_rng(seed)
     peak = np.zeros(paths)
     s = np.zeros(paths)
     run_min = [np.zeros(paths) for _ in range(persistence)]
     for _ in range(horizon):
-        s = np.maximum(0.0, s + rng.standard_normal(paths) - k)
+        z = (
+            rng.standard_normal(paths)
+            if increments is None
+            else increments[rng.integers(0, len(increments), paths)]
+        )
+        s = np.maximum(0.0, s + z - k)
         run_min = [s, *run_min[:-1]]
         peak = np.maximum(peak, np.minimum.reduce(run_min))
     return float(np.quantile(peak, 1.0 - rate))
+
+
+def healthy_window_bank(
+    differences: npt.NDArray[np.float64], window: int, size: int, seed: int
+) -> npt.NDArray[np.float64]:
+    """`size` bootstrap means of `window` per-query differences: the healthy window statistic.
+
+    Per-query ΔnDCG is mostly exactly 0, so a window mean is far from normal; calibrating on
+    resampled windows keeps the false-alarm rate honest where a normal approximation does not.
+    """
+    rng = np.random.default_rng(seed)
+    means = np.empty(size)
+    chunk = max(1, 2_000_000 // window)
+    for start in range(0, size, chunk):
+        stop = min(size, start + chunk)
+        means[start:stop] = rng.choice(differences, size=(stop - start, window)).mean(axis=1)
+    return means
 
 
 class ProductionMonitoringSystem:
@@ -231,7 +262,10 @@ class ProductionMonitoringSystem:
         self.reference_delta = float(diffs.mean())
         self.sigma = float(diffs.std(ddof=1)) or 1e-9
         self.se_window = self.sigma / np.sqrt(cfg.queries_per_window)
-        self.k = cfg.quality_shift / self.se_window / 2.0
+        # k = δ/2 is optimal for a shift of δ standard errors; capped at 1 so the statistic also
+        # accumulates smaller shortfalls and the calibrated limit h stays away from 0.
+        self.k = min(cfg.quality_shift / self.se_window / 2.0, 1.0)
+        bank = healthy_window_bank(diffs, cfg.queries_per_window, 20_000, cfg.seed + 3)
         self.h = calibrate_cusum_limit(
             self.k,
             persistence=cfg.quality_persistence,
@@ -239,6 +273,7 @@ class ProductionMonitoringSystem:
             rate=cfg.false_alarm_rate,
             paths=cfg.calibration_paths,
             seed=cfg.seed,
+            increments=(self.reference_delta - bank) / self.se_window,
         )
         self.aece_reference = self._reference_aece(reference)
         self._metrics = self._register(registry)
@@ -480,7 +515,8 @@ class ProductionMonitoringSystem:
 
 
 def _upper(name: str, value: float, limit: float, margin: float) -> GuardStatus:
-    state = "BREACHED" if value > limit else "WARNING" if value >= limit * (1 - margin) else "OK"
+    near = value >= limit * (1 - margin) if limit > 0 else value > limit - margin * abs(limit)
+    state = "BREACHED" if value > limit else "WARNING" if near else "OK"
     return GuardStatus(name, float(value), float(limit), state)
 
 

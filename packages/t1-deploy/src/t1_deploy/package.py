@@ -12,7 +12,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +230,7 @@ class ProductionDeploymentPackage:
         self._progress("monitoring")
         sustainment = SustainmentLoopSystem(
             SustainmentContext(
-                dataset=self.dataset if self.dataset is not None else _missing_dataset(),
+                dataset=self._require_dataset(),
                 calibration_log=validation_data,
                 refresh_log=holdback_data,
                 evaluation_log=test_data,
@@ -382,6 +382,11 @@ class ProductionDeploymentPackage:
         return results
 
     # ------------------------------------------------------------------ helpers
+    def _require_dataset(self) -> CodeSearchDataset:
+        if self.dataset is None:
+            raise NotFittedError("prepare() must build the data set before the sustainment cycle")
+        return self.dataset
+
     @staticmethod
     def _router_ms(distiller: MonotoneRouterDistiller, log_: QueryLog) -> float:
         """Median measured time of one pure-Python INT8 router evaluation (ms)."""
@@ -460,10 +465,6 @@ class ProductionDeploymentPackage:
         return T1ReleaseContract(baseline, self.config.guards), evidence
 
 
-def _missing_dataset() -> CodeSearchDataset:
-    raise InvalidInputError("prepare() must build the data set before the sustainment cycle")
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
@@ -478,7 +479,3 @@ def finite_json(value: Any) -> Any:
     """A JSON-safe copy: numpy scalars unwrapped, non-finite floats → None (JSON has no inf)."""
     plain = json.loads(json.dumps(value, default=_jsonable), parse_constant=lambda _c: None)
     return plain
-
-
-def with_seed(config: DeploymentConfig, seed: int) -> DeploymentConfig:
-    return replace(config, seed=seed, search=replace(config.search, seed=seed))

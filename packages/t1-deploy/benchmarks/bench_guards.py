@@ -9,6 +9,7 @@ naive repeated-looks rule "window z-test rejects at 5 % for 3 consecutive window
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 from _common import context, reference_logs, row
@@ -46,11 +47,16 @@ def main() -> None:
     diffs = evidence.ndcg_candidate - evidence.ndcg_baseline
     sims = 40 if args.quick else 400
     n_power = queries_for_power(diffs, 0.01, 0.8)
-    oc = simulate_operating_characteristics(
-        diffs, n_queries=n_power, effect=0.01, n_simulations=sims, n_resamples=999, seed=1
-    )
-    t_null = t_pass_rate(diffs, n_power, 0.0, sims, 2)
-    t_power = t_pass_rate(diffs, n_power, 0.01, sims, 3)
+    sizes = (n_power, len(diffs))
+    oc = [
+        simulate_operating_characteristics(
+            diffs, n_queries=n, effect=0.01, n_simulations=sims, n_resamples=999, seed=1
+        )
+        for n in sizes
+    ]
+    t_rates = [
+        (t_pass_rate(diffs, n, 0.0, sims, 2), t_pass_rate(diffs, n, 0.01, sims, 3)) for n in sizes
+    ]
 
     from t1_deploy.monitoring import ProductionMonitoringSystem
 
@@ -59,6 +65,7 @@ def main() -> None:
     monitor = ProductionMonitoringSystem(contract, evidence, config)
     se = monitor.se_window
     ours_false = peer_false = 0
+    triggers: dict[str, int] = {}
     for d in range(days):
         run = monitor.run(
             ReplayTraffic(evidence, "healthy", seed=1000 + d),
@@ -66,6 +73,8 @@ def main() -> None:
             stop_on_rollback=False,
         )
         ours_false += run.rollback is not None
+        for t in run.rollback["triggers"] if run.rollback else []:
+            triggers[t] = triggers.get(t, 0) + 1
         peer_false += naive_rollback_window(run.history, monitor.reference_delta, se) is not None
     delays_ours, delays_peer = [], []
     runs = 5 if args.quick else 30
@@ -80,8 +89,9 @@ def main() -> None:
     print(
         context(
             f"{len(diffs)} test queries of the routed candidate vs T0 "
-            f"(mean Δ {diffs.mean() * 100:+.2f} pp); {sims} simulations at n = {n_power} queries "
-            "(normal-approximation size for 80 % power at +1 pp); monitoring: "
+            f"(mean Δ {diffs.mean() * 100:+.2f} pp); {sims} sign-flip simulations per size: "
+            f"n = {n_power} (normal-approximation size for 80 % power at +1 pp) and n = the "
+            "test size; monitoring: "
             f"{days} simulated days × 1440 one-minute windows of "
             f"{config.queries_per_window} replayed "
             f"queries, {runs} injected −1 pp regressions"
@@ -90,22 +100,23 @@ def main() -> None:
     print()
     print(row("metric", "ours", "peer", "ratio"))
     print(row("---", "---", "---", "---"))
-    print(
-        row(
-            "contract pass rate, true Δ = 0 (target ≤ 5 %)",
-            f"{oc.pass_rate_null:.3f} (BCa)",
-            f"{t_null:.3f} (t)",
-            "—",
+    for n, o, (t_null, t_power) in zip(sizes, oc, t_rates, strict=True):
+        print(
+            row(
+                f"contract pass rate, true Δ = 0, n = {n} (target ≤ 5 %)",
+                f"{o.pass_rate_null:.3f} (BCa)",
+                f"{t_null:.3f} (t)",
+                "—",
+            )
         )
-    )
-    print(
-        row(
-            "contract power, true Δ = +1 pp (target ≥ 80 %)",
-            f"{oc.power_at_effect:.3f} (BCa)",
-            f"{t_power:.3f} (t)",
-            "—",
+        print(
+            row(
+                f"contract power, true Δ = +1 pp, n = {n} (target ≥ 80 %)",
+                f"{o.power_at_effect:.3f} (BCa)",
+                f"{t_power:.3f} (t)",
+                "—",
+            )
         )
-    )
     print(
         row(
             "false rollback rate per day, A/A (target ≤ 5 %)",
@@ -114,6 +125,7 @@ def main() -> None:
             "—",
         )
     )
+    print(row("A/A rollbacks by trigger (ours)", json.dumps(triggers) or "{}", "—", "—"))
     med_o = float(np.median(delays_ours)) if delays_ours else float("nan")
     med_p = float(np.median(delays_peer)) if delays_peer else float("nan")
     print(

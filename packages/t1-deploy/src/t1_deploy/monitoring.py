@@ -4,10 +4,10 @@ Each window replays `queries_per_window` queries of measured evidence (optionall
 fault) and checks four guards. Quality uses a one-sided CUSUM of the standardised shortfall of the
 window's mean ΔnDCG@10 (candidate − T0) below the release reference; its limit h is calibrated by
 Monte Carlo over bootstrap windows of the measured differences so that a healthy day of windows
-(1440) raises a false alarm with probability ≤ 5 %, which keeps repeated looks from inflating false
-rollbacks. Calibration drift is measured on a sliding window of the last `calibration_windows`
-windows against the reference AECE at that same sample size (AECE is biased upwards by noise, so
-both sides must carry the same bias).
+(1440) raises a false alarm with probability ≤ 2.5 % (half of the 5 % daily budget), which keeps
+repeated looks from inflating false rollbacks. Calibration drift is measured on a sliding window of
+the last `calibration_windows` windows against the reference AECE at that same sample size (AECE is
+biased upwards by noise, so both sides must carry the same bias).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class MonitoringConfig:
     queries_per_window: int = 500
     warning_margin: float = 0.10
     quality_shift: float = 0.01  # the ΔnDCG drop (1 pp) the CUSUM is tuned to detect
-    false_alarm_rate: float = 0.05  # per horizon
+    false_alarm_rate: float = 0.025  # quality trigger, per horizon: half the 5 % day budget
     horizon_windows: int = 1440  # one day of one-minute windows
     quality_persistence: int = 3
     latency_p95_max_ms: float = 120.0

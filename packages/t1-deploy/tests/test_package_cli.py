@@ -135,3 +135,17 @@ def test_distillation_is_deterministic(logs: DeploymentLogs) -> None:
         tables.append(d.to_payload()["heads"])
     assert tables[0]["tau"] == tables[1]["tau"]
     assert tables[0]["gain"] == tables[1]["gain"]
+
+
+def test_json_logs_carry_the_correlation_id() -> None:
+    import logging
+
+    from t1_deploy._logging import JsonFormatter, correlated
+
+    record = logging.LogRecord("t1_deploy.x", logging.WARNING, __file__, 1, "rollback", None, None)
+    record.triggers = ["latency_breach"]
+    with correlated("run-42"):
+        line = json.loads(JsonFormatter().format(record))
+    assert line["correlation_id"] == "run-42"
+    assert line["triggers"] == ["latency_breach"]
+    assert line["message"] == "rollback"

@@ -169,8 +169,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_ERROR
+    from t1_deploy._logging import configure_cli_logging, correlated
+
+    configure_cli_logging()
     try:
-        return _run(args) if args.command == "run" else _monitor(args)
+        with correlated():
+            return _run(args) if args.command == "run" else _monitor(args)
     except (T1DeployError, OSError) as exc:
         print(f"t1-deploy: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

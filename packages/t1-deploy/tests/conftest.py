@@ -44,6 +44,11 @@ def tiny_config(seed: int = 0) -> DeploymentConfig:
 
 
 @pytest.fixture(scope="session")
+def tiny_deployment_config() -> DeploymentConfig:
+    return tiny_config()
+
+
+@pytest.fixture(scope="session")
 def dataset() -> CodeSearchDataset:
     return build_dataset(seed=0, max_pairs=1400)
 

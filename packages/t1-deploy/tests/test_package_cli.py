@@ -149,3 +149,18 @@ def test_json_logs_carry_the_correlation_id() -> None:
     assert line["correlation_id"] == "run-42"
     assert line["triggers"] == ["latency_breach"]
     assert line["message"] == "rollback"
+
+
+def test_seed_api_with_two_logs(
+    logs: DeploymentLogs, tiny_deployment_config: DeploymentConfig
+) -> None:
+    """`ProductionDeploymentPackage(config).create_complete_deployment_package(train, validation)`
+    works without prepare(): test and holdback logs are carved out of the validation log."""
+    from t1_deploy.package import ProductionDeploymentPackage
+
+    package = ProductionDeploymentPackage(tiny_deployment_config)
+    results = package.create_complete_deployment_package(logs.train, logs.validation)
+    assert results["evaluation_source"].startswith("carved")
+    parts = results["n_queries"]
+    assert parts["validation"] + parts["test"] + parts["holdback"] == len(logs.validation)
+    assert results["verdict"] in ("AUTHORISED", "BLOCKED")

@@ -21,6 +21,7 @@ def main() -> None:
     profile = "quick" if args.quick else "default"
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
+        size = ["--max-pairs", "1400"] if args.quick else []
         cmd = [
             sys.executable,
             "-m",
@@ -32,6 +33,7 @@ def main() -> None:
             profile,
             "--output-format",
             "json",
+            *size,
         ]
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)

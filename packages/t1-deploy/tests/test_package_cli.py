@@ -74,6 +74,7 @@ def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["monitor", "--duration", "5", "--scenario", "meltdown"]) == 2
     assert main(["monitor", "--duration", "0"]) == 2
     assert main(["run", "--out", "x", "--profile", "huge"]) == 2
+    assert main(["run", "--out", "x", "--max-pairs", "10"]) == 2
     capsys.readouterr()
 
 

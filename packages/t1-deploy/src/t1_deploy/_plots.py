@@ -48,7 +48,7 @@ def pareto_png(path: Path, points: list[dict[str, Any]], front: list[int]) -> Pa
     for p in points:
         ax.annotate(f"{p['ef']}/{p['topk']}", (p["p95_warm_ms"], p["delta_ndcg"] * 100), fontsize=6)
     ax.set_xlabel("warm p95 latency of T1 stage (ms)")
-    ax.set_ylabel("ΔnDCG@10 vs T0 (pp)")
+    ax.set_ylabel("ΔnDCG@10 vs current T1 config (pp)")
     ax.set_title("Latency harvest: ef/topk sweep (colour = Jaccard@10)")
     ax.legend(loc="lower right")
     fig.tight_layout()

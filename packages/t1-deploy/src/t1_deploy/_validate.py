@@ -9,9 +9,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from t1_deploy.errors import InvalidInputError
+from t1_deploy.errors import ConfigError, InvalidInputError
 
 MAX_ROWS = 5_000_000
+_CONFIG_SUFFIXES = ("Config", "Guards")
+
+
+def _error(name: str, message: str) -> InvalidInputError:
+    """Fields of configuration objects (`SomethingConfig.field`) raise ConfigError."""
+    owner = name.split(".", 1)[0]
+    return ConfigError(message) if owner.endswith(_CONFIG_SUFFIXES) else InvalidInputError(message)
 
 
 def check_number(
@@ -24,16 +31,16 @@ def check_number(
 ) -> float:
     """Return `value` as a float after rejecting bools, non-numbers, NaN/inf and out-of-range."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InvalidInputError(f"{name} must be a number, got {type(value).__name__}: {value!r}")
+        raise _error(name, f"{name} must be a number, got {type(value).__name__}: {value!r}")
     number = float(value)
     if not math.isfinite(number):
-        raise InvalidInputError(f"{name} must be finite, got {value!r}")
+        raise _error(name, f"{name} must be finite, got {value!r}")
     if integer and number != int(number):
-        raise InvalidInputError(f"{name} must be an integer, got {value!r}")
+        raise _error(name, f"{name} must be an integer, got {value!r}")
     if low is not None and number < low:
-        raise InvalidInputError(f"{name} must be >= {low}, got {value!r}")
+        raise _error(name, f"{name} must be >= {low}, got {value!r}")
     if high is not None and number > high:
-        raise InvalidInputError(f"{name} must be <= {high}, got {value!r}")
+        raise _error(name, f"{name} must be <= {high}, got {value!r}")
     return number
 
 
@@ -52,24 +59,27 @@ def check_array(
 ) -> npt.NDArray[np.float64]:
     """Return a finite float64 array of the given rank; reject ragged, empty, huge or NaN input."""
     if isinstance(value, (str, bytes, bool)) or value is None:
-        raise InvalidInputError(f"{name} must be an array of numbers, got {type(value).__name__}")
+        raise _error(name, f"{name} must be an array of numbers, got {type(value).__name__}")
+    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if raw.dtype == np.bool_:
+        raise _error(name, f"{name} must hold numbers, not booleans")
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{name} must be an array of numbers: {exc}") from exc
+        raise _error(name, f"{name} must be an array of numbers: {exc}") from exc
     if arr.dtype == object:
-        raise InvalidInputError(f"{name} must be an array of numbers")
+        raise _error(name, f"{name} must be an array of numbers")
     if arr.ndim != ndim:
-        raise InvalidInputError(f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
+        raise _error(name, f"{name} must have {ndim} dimension(s), got shape {arr.shape}")
     if arr.shape[0] < min_len:
-        raise InvalidInputError(f"{name} needs at least {min_len} rows, got {arr.shape[0]}")
+        raise _error(name, f"{name} needs at least {min_len} rows, got {arr.shape[0]}")
     if arr.shape[0] > MAX_ROWS:
-        raise InvalidInputError(f"{name} has {arr.shape[0]} rows, more than {MAX_ROWS}")
+        raise _error(name, f"{name} has {arr.shape[0]} rows, more than {MAX_ROWS}")
     if columns is not None and (arr.ndim != 2 or arr.shape[1] != columns):
-        raise InvalidInputError(f"{name} must have {columns} columns, got shape {arr.shape}")
+        raise _error(name, f"{name} must have {columns} columns, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0].tolist()
-        raise InvalidInputError(f"{name} holds a NaN or infinite value at index {bad}")
+        raise _error(name, f"{name} holds a NaN or infinite value at index {bad}")
     return arr
 
 

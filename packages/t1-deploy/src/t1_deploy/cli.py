@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, type=Path, help="artifact directory (created)")
     run.add_argument("--profile", choices=("default", "quick"), default="default")
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--max-pairs",
+        type=int,
+        default=None,
+        help="override the profile's data set size (query/document pairs)",
+    )
     run.add_argument("--output-format", choices=("text", "json"), default="text")
     mon = sub.add_parser("monitor", help="replay one-minute windows through the production monitor")
     mon.add_argument("--duration", type=int, required=True, help="number of one-minute windows")
@@ -61,6 +67,10 @@ def _run(args: argparse.Namespace) -> int:
     from t1_deploy.package import DeploymentConfig, ProductionDeploymentPackage
 
     config = DeploymentConfig.profile(args.profile, seed=args.seed)
+    if args.max_pairs is not None:
+        from dataclasses import replace
+
+        config = replace(config, max_pairs=args.max_pairs)
     with ExitStack() as stack:
         steps, queries = _progress_bars(stack, config.max_pairs)
         done = [0]
@@ -169,8 +179,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_ERROR
+    from t1_deploy._logging import configure_cli_logging, correlated
+
+    configure_cli_logging()
     try:
-        return _run(args) if args.command == "run" else _monitor(args)
+        with correlated():
+            return _run(args) if args.command == "run" else _monitor(args)
     except (T1DeployError, OSError) as exc:
         print(f"t1-deploy: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -3,10 +3,11 @@
 Each window replays `queries_per_window` queries of measured evidence (optionally with an injected
 fault) and checks four guards. Quality uses a one-sided CUSUM of the standardised shortfall of the
 window's mean ΔnDCG@10 (candidate − T0) below the release reference; its limit h is calibrated by
-Monte Carlo so that a healthy day of windows (1440) raises a false alarm with probability ≤ 5 %,
-which keeps repeated looks from inflating false rollbacks. Calibration drift is measured on a
-sliding window of the last `calibration_windows` windows against the reference AECE at that same
-sample size (AECE is biased upwards by noise, so both sides must carry the same bias).
+Monte Carlo over bootstrap windows of the measured differences so that a healthy day of windows
+(1440) raises a false alarm with probability ≤ 2.5 % (half of the 5 % daily budget), which keeps
+repeated looks from inflating false rollbacks. Calibration drift is measured on a sliding window of
+the last `calibration_windows` windows against the reference AECE at that same sample size (AECE is
+biased upwards by noise, so both sides must carry the same bias).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from t1_deploy._io import write_json
 from t1_deploy._validate import check_int, check_number
 from t1_deploy.contract import CandidateEvidence, T1ReleaseContract
 from t1_deploy.errors import ConfigError, InvalidInputError
-from t1_deploy.stats import adaptive_ece
+from t1_deploy.stats import _aece, adaptive_ece
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +48,15 @@ class MonitoringConfig:
     queries_per_window: int = 500
     warning_margin: float = 0.10
     quality_shift: float = 0.01  # the ΔnDCG drop (1 pp) the CUSUM is tuned to detect
-    false_alarm_rate: float = 0.05  # per horizon
+    false_alarm_rate: float = 0.025  # quality trigger, per horizon: half the 5 % day budget
     horizon_windows: int = 1440  # one day of one-minute windows
     quality_persistence: int = 3
     latency_p95_max_ms: float = 120.0
     latency_persistence: int = 5
     jaccard_min: float = 0.75
     aece_drift_max: float = 0.02
-    calibration_windows: int = 10
+    calibration_windows: int = 30
+    calibration_every: int = 5  # recompute the sliding AECE every this many windows
     aece_bins: int = 10
     calibration_paths: int = 2000
     seed: int = 0
@@ -78,6 +80,7 @@ class MonitoringConfig:
         check_int(
             "MonitoringConfig.calibration_windows", self.calibration_windows, low=1, high=10**4
         )
+        check_int("MonitoringConfig.calibration_every", self.calibration_every, low=1, high=10**4)
         check_int("MonitoringConfig.calibration_paths", self.calibration_paths, low=100, high=10**6)
 
 
@@ -187,21 +190,51 @@ class MonitoringRun:
 
 
 def calibrate_cusum_limit(
-    k: float, *, persistence: int, horizon: int, rate: float, paths: int, seed: int
+    k: float,
+    *,
+    persistence: int,
+    horizon: int,
+    rate: float,
+    paths: int,
+    seed: int,
+    increments: npt.NDArray[np.float64] | None = None,
 ) -> float:
     """Smallest h with P(CUSUM > h for `persistence` windows within `horizon`) ≤ `rate`.
 
-    Increments are standard normal (window means are CLT-normal); computed over `paths` paths.
+    Increments are drawn from `increments` (a bank of healthy standardised window statistics,
+    e.g. bootstrap window means of the measured differences) or, when None, standard normal.
     """
     rng = np.random.default_rng(seed)
     peak = np.zeros(paths)
     s = np.zeros(paths)
     run_min = [np.zeros(paths) for _ in range(persistence)]
     for _ in range(horizon):
-        s = np.maximum(0.0, s + rng.standard_normal(paths) - k)
+        z = (
+            rng.standard_normal(paths)
+            if increments is None
+            else increments[rng.integers(0, len(increments), paths)]
+        )
+        s = np.maximum(0.0, s + z - k)
         run_min = [s, *run_min[:-1]]
         peak = np.maximum(peak, np.minimum.reduce(run_min))
     return float(np.quantile(peak, 1.0 - rate))
+
+
+def healthy_window_bank(
+    differences: npt.NDArray[np.float64], window: int, size: int, seed: int
+) -> npt.NDArray[np.float64]:
+    """`size` bootstrap means of `window` per-query differences: the healthy window statistic.
+
+    Per-query ΔnDCG is mostly exactly 0, so a window mean is far from normal; calibrating on
+    resampled windows keeps the false-alarm rate honest where a normal approximation does not.
+    """
+    rng = np.random.default_rng(seed)
+    means = np.empty(size)
+    chunk = max(1, 2_000_000 // window)
+    for start in range(0, size, chunk):
+        stop = min(size, start + chunk)
+        means[start:stop] = rng.choice(differences, size=(stop - start, window)).mean(axis=1)
+    return means
 
 
 class ProductionMonitoringSystem:
@@ -229,7 +262,10 @@ class ProductionMonitoringSystem:
         self.reference_delta = float(diffs.mean())
         self.sigma = float(diffs.std(ddof=1)) or 1e-9
         self.se_window = self.sigma / np.sqrt(cfg.queries_per_window)
-        self.k = cfg.quality_shift / self.se_window / 2.0
+        # k = δ/2 is optimal for a shift of δ standard errors; capped at 1 so the statistic also
+        # accumulates smaller shortfalls and the calibrated limit h stays away from 0.
+        self.k = min(cfg.quality_shift / self.se_window / 2.0, 1.0)
+        bank = healthy_window_bank(diffs, cfg.queries_per_window, 20_000, cfg.seed + 3)
         self.h = calibrate_cusum_limit(
             self.k,
             persistence=cfg.quality_persistence,
@@ -237,6 +273,7 @@ class ProductionMonitoringSystem:
             rate=cfg.false_alarm_rate,
             paths=cfg.calibration_paths,
             seed=cfg.seed,
+            increments=(self.reference_delta - bank) / self.se_window,
         )
         self.aece_reference = self._reference_aece(reference)
         self._metrics = self._register(registry)
@@ -280,6 +317,7 @@ class ProductionMonitoringSystem:
         self._calib: deque[tuple[npt.NDArray[Any], npt.NDArray[Any]]] = deque(
             maxlen=self.config.calibration_windows
         )
+        self._last_drift: float | None = None
         self.rolled_back: dict[str, Any] | None = None
         self.alerts: list[Alert] = []
         self.history: list[WindowMetrics] = []
@@ -314,11 +352,12 @@ class ProductionMonitoringSystem:
         z = (self.reference_delta - mean) / se
         self.cusum = max(0.0, self.cusum + z - self.k)
         self._calib.append((np.clip(arrays["confidence"], 0, 1), arrays["benefit"]))
-        drift = None
-        if len(self._calib) == self.config.calibration_windows:
+        full = len(self._calib) == self.config.calibration_windows
+        if full and (self._last_drift is None or self.window % self.config.calibration_every == 0):
             conf = np.concatenate([c for c, _ in self._calib])
             ben = np.concatenate([b for _, b in self._calib])
-            drift = adaptive_ece(conf, ben, self.config.aece_bins) - self.aece_reference
+            self._last_drift = _aece(conf, ben, self.config.aece_bins) - self.aece_reference
+        drift = self._last_drift
         metrics = WindowMetrics(
             window=self.window,
             timestamp=self.clock(),
@@ -476,7 +515,8 @@ class ProductionMonitoringSystem:
 
 
 def _upper(name: str, value: float, limit: float, margin: float) -> GuardStatus:
-    state = "BREACHED" if value > limit else "WARNING" if value >= limit * (1 - margin) else "OK"
+    near = value >= limit * (1 - margin) if limit > 0 else value > limit - margin * abs(limit)
+    state = "BREACHED" if value > limit else "WARNING" if near else "OK"
     return GuardStatus(name, float(value), float(limit), state)
 
 

@@ -12,7 +12,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -165,8 +165,21 @@ class ProductionDeploymentPackage:
             if not isinstance(value, QueryLog):
                 raise InvalidInputError(f"{name} must be a QueryLog, got {type(value).__name__}")
         cfg = self.config
-        if test_data is None or holdback_data is None:
-            raise InvalidInputError("test_data and holdback_data are required (disjoint QueryLogs)")
+        validation_data, test_data, holdback_data, evaluation_source = self._evaluation_logs(
+            validation_data, test_data, holdback_data
+        )
+        n_pairs = len(self._ensure_system().dataset.pairs)
+        for name, log_ in (
+            ("training_data", training_data),
+            ("validation_data", validation_data),
+            ("test_data", test_data),
+            ("holdback_data", holdback_data),
+        ):
+            if len(log_) and int(log_.pair_ids.max()) >= n_pairs:
+                raise InvalidInputError(
+                    f"{name} refers to pair id {int(log_.pair_ids.max())}, but the reference "
+                    f"data set of this configuration has {n_pairs} pairs (different seed/size?)"
+                )
         out = Path(out_dir) if out_dir is not None else None
         distiller = MonotoneRouterDistiller(cfg.distillation)
         report = distiller.fit(
@@ -201,8 +214,7 @@ class ProductionDeploymentPackage:
         audit = resolver.resolve_confounding(obs)
         self._progress("confounding")
         harvest = LatencyHarvestOptimizer(cfg.harvest)
-        if self.system is not None:
-            harvest.optimize_latency_harvest(self.system, validation_data.pair_ids.tolist())
+        harvest.optimize_latency_harvest(self._ensure_system(), validation_data.pair_ids.tolist())
         self._progress("latency-harvest")
         contract, evidence = self._contract(
             distiller, validation_data, test_data, gate.theta_star, gate.delta, router_ms
@@ -230,7 +242,7 @@ class ProductionDeploymentPackage:
         self._progress("monitoring")
         sustainment = SustainmentLoopSystem(
             SustainmentContext(
-                dataset=self.dataset if self.dataset is not None else _missing_dataset(),
+                dataset=self._require_dataset(),
                 calibration_log=validation_data,
                 refresh_log=holdback_data,
                 evaluation_log=test_data,
@@ -245,6 +257,7 @@ class ProductionDeploymentPackage:
         self._progress("sustainment")
         ndcg_routed = float(evidence.ndcg_candidate.mean())
         self.results = {
+            "evaluation_source": evaluation_source,
             "deployment_ready": verdict.authorised,
             "verdict": verdict.verdict,
             "ndcg_at_10": {
@@ -355,6 +368,18 @@ class ProductionDeploymentPackage:
     def run(
         self, out_dir: str | Path, query_progress: Callable[[int], None] | None = None
     ) -> dict[str, Any]:
+        """prepare() + create_complete_deployment_package() + schema validation, single-threaded
+        BLAS (faster on a shared 2-core machine, and reproducible)."""
+        import scipy.linalg  # noqa: F401  (load every BLAS before limiting their threads)
+        import sklearn.linear_model  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):
+            return self._run(out_dir, query_progress)
+
+    def _run(
+        self, out_dir: str | Path, query_progress: Callable[[int], None] | None
+    ) -> dict[str, Any]:
         logs = self.prepare(query_progress)
         results = self.create_complete_deployment_package(
             logs.train,
@@ -370,6 +395,42 @@ class ProductionDeploymentPackage:
         return results
 
     # ------------------------------------------------------------------ helpers
+    def _evaluation_logs(
+        self, validation: QueryLog, test: QueryLog | None, holdback: QueryLog | None
+    ) -> tuple[QueryLog, QueryLog, QueryLog, str]:
+        """Test and holdback logs: as passed, else prepare()'s splits, else carved from
+        `validation` by a seeded permutation (40 % validation / 40 % test / 20 % holdback)."""
+        if test is not None and holdback is not None:
+            return validation, test, holdback, "passed"
+        if self.logs is not None and test is None and holdback is None:
+            return validation, self.logs.test, self.logs.holdback, "prepare() splits"
+        if len(validation) < 50:
+            raise InvalidInputError(
+                f"validation_data has {len(validation)} queries; carving test and holdback "
+                "logs out of it needs at least 50"
+            )
+        order = np.random.default_rng(self.config.seed + 5).permutation(len(validation))
+        cut1, cut2 = int(0.4 * len(order)), int(0.8 * len(order))
+        parts = [validation.subset(np.sort(order[a:b])) for a, b in ((0, cut1), (cut1, cut2))]
+        carved_holdback = validation.subset(np.sort(order[cut2:]))
+        return (
+            parts[0],
+            test if test is not None else parts[1],
+            holdback if holdback is not None else carved_holdback,
+            "carved from validation_data (disjoint parts)",
+        )
+
+    def _ensure_system(self) -> ReferenceSearchSystem:
+        """The reference system the logs came from; rebuilt (deterministically, from the config's
+        seed) when logs were made elsewhere and passed in without prepare()."""
+        if self.system is None:
+            self.dataset = build_dataset(seed=self.config.seed, max_pairs=self.config.max_pairs)
+            self.system = ReferenceSearchSystem(self.dataset, self.config.search)
+        return self.system
+
+    def _require_dataset(self) -> CodeSearchDataset:
+        return self._ensure_system().dataset
+
     @staticmethod
     def _router_ms(distiller: MonotoneRouterDistiller, log_: QueryLog) -> float:
         """Median measured time of one pure-Python INT8 router evaluation (ms)."""
@@ -448,10 +509,6 @@ class ProductionDeploymentPackage:
         return T1ReleaseContract(baseline, self.config.guards), evidence
 
 
-def _missing_dataset() -> CodeSearchDataset:
-    raise InvalidInputError("prepare() must build the data set before the sustainment cycle")
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
@@ -466,7 +523,3 @@ def finite_json(value: Any) -> Any:
     """A JSON-safe copy: numpy scalars unwrapped, non-finite floats → None (JSON has no inf)."""
     plain = json.loads(json.dumps(value, default=_jsonable), parse_constant=lambda _c: None)
     return plain
-
-
-def with_seed(config: DeploymentConfig, seed: int) -> DeploymentConfig:
-    return replace(config, seed=seed, search=replace(config.search, seed=seed))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,6 @@ class DistillationReport:
     monotonicity_violations: dict[str, int]
     sweep_points: int
     fidelity_ok: bool
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def table_knots(

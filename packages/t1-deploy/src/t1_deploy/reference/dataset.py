@@ -1,7 +1,7 @@
 """The code-search benchmark, built at run time from the installed Python standard library.
 
-Query = first line of a function's docstring; relevant document = that function's source with the
-docstring removed (`ast.unparse`, so comments go too). Files are read in sorted order and pairs
+Query = first line of a function's docstring; relevant document = that function's source lines with
+the docstring's lines removed. Files are read in sorted order and pairs
 are sorted by (module, qualified name), so the same interpreter and seed give the same data set.
 """
 
@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 import hashlib
 import os
 import platform
 import re
 import sysconfig
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -78,12 +80,13 @@ class CodeSearchDataset:
         return [self.pairs[i] for i in self.splits[name]]
 
 
-def _function_pairs(path: Path, module: str) -> list[tuple[str, str, str]]:
+def _function_pairs(path: Path) -> list[tuple[str, str, str]]:
     try:
         source = path.read_text(encoding="utf-8")
         tree = ast.parse(source)
     except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
         return []
+    lines = source.splitlines()
     found: list[tuple[str, str, str]] = []
 
     def visit(node: ast.AST, prefix: str) -> None:
@@ -94,13 +97,42 @@ def _function_pairs(path: Path, module: str) -> list[tuple[str, str, str]]:
                 doc = ast.get_docstring(child)
                 if doc:
                     first = doc.strip().splitlines()[0].strip()
-                    body = child.body[1:] or [ast.Pass()]
-                    stripped = copy.copy(child)
-                    stripped.body = body
-                    found.append((f"{prefix}{child.name}", first, ast.unparse(stripped)))
+                    found.append((f"{prefix}{child.name}", first, _without_docstring(child, lines)))
 
     visit(tree, "")
     return found
+
+
+def _without_docstring(node: ast.FunctionDef | ast.AsyncFunctionDef, lines: list[str]) -> str:
+    """The function's source lines minus the docstring's lines (comments stay)."""
+    doc = node.body[0]
+    end = node.end_lineno or node.lineno
+    if doc.lineno == node.lineno or doc.end_lineno is None:  # one-line `def f(): "doc"`
+        stripped = copy.copy(node)
+        stripped.body = node.body[1:] or [ast.Pass()]
+        return ast.unparse(stripped)
+    kept = lines[node.lineno - 1 : doc.lineno - 1] + lines[doc.end_lineno : end]
+    return textwrap.dedent("\n".join(kept))
+
+
+@functools.lru_cache(maxsize=4)
+def _collect(base: Path) -> tuple[tuple[str, str, str, str], ...]:
+    """(module, qualname, query, document) of every documented function under `base`, in file
+    order; cached per process because parsing the standard library takes seconds."""
+    raw: list[tuple[str, str, str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("test")
+        )
+        for filename in sorted(filenames):
+            if not filename.endswith(".py") or filename.startswith("test"):
+                continue
+            path = Path(dirpath) / filename
+            rel = path.relative_to(base).with_suffix("")
+            module = ".".join(p for p in rel.parts if p != "__init__") or "__main__"
+            for qualname, query, document in _function_pairs(path):
+                raw.append((module, qualname, query, document))
+    return tuple(raw)
 
 
 def _stdlib_root() -> Path:
@@ -125,19 +157,7 @@ def build_dataset(
     if len(fractions) != 4 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
         raise DatasetError(f"fractions must be 4 positive shares summing to 1, got {fractions}")
     base = root if root is not None else _stdlib_root()
-    raw: list[tuple[str, str, str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(base):
-        dirnames[:] = sorted(
-            d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("test")
-        )
-        for filename in sorted(filenames):
-            if not filename.endswith(".py") or filename.startswith("test"):
-                continue
-            path = Path(dirpath) / filename
-            rel = path.relative_to(base).with_suffix("")
-            module = ".".join(p for p in rel.parts if p != "__init__") or "__main__"
-            for qualname, query, document in _function_pairs(path, module):
-                raw.append((module, qualname, query, document))
+    raw = _collect(base)
     counts: dict[str, int] = {}
     for _, _, query, _ in raw:
         counts[query.lower()] = counts.get(query.lower(), 0) + 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any
 
@@ -78,7 +78,6 @@ class QueryLog:
     top_t0: npt.NDArray[np.int64]  # (n, 10) document ids
     top_t1: npt.NDArray[np.int64]
     top_lite: npt.NDArray[np.int64]
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.pair_ids)
@@ -90,19 +89,15 @@ class QueryLog:
 
     def subset(self, rows: npt.ArrayLike) -> QueryLog:
         idx = np.asarray(rows)
-        columns: dict[str, Any] = {
-            f.name: getattr(self, f.name)[idx] for f in fields(self) if f.name != "extra"
-        }
-        return QueryLog(**columns, extra=dict(self.extra))
+        columns: dict[str, Any] = {f.name: getattr(self, f.name)[idx] for f in fields(self)}
+        return QueryLog(**columns)
 
     @staticmethod
     def concat(logs: Sequence[QueryLog]) -> QueryLog:
         if not logs:
             raise InvalidInputError("logs must hold at least one QueryLog")
         columns: dict[str, Any] = {
-            f.name: np.concatenate([getattr(log, f.name) for log in logs])
-            for f in fields(QueryLog)
-            if f.name != "extra"
+            f.name: np.concatenate([getattr(log, f.name) for log in logs]) for f in fields(QueryLog)
         }
         return QueryLog(**columns)
 
@@ -137,6 +132,16 @@ class ReferenceSearchSystem:
 
     # ------------------------------------------------------------------ indexing
     def _build(self) -> None:
+        import scipy.linalg  # noqa: F401  (load every BLAS before limiting their threads)
+        import sklearn.decomposition  # noqa: F401
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread: on a shared 2-core machine threaded LAPACK in the SVD is ~20x slower,
+        # and a fixed thread count keeps the floating-point sums (and so the index) reproducible.
+        with threadpool_limits(1):
+            self._build_indexes()
+
+    def _build_indexes(self) -> None:
         import bm25s
         import faiss
         from sklearn.decomposition import TruncatedSVD
@@ -312,11 +317,8 @@ class ReferenceSearchSystem:
             top_lite=np.asarray(rows["top_lite"], dtype=np.int64),
         )
 
-    def with_config(self, **changes: Any) -> SearchConfig:
-        return replace(self.config, **changes)
 
-
-_LOG_COLUMNS = [f.name for f in fields(QueryLog) if f.name != "extra"]
+_LOG_COLUMNS = [f.name for f in fields(QueryLog)]
 
 
 def _identity(tokens: list[str]) -> list[str]:

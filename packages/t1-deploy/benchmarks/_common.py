@@ -6,6 +6,7 @@ import platform
 
 from t1_deploy.package import DeploymentConfig, DeploymentLogs, ProductionDeploymentPackage
 from t1_deploy.reference.system import SearchConfig
+from t1_deploy.router import MonotoneRouterDistiller
 
 
 def reference_logs(
@@ -25,6 +26,18 @@ def reference_logs(
     with threadpool_limits(1):
         logs = package.prepare()
     return package, logs
+
+
+def fitted_router(logs: DeploymentLogs) -> MonotoneRouterDistiller:
+    """The distilled router trained on the logs' training split, as the deployment run does."""
+    distiller = MonotoneRouterDistiller()
+    distiller.fit(
+        logs.train.features,
+        (logs.train.gain > 0).astype(float),
+        logs.train.latency_t1_ms,
+        logs.train.gain,
+    )
+    return distiller
 
 
 def context(extra: str) -> str:

@@ -6,11 +6,10 @@ import argparse
 import time
 
 import numpy as np
-from _common import context, reference_logs, row
+from _common import context, fitted_router, reference_logs, row
 
 from t1_deploy.conformal import MondrianConformal
 from t1_deploy.reference.system import QueryLog
-from t1_deploy.router import MonotoneRouterDistiller
 from t1_deploy.sustainment import slice_labels
 
 
@@ -21,13 +20,7 @@ def main() -> None:
     import crepes
 
     _, logs = reference_logs(args.quick)
-    distiller = MonotoneRouterDistiller()
-    distiller.fit(
-        logs.train.features,
-        (logs.train.gain > 0).astype(float),
-        logs.train.latency_t1_ms,
-        logs.train.gain,
-    )
+    distiller = fitted_router(logs)
     cal = QueryLog.concat([logs.validation, logs.holdback])
     test = logs.test
     pred_cal, pred_test = (

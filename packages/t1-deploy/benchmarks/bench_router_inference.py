@@ -7,9 +7,9 @@ import statistics
 import time
 
 import numpy as np
-from _common import context, reference_logs, row
+from _common import context, fitted_router, reference_logs, row
 
-from t1_deploy.router import Int8RouterPolicy, MonotoneRouterDistiller
+from t1_deploy.router import Int8RouterPolicy
 
 
 def _time_calls(fn, rows, repeats: int) -> list[float]:  # type: ignore[no-untyped-def]
@@ -27,13 +27,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     _, logs = reference_logs(args.quick)
-    distiller = MonotoneRouterDistiller()
-    distiller.fit(
-        logs.train.features,
-        (logs.train.gain > 0).astype(float),
-        logs.train.latency_t1_ms,
-        logs.train.gain,
-    )
+    distiller = fitted_router(logs)
     distiller.routing_threshold = 0.2
     policy = Int8RouterPolicy(distiller.to_payload())
     booster = distiller.teachers["tau"]

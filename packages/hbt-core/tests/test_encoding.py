@@ -60,7 +60,7 @@ def test_text_encoding_one_byte_change_keeps_similarity(text: bytes, pos: int) -
 
 def test_bad_inputs() -> None:
     enc = LogitEncoder()
-    for bad in (np.zeros((8, 10)), np.full((2, 256), np.nan), -np.ones((2, 256)), np.zeros(256)):
+    for bad in (np.zeros((8, 4)), np.full((2, 256), np.nan), -np.ones((2, 256)), np.zeros(256)):
         with pytest.raises(InvalidInputError):
             enc.counts(bad)
     with pytest.raises(InvalidInputError):
@@ -70,3 +70,21 @@ def test_bad_inputs() -> None:
     counts, total = TextEncoder().counts(b"ab")
     assert total == 0
     assert not counts.any()
+
+
+def test_logit_mode_accepts_a_larger_vocabulary_and_agrees_with_bytes_below_256() -> None:
+    """BPE models have more than 256 ids; ids below 256 keep the byte tokens' base vectors."""
+    enc = LogitEncoder(dim=8192, top_k=4, positions=3)
+    rng = np.random.default_rng(7)
+    small = rng.dirichlet(np.ones(256), size=3)
+    padded = np.concatenate([small, np.zeros((3, 256))], axis=1)  # same mass, vocab 512
+    assert np.array_equal(enc.counts(small)[0], enc.counts(padded)[0])
+
+    big = rng.dirichlet(np.ones(512), size=3)
+    counts, total = enc.counts(big)
+    assert counts.shape == (8192,)
+    assert total > 0
+    near = big.copy()
+    near[:, 0] += 1e-4
+    near /= near.sum(axis=1, keepdims=True)
+    assert np.abs(enc.counts(near)[0] - counts).sum() <= np.abs(counts).sum() * 0.05

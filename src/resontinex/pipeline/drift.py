@@ -20,9 +20,9 @@ from hbt_core.monitor import Alert, MonitorConfig, MonitoringService
 class DriftSettings:
     """How much fingerprinting the watch does (cost grows with probes × samples × dim)."""
 
-    # "text": fingerprints of sampled generations. hbt-core's logit mode encodes next-token
-    # distributions over a byte vocabulary, which the BPE models served here do not have.
-    mode: str = "text"
+    # "logit": next-token distributions of the served model (needs logits, i.e. a local model);
+    # "text": shingles of sampled generations, for black-box APIs (much weaker on tiny models).
+    mode: str = "logit"
     n_probes: int = 16
     dim: int = 8192
     n_samples: int = 2

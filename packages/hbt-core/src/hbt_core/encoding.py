@@ -20,6 +20,7 @@ from hbt_core.errors import InvalidInputError, check_int
 from hbt_core.hdc import DEFAULT_DIM, base_vector, check_dim, unpack
 
 Counts = npt.NDArray[np.int64]
+MAX_VOCAB = 1 << 20
 
 
 @lru_cache(maxsize=8)
@@ -27,6 +28,24 @@ def _token_bits(dim: int, shift: int = 0) -> npt.NDArray[np.uint8]:
     """Unpacked byte-token base vectors (256, dim), rotated by ``shift`` bits."""
     bits = unpack(np.stack([base_vector(f"token:{t}", dim) for t in range(256)]))
     return np.roll(bits, shift, axis=1) if shift else bits
+
+
+@lru_cache(maxsize=4096)
+def _token_row(dim: int, token: int) -> npt.NDArray[np.uint8]:
+    """Unpacked base vector of one token id (the same key scheme as the byte tokens)."""
+    return unpack(base_vector(f"token:{token}", dim))
+
+
+def _token_rows(dim: int, ids: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    """Unpacked base vectors for an array of token ids, shape ``ids.shape + (dim,)``.
+
+    Byte vocabularies use the precomputed table; larger vocabularies (BPE models) build only
+    the rows of the ids that actually occur in a top-k, cached across calls.
+    """
+    if int(ids.max()) < 256:
+        return _token_bits(dim)[ids]
+    rows = [_token_row(dim, int(t)) for t in ids.ravel()]
+    return np.stack(rows).reshape(*ids.shape, dim)
 
 
 @lru_cache(maxsize=8)
@@ -63,16 +82,23 @@ class LogitEncoder:
         return ids.astype(np.int64), w
 
     def counts(self, probs: npt.NDArray[np.float64]) -> tuple[Counts, int]:
-        """Per-bit counters and total weight of one response (vocab must be 256 bytes)."""
+        """Per-bit counters and total weight of one response.
+
+        Any vocabulary works (a byte model's 256 tokens, or a BPE model's ids); fingerprints
+        are comparable between models that share a tokenizer.
+        """
         p = np.asarray(probs)
-        if p.ndim != 2 or p.shape[1] != 256:
-            raise InvalidInputError(f"probs must have 256 columns (byte vocabulary), got {p.shape}")
+        if p.ndim != 2 or not self.top_k <= p.shape[1] <= MAX_VOCAB:
+            raise InvalidInputError(
+                f"probs must be (positions, vocab) with {self.top_k} <= vocab <= {MAX_VOCAB}, "
+                f"got {p.shape}"
+            )
         p = p[-self.positions :]
         ids, w = self.weights(p)
-        tok = _token_bits(self.dim)
+        tok = _token_rows(self.dim, ids)
         pos = _position_bits(self.dim, self.positions)[self.positions - p.shape[0] :]
         # c[t] = sum_r w[t,r] * bits(token[ids[t,r]]); XOR with the position bit flips the vote.
-        c = np.einsum("tr,trd->td", w.astype(np.float32), tok[ids].astype(np.float32))
+        c = np.einsum("tr,trd->td", w.astype(np.float32), tok.astype(np.float32))
         wt = w.sum(axis=1).astype(np.float32)[:, None]
         counts = np.where(pos.astype(bool), wt - c, c).sum(axis=0)
         return np.rint(counts).astype(np.int64), int(w.sum())

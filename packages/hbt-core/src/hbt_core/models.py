@@ -299,9 +299,8 @@ class CallableTextModel:
 class TransformersLogitModel:
     """Adapter for a Hugging Face causal LM (``transformers`` extra, imported lazily).
 
-    ``next_token_distributions`` returns distributions over the model's own vocabulary. The
-    logit-mode encoder accepts only a 256-token byte vocabulary, so a model with another
-    tokenizer (e.g. BPE) is fingerprinted in text mode, through :meth:`generate`.
+    Distributions are over the model's own vocabulary rather than bytes; the logit encoder
+    builds base vectors for any token id, so fingerprints compare models that share a tokenizer.
     """
 
     def __init__(self, model: Any, tokenizer: Any, name: str = "hf") -> None:

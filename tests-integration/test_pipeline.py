@@ -18,9 +18,11 @@ from fusion_ops.runtime_router import RuntimeRouter
 from fusion_ops.tokenizer import count_tokens
 from hbt_core import AuditLog, generate_key, load_private_key, verify_proof_bundle
 from resontinex.pipeline import (
+    ChatGenerationBackend,
     DriftSettings,
     DriftWatch,
     GovernedPipeline,
+    LocalChatBackend,
     LocalModel,
     LocalModelBackend,
     PipelineInputError,
@@ -225,3 +227,34 @@ def test_a_swapped_model_is_caught_and_turns_execute_into_review(
     assert after.decision == "review"
     assert last.audit_index is not None
     assert after.audit_index == last.audit_index + 1
+
+
+def test_an_api_backend_answers_and_the_local_model_scores_its_tokens(build, local_model) -> None:
+    """The Anthropic path offline: the real SDK against the fake server, scored by teacher forcing."""
+    answer = "Redeploy the previous release, then verify the payment queue drains."
+    with FakeAnthropicServer() as server:
+        client = AnthropicClientWithResilience(
+            api_key="sk-ant-test", base_url=server.url, max_retries=0
+        )
+        server.enqueue(text_reply(answer, model=client.default_model))
+        pipeline = build(backend=ChatGenerationBackend(client, local_model))
+        result = run(pipeline, *REQUESTS[0])
+
+        assert result.answer == answer
+        generate = result.stage("generate").output
+        assert generate["model"] == client.default_model
+        assert generate["output_tokens"] == len(answer.split())  # the fake server's usage
+        assert generate["perplexity"] > 1  # measured by the local model, teacher-forced
+        assert result.stage("trust").output["signals"]["perplexity"] == generate["perplexity"]
+        (request,) = server.requests
+        assert "rollback" in json.dumps(request.body).lower()  # the overlay reached the API
+
+
+def test_the_local_model_as_judge_fails_to_parse_and_says_so(build, local_model) -> None:
+    """A tiny model cannot write judge JSON: the verdict is None and counted, never invented."""
+    judge = QualityEvaluator(LocalChatBackend(local_model))
+    pipeline = build(judge=judge, mapping=SignalMapping(alignment_without_judge=0.3))
+    result = run(pipeline, *REQUESTS[1])
+    assert result.stage("judge").output["status"] == "judge reply could not be parsed"
+    assert judge.parse_failures == 1
+    assert result.stage("trust").output["inputs"]["alignment_score"] == 0.3

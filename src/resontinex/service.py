@@ -285,7 +285,7 @@ def create_app(
             raise HTTPException(409, "behavioural fingerprinting is disabled in this deployment")
         watch = p.drift
         result = await asyncio.to_thread(
-            watch.hbt.verify_model, watch.reference, watch.service.model, watch.calibration
+            watch.hbt.verify_model, watch.reference, watch.served_model, watch.calibration
         )
         return {
             "same_model": result.same_model,

@@ -163,7 +163,8 @@ class LocalChatBackend:
         agent: str = "default",
         json_schema: Mapping[str, Any] | None = None,
     ) -> ChatResult:
-        prompt = "\n\n".join([*((system and [system]) or []), *(m.content for m in messages)])
+        parts = ([system] if system else []) + [m.content for m in messages]
+        prompt = "\n\n".join(parts)
         config = TrajectoryConfig(max_new_tokens=min(max_tokens, 256))
         began = time.perf_counter()
         result = await self.local.monitor.analyze_async(prompt, config=config)

@@ -146,14 +146,13 @@ class GovernedPipeline:
         """Take one request through every stage; every decision ends in an audit record.
 
         A malformed request (unknown category, complexity out of range) raises
-        :class:`PipelineInputError` before any stage runs: no decision was made, so none is logged.
+        :class:`PipelineInputError` from the first stage: no decision was made, so none is logged.
         """
-        try:
-            self.router.route_scenario(self._scenario(request))
-        except ScenarioError as exc:
-            raise PipelineInputError(str(exc)) from exc
         stages: list[StageRecord] = []
-        decision, reason, answer, cost = await self._decide(request, stages)
+        try:
+            decision, reason, answer, cost = await self._decide(request, stages)
+        except ScenarioError as exc:  # only the route stage validates scenarios
+            raise PipelineInputError(str(exc)) from exc
         result = PipelineResult(request.request_id, decision, reason, answer, stages, cost)
         result.audit_index = self._audit(request, result)
         log.info(

@@ -61,6 +61,10 @@ class DriftWatch:
         )
         self.flagged = False
 
+    @property
+    def served_model(self) -> Any:
+        return self.service.model
+
     def serve(self, model: Any) -> None:
         """The serving model was replaced (a deploy, a hot swap): watch the new one."""
         self.service.model = model

@@ -20,6 +20,11 @@ SELECTED := $(or $(PKG),$(PACKAGES))
 ISO_PYTEST_ARGS ?= -m "not slow"
 ISO_JOBS ?= 2
 STAMP := $(VENV)/.installed
+# Extras installed per member in the dev venv: tests and benchmark peers, plus the optional
+# back ends whose tests skip when they are absent (8-bit loading, numba, Ray, transformers).
+DEFAULT_EXTRAS := test,bench
+EXTRAS_cert-trajectory := test,bench,bitsandbytes
+EXTRAS_hbt-core := test,bench,numba,transformers,ray
 PROMTOOL := /usr/bin/promtool
 QUICK ?=
 
@@ -35,7 +40,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml $(wildcard packages/*/pyproject.toml) $(CONSTRAINTS) configs/requirements-dev.txt
 	$(PIP) install --quiet -c $(CONSTRAINTS) torch
 	$(PIP) install --quiet -c $(CONSTRAINTS) -r configs/requirements-dev.txt \
-		$(foreach p,$(PACKAGES),-e "packages/$(p)[test,bench]") -e ".[all,test]"
+		$(foreach p,$(PACKAGES),-e "packages/$(p)[$(or $(EXTRAS_$(p)),$(DEFAULT_EXTRAS))]") -e ".[all,test]"
 	touch $@
 
 install: $(STAMP) ## create .venv with every member editable (torch first)

@@ -27,6 +27,7 @@ EXTRAS_cert-trajectory := test,bench,bitsandbytes
 EXTRAS_hbt-core := test,bench,numba,transformers,ray
 PROMTOOL := /usr/bin/promtool
 QUICK ?=
+DIST ?= dist
 
 .PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke build clean
 
@@ -101,10 +102,14 @@ bench: $(STAMP) ## run benchmarks (PKG=..., QUICK=1) and collect them into docs/
 bench-smoke: $(STAMP) ## every benchmark in quick mode: it must run; timings are not judged
 	$(PY) tools/run_benchmarks.py --quick --no-write $(PKG)
 
-build: $(STAMP) ## wheel + sdist of every member and the umbrella into dist/
-	rm -rf dist
-	for p in $(PACKAGES); do $(PY) -m build --no-isolation --outdir dist packages/$$p; done
-	$(PY) -m build --no-isolation --outdir dist .
+build: $(STAMP) ## wheel + sdist into dist/ and twine check: every distribution, or one (PKG=fusion-ops, PKG=resontinex)
+	rm -rf $(DIST)
+	for p in $(or $(PKG),$(PACKAGES) resontinex); do \
+		if [[ $$p == resontinex ]]; then dir=.; else dir=packages/$$p; fi; \
+		[[ -f $$dir/pyproject.toml ]] || { echo "unknown distribution: $$p"; exit 2; }; \
+		$(PY) -m build --no-isolation --outdir $(DIST) $$dir; \
+	done
+	$(BIN)/twine check --strict $(DIST)/*
 
 clean: ## remove venvs, build output and caches
 	rm -rf $(VENV) .iso dist build demo-output site .site .bench .cache

@@ -37,7 +37,7 @@ from pathlib import Path
 from threading import Lock
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from monorepo import NAMESPACE_ROOTS, REPO, Package, load_packages, owner_of
@@ -160,6 +160,20 @@ def build_wheel(pkg: Package, python: Path) -> Path:
     )
     (wheel,) = out.glob("*.whl")
     return wheel
+
+
+def prebuilt_wheels(directory: Path, keys: Sequence[str]) -> dict[str, Path]:
+    """The one wheel of each named package in ``directory``; a missing or ambiguous wheel is an error."""
+    found: dict[str, list[Path]] = {}
+    for wheel in sorted(directory.glob("*.whl")):
+        found.setdefault(canonicalize_name(parse_wheel_filename(wheel.name)[0]), []).append(wheel)
+    chosen: dict[str, Path] = {}
+    for key in keys:
+        candidates = found.get(key, [])
+        if len(candidates) != 1:
+            raise ValueError(f"{directory}: expected one wheel of {key}, found {len(candidates)}")
+        chosen[key] = candidates[0]
+    return chosen
 
 
 def _run(
@@ -341,6 +355,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--pytest-args", default="", help="extra pytest arguments, e.g. \"-m 'not slow'\""
     )
+    parser.add_argument(
+        "--wheel-dir",
+        type=Path,
+        help="take the named packages' wheels from here (e.g. dist/ of `make build`) instead of building them",
+    )
     parser.add_argument("--repo", type=Path, default=REPO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -360,7 +379,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     else:
         needed = {m.key for k in selected for m in closure(packages[k], packages)[0]}
-        wheels = {key: build_wheel(packages[key], Path(sys.executable)) for key in sorted(needed)}
+        try:
+            given = prebuilt_wheels(args.wheel_dir, selected) if args.wheel_dir else {}
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        wheels = {
+            key: given.get(key) or build_wheel(packages[key], Path(sys.executable))
+            for key in sorted(needed)
+        }
         pytest_args = shlex.split(args.pytest_args)
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
             futures = [

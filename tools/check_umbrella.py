@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -18,7 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from monorepo import REPO, load_packages
 
 
-def umbrella_problems(repo: Path = REPO) -> list[str]:
+def umbrella_problems(repo: Path = REPO, versions: Mapping[str, str] | None = None) -> list[str]:
+    """Problems of the umbrella's extras; ``versions`` overrides members' local versions (a planned bump)."""
     project = tomllib.loads((repo / "pyproject.toml").read_text())["project"]
     name = canonicalize_name(project["name"])
     extras = {
@@ -35,10 +37,10 @@ def umbrella_problems(repo: Path = REPO) -> list[str]:
                 placed[key] = req
                 if not req.specifier:
                     problems.append(f"extra '{extra}': {req.name} has no version range")
-                elif not req.specifier.contains(members[key].version, prereleases=True):
-                    problems.append(
-                        f"extra '{extra}': {req} does not admit the local {req.name} {members[key].version}"
-                    )
+                    continue
+                version = (versions or {}).get(key, members[key].version)
+                if not req.specifier.contains(version, prereleases=True):
+                    problems.append(f"extra '{extra}': {req} does not admit {req.name} {version}")
     for key, pkg in members.items():
         if key not in placed:
             problems.append(f"member {pkg.dist} is in no umbrella extra")

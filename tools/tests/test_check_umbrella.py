@@ -21,7 +21,7 @@ def test_the_real_umbrella_is_consistent(repo_copy: Path) -> None:
 def test_a_range_that_excludes_the_local_version(repo_copy: Path) -> None:
     edit_root(repo_copy, '"hbt-core>=0.1,<0.2"', '"hbt-core>=0.2,<0.3"')
     assert umbrella_problems(repo_copy) == [
-        "extra 'hbt': hbt-core<0.3,>=0.2 does not admit the local hbt-core 0.1.0"
+        "extra 'hbt': hbt-core<0.3,>=0.2 does not admit hbt-core 0.1.0"
     ]
 
 

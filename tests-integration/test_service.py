@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +31,7 @@ from resontinex.pipeline import (
 )
 from resontinex.pipeline.factory import PipelineSettings, open_audit_log
 from resontinex.service import MAX_BODY_BYTES, ServiceSettings, create_app
+from resontinex.service.app import worst_status
 from resontinex.trust import TrustMonitor
 
 TOKEN = "test-token-0123456789abcdef"
@@ -51,7 +55,13 @@ class RunningServer:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.05)
         port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{port}"
+        # The server listens at once and builds the pipeline in the background.
+        while httpx.get(f"{url}/health/ready").status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the pipeline did not become ready")
+            time.sleep(0.05)
+        return url
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
@@ -148,7 +158,8 @@ def test_bad_bodies_get_field_errors_that_do_not_echo_values(
 ) -> None:
     response = client.post("/trust/evaluate", json=body)
     assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"][0] == "body"
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["errors"][0]["field"].startswith("body")
     assert SECRET not in response.text
 
 
@@ -185,7 +196,9 @@ def test_unknown_category_is_a_422(client: httpx.Client) -> None:
         "/pipeline/run", json={"prompt": "hello", "category": "no_such_category"}
     )
     assert response.status_code == 422
-    assert "no_such_category" in response.text
+    (error,) = response.json()["errors"]
+    assert (error["field"], error["rule"]) == ("body.category", "literal_error")
+    assert "no_such_category" not in response.text
 
 
 def test_fusion_endpoints(client: httpx.Client) -> None:
@@ -293,3 +306,237 @@ def test_bounded_concurrent_load_has_no_server_errors(service: str) -> None:
     for results in (trust, runs):
         assert [s for s, _ in results if s >= 500] == []
         assert all(s == 200 for s, _ in results)
+
+
+# ---------------------------------------------------------------- the service contract
+
+PROBLEM = "application/problem+json"
+SIGNALS = {"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/pipeline/run", {"prompt": "hi", "emergency": "yes"}),
+        ("/pipeline/run", {"prompt": "hi", "emergency": 0}),
+        ("/pipeline/run", {"prompt": "hi", "max_new_tokens": 2.0}),
+        ("/trust/evaluate", {**SIGNALS, "confidence_band": False}),
+        ("/trust/evaluate", {**SIGNALS, "alignment_score": "0.5"}),
+    ],
+)
+def test_types_are_not_coerced(client: httpx.Client, path: str, body: dict[str, Any]) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == PROBLEM
+
+
+SECRET_PLACES = [
+    ("/trust/evaluate", dict(SIGNALS), ["alignment_score"]),
+    ("/trust/evaluate/batch", {"rows": [[0.5, 0.5, 0.5]]}, ["rows"]),
+    ("/pipeline/run", {"prompt": "hi"}, ["category", "approver", "max_new_tokens"]),
+    ("/fusion/route", {"category": "general_inquiry", "complexity": 0.5}, ["category"]),
+    ("/fusion/budget/period", {"period": "p"}, ["budget"]),
+    (
+        "/trust/break-glass",
+        {**SIGNALS, "override_reason": "r", "operator_id": "x"},
+        ["operator_id"],
+    ),
+    ("/cert/trajectory/score", {"prompt": "a", "response": "b"}, []),  # any text is valid
+]
+
+
+@pytest.mark.parametrize(("path", "base", "fields"), SECRET_PLACES)
+@pytest.mark.parametrize("auth", [False, True])
+def test_no_submitted_value_comes_back_in_an_error(
+    client: httpx.Client, path: str, base: dict[str, Any], fields: list[str], auth: bool
+) -> None:
+    """A secret in any field, as an unknown key, or in a malformed body never comes back."""
+    headers = AUTH if auth else {}
+    bodies: list[Any] = [{**base, field: SECRET} for field in fields]
+    bodies += [{**base, SECRET: 1}, [SECRET], SECRET]
+    for body in bodies:
+        response = client.post(path, json=body, headers=headers)
+        assert 400 <= response.status_code < 500, response.text
+        assert response.headers["content-type"] == PROBLEM
+        assert SECRET not in response.text
+    raw = client.post(path, content=b'{"x": "' + SECRET.encode(), headers=headers)
+    assert raw.status_code in {400, 401}  # privileged routes check the token first
+    assert SECRET not in raw.text
+
+
+def test_an_unauthorised_operator_is_not_echoed(client: httpx.Client) -> None:
+    body = {**SIGNALS, "override_reason": "outage", "operator_id": "mallory-operator"}
+    refused = client.post("/trust/break-glass", json=body, headers=AUTH)
+    assert refused.status_code == 403
+    assert "mallory-operator" not in refused.text
+
+
+def test_emergency_spending_needs_the_token_and_an_approver(client: httpx.Client) -> None:
+    body = {"prompt": "Restart the queue", "emergency": True}
+    anonymous = client.post("/pipeline/run", json=body)
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == PROBLEM
+    no_approver = client.post("/pipeline/run", json=body, headers=AUTH)
+    assert no_approver.status_code == 422
+    assert no_approver.json()["errors"][0]["field"] == "body.approver"
+    approved = client.post("/pipeline/run", json={**body, "approver": "alice"}, headers=AUTH)
+    assert approved.status_code == 200, approved.text
+
+
+def test_request_ids_are_taken_or_made_and_reach_the_audit_record(client: httpx.Client) -> None:
+    given = client.post("/trust/evaluate", json=SIGNALS, headers={"X-Request-ID": "req-123"})
+    assert given.headers["x-request-id"] == "req-123"
+    junk = client.post("/trust/evaluate", json=SIGNALS, headers={"X-Request-ID": "a b\tc"})
+    assert junk.headers["x-request-id"] != "a b\tc"
+    assert len(junk.headers["x-request-id"]) == 32
+    run = client.post(
+        "/pipeline/run", json={"prompt": "Add a dashboard"}, headers={"X-Request-ID": "run-42"}
+    ).json()
+    assert run["request_id"] == "run-42"
+    proof = client.get(f"/audit/proof/{run['audit_index']}").json()
+    public = load_pem_public_key(proof.pop("public_key_pem").encode())
+    assert json.loads(verify_proof_bundle(proof, public))["request_id"] == "run-42"
+    problem = client.get("/audit/proof/999999", headers={"X-Request-ID": "p-1"})
+    assert problem.json()["request_id"] == "p-1"
+
+
+def test_anonymous_evaluations_cannot_raise_governed_alert_metrics(client: httpx.Client) -> None:
+    def sample(text: str, name: str) -> float:
+        lines = [line for line in text.splitlines() if line.startswith(name + " ")]
+        return float(lines[0].split()[1]) if lines else 0.0
+
+    before = client.get("/metrics").text
+    low = {"alignment_score": 0.05, "epistemic_risk": 0.95, "confidence_band": 0.9}
+    for _ in range(30):
+        assert client.post("/trust/evaluate", json=low).status_code == 200
+    after = client.get("/metrics").text
+    name = "trust_gate_floor_violations_total"
+    assert sample(after, name) == sample(before, name)
+    adhoc = 'resontinex_adhoc_trust_evaluations_total{decision="abort"}'
+    assert sample(after, adhoc) >= sample(before, adhoc) + 30
+
+
+def test_http_pipeline_and_process_metrics(client: httpx.Client) -> None:
+    client.post("/pipeline/run", json={"prompt": "Rotate the logs"})
+    text = client.get("/metrics").text
+    assert (
+        'resontinex_http_requests_total{method="POST",route="/pipeline/run",status="200"}' in text
+    )
+    assert 'resontinex_http_request_duration_seconds_bucket{le="0.001",method="GET"' in text
+    assert "resontinex_pipeline_decisions_total{decision=" in text
+    assert "resontinex_audit_log_entries " in text
+    assert "process_cpu_seconds_total" in text
+    assert 'route="unmatched"' not in text or "/no/such/path" not in text
+    client.get("/no/such/path")
+    assert "/no/such/path" not in client.get("/metrics").text
+
+
+def test_metrics_pass_promtool(client: httpx.Client, tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: `make lint` installs Debian's prometheus package")
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=client.get("/metrics").text,
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_health_is_the_worst_component_status() -> None:
+    assert worst_status(["healthy", "ok", "degraded"]) == "degraded"
+    assert worst_status(["healthy", "critical", "unhealthy"]) == "critical"
+    assert worst_status(["healthy", "something new"]) == "unhealthy"
+    assert worst_status([]) == "healthy"
+
+
+def test_probes_answer_head(client: httpx.Client) -> None:
+    for path in ("/health", "/health/live", "/health/ready"):
+        assert client.head(path).status_code == 200
+
+
+def test_batch_evaluation_matches_single_evaluations(client: httpx.Client) -> None:
+    rows = [(0.9, 0.1, 0.1), (0.5, 0.5, 0.5), (0.05, 0.95, 0.1)]
+    batch = client.post(
+        "/trust/evaluate/batch",
+        json={"rows": rows},
+    ).json()
+    for i, (a, r, c) in enumerate(rows):
+        one = client.post(
+            "/trust/evaluate",
+            json={"alignment_score": a, "epistemic_risk": r, "confidence_band": c},
+        ).json()
+        assert batch["trust_score"][i] == pytest.approx(one["aggregation"]["trust_score"], abs=1e-9)
+        assert batch["decision"][i] == one["risk_assessment"]["decision"]
+    too_many = {"rows": [[0.5, 0.5, 0.5]] * 10_001}
+    assert client.post("/trust/evaluate/batch", json=too_many).status_code in {413, 422}
+
+
+def test_the_server_listens_while_the_pipeline_builds(
+    local_model: LocalModel, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    build = pipeline_factory(local_model, tmp_path, drift=False)
+
+    def slow(registry: CollectorRegistry) -> GovernedPipeline:
+        release.wait(60)
+        return build(registry)
+
+    app = create_app(ServiceSettings(state_dir=tmp_path), pipeline_factory=slow)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        starting = httpx.get(f"{url}/health/ready")
+        assert starting.status_code == 503
+        assert "starting" in starting.json()["reason"]
+        assert httpx.get(f"{url}/health/live").status_code == 200
+        assert httpx.post(f"{url}/trust/evaluate", json=SIGNALS).status_code == 503
+        release.set()
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{url}/health/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        release.set()
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_schemathesis_finds_no_contract_violation(service: str, tmp_path: Path) -> None:
+    """schemathesis (all checks, coverage and fuzzing phases) against the live server, with and
+    without the token: every response matches the OpenAPI schema, no 5xx, no undocumented status."""
+    st = shutil.which("st", path=str(Path(sys.executable).parent))
+    assert st is not None, "schemathesis is a test dependency of the umbrella"
+    for headers in ([], ["-H", f"Authorization: Bearer {TOKEN}"]):
+        done = subprocess.run(
+            [
+                st,
+                "run",
+                f"{service}/openapi.json",
+                "--checks",
+                "all",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--max-examples",
+                "25",
+                "--exclude-path",
+                "/pipeline/run",
+                "--exclude-path",
+                "/hbt/verify",
+                "--seed",
+                "7",
+                "--request-timeout",
+                "60",
+                *headers,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]

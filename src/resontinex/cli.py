@@ -97,8 +97,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    from cert.runtime.logging import configure_logging
+
+    # One JSON line per record, each with the request's id (X-Request-ID) as correlation_id.
+    configure_logging(args.log_level, "json", logger="")
     app = create_app(ServiceSettings(state_dir=args.state_dir))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=args.access_log)
     return EXIT_OK
 
 
@@ -158,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument("--port", type=int, default=8000)
     p_serve.add_argument(
         "--state-dir", type=Path, default=Path("resontinex-state"), help="model, audit log, keys"
+    )
+    p_serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    p_serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="a log line per HTTP request (off: the HTTP metrics count every request)",
     )
     p_serve.set_defaults(func=cmd_serve)
 

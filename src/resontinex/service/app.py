@@ -1,0 +1,517 @@
+"""The RESONTINEX HTTP service (FastAPI, the umbrella's ``server`` extra): ``resontinex serve``.
+
+One process, one Prometheus registry that every member writes to, one governed pipeline, built
+in the background so the server listens at once and ``/health/ready`` answers 503 with a reason
+until the pipeline is ready. Every 4xx/5xx is a problem document (see ``problems``). Privileged
+endpoints (break-glass, budget changes, model verification) and any spending past the review
+threshold (``emergency``) need the bearer token from ``RESONTINEX_API_TOKEN``; with no token
+configured they are refused, never open.
+
+This module deliberately has no ``from __future__ import annotations``: the request bodies of
+the pipeline and route endpoints are built per app (their ``category`` enum comes from the
+router), and FastAPI must see those classes, not strings naming them.
+"""
+
+import asyncio
+import hmac
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fusion_ops.errors import FusionOpsError
+from fusion_ops.health import budget_status_payload, health_payload
+from fusion_ops.runtime_router import RuntimeRouter
+from hbt_core.errors import HBTError
+from resontinex.__about__ import __version__
+from resontinex.pipeline import (
+    GovernedPipeline,
+    PipelineInputError,
+    PipelineRequest,
+    PipelineSettings,
+    build_pipeline,
+)
+from resontinex.pipeline.factory import PUBLIC_KEY_FILE
+from resontinex.service.bodies import (
+    BudgetPeriodBody,
+    ScoreBody,
+    TrustBatch,
+    TrustSignals,
+    break_glass_body,
+    routed_bodies,
+)
+from resontinex.service.observability import ServiceMetrics, ServiceMiddleware
+from resontinex.service.problems import (
+    FieldProblem,
+    Problem,
+    ProblemError,
+    documented,
+    field_problems,
+    problem_response,
+    scrub,
+    submitted_strings,
+)
+from resontinex.trust import (
+    CompositeTrustGate,
+    InputVector,
+    TrustError,
+    TrustMonitor,
+    UnauthorizedOverrideError,
+    evaluate_batch,
+    explain_schema,
+)
+
+MAX_BODY_BYTES = 256 * 1024
+TOKEN_ENV = "RESONTINEX_API_TOKEN"
+OPERATORS_ENV = "RESONTINEX_BREAK_GLASS_OPERATORS"
+BEARER = HTTPBearer(auto_error=False)
+# Worst first: the health of the service is the worst health of any component. A status this
+# list does not know counts as "unhealthy" (fail closed).
+SEVERITY = ("critical", "unhealthy", "degraded", "healthy")
+log = logging.getLogger("resontinex.service")
+
+
+@dataclass
+class ServiceSettings:
+    """Where state lives and who may do privileged things (read from the environment by default)."""
+
+    state_dir: Path
+    api_token: str | None = field(default_factory=lambda: os.environ.get(TOKEN_ENV) or None)
+    break_glass_operators: tuple[str, ...] = field(
+        default_factory=lambda: tuple(
+            o.strip() for o in os.environ.get(OPERATORS_ENV, "").split(",") if o.strip()
+        )
+    )
+    pipeline: PipelineSettings | None = None  # default: PipelineSettings(state_dir)
+
+
+ALIASES = {"ok": "healthy"}  # fusion-ops says "ok" where the others say "healthy"
+
+
+def worst_status(statuses: list[str]) -> str:
+    """The most severe status; one no member should report counts as unhealthy."""
+    named = [ALIASES.get(s, s) for s in statuses]
+    known = [s if s in SEVERITY else "unhealthy" for s in named]
+    return min(known, key=SEVERITY.index, default="healthy")
+
+
+class _Pipeline:
+    """The pipeline being built in the background, then built (or failed, with the reason)."""
+
+    def __init__(self) -> None:
+        self.pipeline: GovernedPipeline | None = None
+        self.failure: str | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def get(self) -> GovernedPipeline:
+        if self.pipeline is None:
+            raise ProblemError(503, self.reason(), headers={"Retry-After": "5"})
+        return self.pipeline
+
+    def reason(self) -> str:
+        if self.failure is not None:
+            return f"the pipeline failed to build: {self.failure}"
+        return "the pipeline is starting (the local model is loaded, or trained on first start)"
+
+
+def create_app(
+    settings: ServiceSettings,
+    *,
+    registry: CollectorRegistry | None = None,
+    pipeline_factory: Callable[[CollectorRegistry], GovernedPipeline] | None = None,
+) -> FastAPI:
+    """The service. ``pipeline_factory`` builds the pipeline at startup (tests pass their own)."""
+    registry = registry or CollectorRegistry()
+    metrics = ServiceMetrics(registry)
+    pipeline_settings = settings.pipeline or PipelineSettings(state_dir=settings.state_dir)
+    factory = pipeline_factory or (lambda reg: build_pipeline(pipeline_settings, registry=reg))
+    built = _Pipeline()
+    PipelineBody, RouteBody = routed_bodies(RuntimeRouter().categories)
+    trust_config = TrustMonitor(config_path=pipeline_settings.trust_config_path).config
+    BreakGlassBody = break_glass_body(trust_config.break_glass.max_ttl_seconds)
+
+    async def build() -> None:
+        try:
+            built.pipeline = await asyncio.to_thread(factory, registry)
+        except Exception as exc:  # reported by /health/ready; the process stays up to say so
+            built.failure = type(exc).__name__
+            log.exception("the pipeline failed to build")
+            return
+        metrics.ready.set(1)
+        metrics.audit_entries.set_function(lambda: built.pipeline.audit_log.size)  # type: ignore[union-attr]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        built.task = asyncio.create_task(build())
+        yield
+        built.task.cancel()
+        await asyncio.gather(built.task, return_exceptions=True)
+        if built.pipeline is not None:
+            built.pipeline.audit_log.close()
+
+    app = FastAPI(
+        title="RESONTINEX",
+        version=__version__,
+        lifespan=lifespan,
+        responses=documented(413, 503),
+    )
+    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
+
+    def request_id(request: Request) -> str | None:
+        return getattr(request.state, "request_id", None)
+
+    # ------------------------------------------------------------ errors: one model
+
+    @app.exception_handler(ProblemError)
+    async def service_problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return problem_response(
+            exc.status,
+            exc.detail,
+            request_id=request_id(request),
+            errors=exc.errors,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = field_problems(exc.errors())
+        if any(e.rule in {"json_invalid", "model_attributes_type"} for e in errors) or any(
+            e.field == "body" and e.rule == "dict_type" for e in errors
+        ):
+            return problem_response(
+                400,
+                "the body must be a JSON object",
+                request_id=request_id(request),
+                errors=errors,
+            )
+        return problem_response(
+            422, "the request broke a rule", request_id=request_id(request), errors=errors
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = {404: "no such resource", 405: "method not allowed"}.get(
+            exc.status_code, "request refused"
+        )
+        return problem_response(
+            exc.status_code, detail, request_id=request_id(request), headers=exc.headers
+        )
+
+    def rejected(exc: Exception, body: Any, field_name: str = "body") -> ProblemError:
+        """A member refused the request: 422 naming the error type, its text scrubbed of values."""
+        message = scrub(str(exc), submitted_strings(body.model_dump()))
+        problem = FieldProblem(field=field_name, rule=type(exc).__name__, message=message)
+        return ProblemError(422, f"refused: {type(exc).__name__}", errors=[problem])
+
+    def bearer_ok(credentials: HTTPAuthorizationCredentials | None) -> bool:
+        if settings.api_token is None or credentials is None:
+            return False
+        return hmac.compare_digest(credentials.credentials.encode(), settings.api_token.encode())
+
+    def privileged(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> None:
+        if settings.api_token is None:
+            raise ProblemError(403, f"privileged endpoints are disabled: set {TOKEN_ENV}")
+        if not bearer_ok(credentials):
+            raise ProblemError(
+                401, "a valid bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    # ------------------------------------------------------------ health and metrics
+
+    def health_report() -> dict[str, Any]:
+        p = built.pipeline
+        if p is None:
+            return {
+                "status": "unhealthy",
+                "ready": False,
+                "reason": built.reason(),
+                "components": {},
+            }
+        components = {
+            "trust": p.trust.get_health_status(),
+            "fusion": health_payload(governor=p.governor, router=p.router),
+            "audit": {"status": "healthy", "entries": p.audit_log.size},
+        }
+        if p.drift is not None:
+            drift = p.drift.status()
+            components["drift"] = {"status": "degraded" if drift["flagged"] else "healthy", **drift}
+        status = worst_status([str(c.get("status", "unknown")) for c in components.values()])
+        return {"status": status, "ready": True, "version": __version__, "components": components}
+
+    def probe(path: str, handler: Callable[[], Any], **options: Any) -> None:
+        """GET and HEAD (load balancers and kubelets use either) as two documented operations."""
+        for method in ("GET", "HEAD"):
+            app.add_api_route(
+                path,
+                handler,
+                methods=[method],
+                operation_id=f"{handler.__name__}_{method.lower()}",
+                **options,
+            )
+
+    def health() -> JSONResponse:
+        """The worst status of any component; 503 when unhealthy or critical."""
+        report = health_report()
+        failing = report["status"] in {"unhealthy", "critical"}
+        return JSONResponse(report, status_code=503 if failing else 200)
+
+    def live() -> dict[str, str]:
+        return {"status": "alive"}
+
+    def ready() -> JSONResponse:
+        if built.pipeline is None:
+            return JSONResponse({"ready": False, "reason": built.reason()}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    probe("/health", health, responses=documented(503))
+    probe("/health/live", live)
+    probe("/health/ready", ready, responses=documented(503))
+
+    @app.get(
+        "/metrics",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}}
+        },
+    )
+    def prometheus_metrics() -> PlainTextResponse:
+        """Prometheus text exposition (not JSON)."""
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    # ------------------------------------------------------------ trust
+
+    explanation = {k: v for k, v in explain_schema().items() if not k.startswith("$")}
+
+    @app.post(
+        "/trust/evaluate",
+        responses={
+            200: {"content": {"application/json": {"schema": explanation}}},
+            **documented(400, 422),
+        },
+    )
+    async def trust_evaluate(body: TrustSignals) -> JSONResponse:
+        """What the gate would decide: a calculation, not a governed decision.
+
+        Anonymous callers reach it, so it is counted apart (``resontinex_adhoc_*``) from the
+        pipeline's governed decisions, which the alert rules watch.
+        """
+        monitor = built.get().trust
+        try:
+            gate = CompositeTrustGate(
+                InputVector(body.alignment_score, body.epistemic_risk, body.confidence_band),
+                monitor.config,
+                monitor.calibrator,
+            )
+        except TrustError as exc:
+            raise rejected(exc, body) from None
+        metrics.adhoc.labels(gate.decision.value).inc()
+        return JSONResponse(gate.explain())
+
+    @app.post("/trust/evaluate/batch", responses=documented(400, 422))
+    async def trust_evaluate_batch(body: TrustBatch) -> dict[str, list[Any]]:
+        """Many rows in one vectorised pass (at most 10,000); ungoverned, like /trust/evaluate."""
+        monitor = built.get().trust
+        try:
+            aligned, risk, band = ([row[i] for row in body.rows] for i in range(3))
+            result = await asyncio.to_thread(
+                evaluate_batch, aligned, risk, band, monitor.config, monitor.calibrator
+            )
+        except TrustError as exc:
+            raise rejected(exc, body) from None
+        decisions = [d.value for d in result.decisions]
+        for decision in set(decisions):
+            metrics.adhoc.labels(decision).inc(decisions.count(decision))
+        return {
+            "trust_score": result.trust_scores.tolist(),
+            "tier": [t.value for t in result.tiers],
+            "decision": decisions,
+            "rule_fired": result.rules,
+        }
+
+    @app.post(
+        "/trust/break-glass",
+        dependencies=[Depends(privileged)],
+        responses=documented(400, 401, 403, 422),
+    )
+    def trust_break_glass(body: BreakGlassBody) -> dict[str, Any]:  # type: ignore[valid-type]
+        p = built.get()
+        given = body.model_dump()  # type: ignore[attr-defined]
+        gate = p.trust.evaluate(
+            given["alignment_score"], given["epistemic_risk"], given["confidence_band"]
+        )
+        try:
+            record = p.trust.break_glass_override(
+                gate,
+                given["override_reason"],
+                given["operator_id"],
+                authorizer=settings.break_glass_operators,
+                ttl_seconds=given["ttl_seconds"],
+                audit_log=settings.state_dir / "break-glass-audit.jsonl",
+            )
+        except UnauthorizedOverrideError:
+            raise ProblemError(
+                403,
+                "this operator is not authorised for break-glass",
+                errors=[
+                    FieldProblem(
+                        field="body.operator_id",
+                        rule="authorised_operator",
+                        message="not in the authorised operators",
+                    )
+                ],
+            ) from None
+        except TrustError as exc:
+            raise rejected(exc, body) from None
+        return record.as_dict()
+
+    # ------------------------------------------------------------ pipeline
+
+    @app.post("/pipeline/run", responses=documented(400, 401, 422))
+    async def pipeline_run(
+        request: Request,
+        body: PipelineBody,  # type: ignore[valid-type]
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> dict[str, Any]:
+        """One governed decision. ``emergency`` (spending past the review threshold) needs the
+        bearer token and an ``approver``, who is recorded in the audit record."""
+        fields = body.model_dump()  # type: ignore[attr-defined]
+        if fields["emergency"]:
+            if not bearer_ok(credentials):
+                raise ProblemError(
+                    401,
+                    "emergency spending needs a valid bearer token",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if fields["approver"] is None:
+                raise ProblemError(
+                    422,
+                    "emergency spending needs an approver",
+                    errors=[
+                        FieldProblem(
+                            field="body.approver",
+                            rule="required_with_emergency",
+                            message="set approver when emergency is true",
+                        )
+                    ],
+                )
+        p = built.get()
+        try:
+            run = PipelineRequest(**fields, request_id=request_id(request) or "")
+            result = await p.run(run)
+        except PipelineInputError as exc:
+            raise rejected(exc, body) from None
+        metrics.decisions.labels(result.decision).inc()
+        if result.reason.startswith("backend error"):
+            metrics.backend_errors.inc()
+        return result.to_dict()
+
+    # ------------------------------------------------------------ fusion
+
+    @app.get("/fusion/health")
+    def fusion_health() -> dict[str, Any]:
+        p = built.get()
+        return health_payload(governor=p.governor, router=p.router)
+
+    @app.get("/fusion/budget/status")
+    def fusion_budget_status() -> dict[str, Any]:
+        return budget_status_payload(built.get().governor)
+
+    @app.post(
+        "/fusion/budget/period",
+        dependencies=[Depends(privileged)],
+        responses=documented(400, 401, 403, 422),
+    )
+    def fusion_budget_period(body: BudgetPeriodBody) -> dict[str, Any]:
+        p = built.get()
+        try:
+            p.governor.start_period(body.period, body.budget)
+        except FusionOpsError as exc:
+            raise rejected(exc, body) from None
+        return budget_status_payload(p.governor)
+
+    @app.post("/fusion/route", responses=documented(400, 422))
+    def fusion_route(body: RouteBody) -> dict[str, Any]:  # type: ignore[valid-type]
+        try:
+            return built.get().router.route_scenario(body.model_dump()).to_dict()  # type: ignore[attr-defined]
+        except FusionOpsError as exc:
+            raise rejected(exc, body) from None
+
+    # ------------------------------------------------------------ cert and hbt
+
+    @app.post("/cert/trajectory/score", responses=documented(400, 422))
+    async def trajectory_score(body: ScoreBody) -> dict[str, Any]:
+        try:
+            result = await built.get().backend.local.monitor.score_async(body.prompt, body.response)
+        except ValueError as exc:
+            raise rejected(exc, body) from None
+        return result.to_dict()
+
+    @app.post(
+        "/hbt/verify", dependencies=[Depends(privileged)], responses=documented(401, 403, 409)
+    )
+    async def hbt_verify() -> dict[str, Any]:
+        p = built.get()
+        if p.drift is None:
+            raise ProblemError(409, "behavioural fingerprinting is disabled in this deployment")
+        watch = p.drift
+        result = await asyncio.to_thread(
+            watch.hbt.verify_model, watch.reference, watch.served_model, watch.calibration
+        )
+        return {
+            "same_model": result.same_model,
+            "similarity": result.similarity,
+            "threshold": watch.calibration.score_threshold,
+            "sequential_decision": result.sequential.decision,
+            "queries": result.sequential.queries,
+        }
+
+    @app.get("/audit/proof/{index}", responses=documented(404, 422))
+    def audit_proof(index: int) -> dict[str, Any]:
+        log = built.get().audit_log
+        if not 0 <= index < log.size:
+            raise ProblemError(404, "no audit record at this index")
+        try:
+            bundle = log.proof_bundle(index)
+        except HBTError as exc:
+            raise ProblemError(422, f"refused: {type(exc).__name__}") from None
+        public = log.path.with_name(PUBLIC_KEY_FILE)
+        return {**bundle, "public_key_pem": public.read_text() if public.exists() else None}
+
+    _register_problem_schema(app)
+    return app
+
+
+def _register_problem_schema(app: FastAPI) -> None:
+    """Put ``Problem`` in components/schemas, where every documented error response points."""
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build_openapi()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(
+                Problem.model_json_schema(ref_template="#/components/schemas/{model}")["$defs"]
+            )
+            components["Problem"] = {
+                k: v
+                for k, v in Problem.model_json_schema(
+                    ref_template="#/components/schemas/{model}"
+                ).items()
+                if k != "$defs"
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

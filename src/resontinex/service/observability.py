@@ -1,0 +1,204 @@
+"""What every request costs and what the service decided: request ids, HTTP, pipeline and process
+metrics, and the body limit, in one plain ASGI middleware.
+
+A plain ASGI middleware (not Starlette's ``BaseHTTPMiddleware``, which re-wraps every request and
+response in extra tasks and streams) so the plumbing stays cheap next to a gate that takes a
+microsecond. The route label is the route's template (``/audit/proof/{index}``), or ``unmatched``,
+so callers cannot create label values.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from cert.runtime.logging import correlation_scope as cert_scope
+from fusion_ops.logs import correlation_scope as fusion_scope
+from resontinex.service.problems import problem_response
+from resontinex.trust.logs import correlation_scope as trust_scope
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class ServiceMetrics:
+    """HTTP, pipeline and process metrics of the service, on the service's registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "resontinex_http_requests_total",
+            "HTTP requests by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "resontinex_http_request_duration_seconds",
+            "HTTP request latency by method and route template.",
+            ["method", "route"],
+            buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "resontinex_http_requests_in_flight", "HTTP requests being served.", registry=registry
+        )
+        self.decisions = Counter(
+            "resontinex_pipeline_decisions_total",
+            "Governed pipeline decisions (execute, review, defer, abort).",
+            ["decision"],
+            registry=registry,
+        )
+        self.backend_errors = Counter(
+            "resontinex_pipeline_backend_errors_total",
+            "Pipeline requests aborted because the generation backend failed.",
+            registry=registry,
+        )
+        self.audit_entries = Gauge(
+            "resontinex_audit_log_entries", "Records in the decision audit log.", registry=registry
+        )
+        self.adhoc = Counter(
+            "resontinex_adhoc_trust_evaluations_total",
+            "Ungoverned /trust/evaluate calculations by decision (anonymous callers; never alerted on).",
+            ["decision"],
+            registry=registry,
+        )
+        self.ready = Gauge(
+            "resontinex_ready", "1 once the pipeline is built and serving.", registry=registry
+        )
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+
+
+def request_id_of(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is a sane token, else a fresh one (never echo junk)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            if _VALID_REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+@contextmanager
+def correlation_scope(request_id: str) -> Iterator[None]:
+    """Bind the request id as the correlation id of every member's log lines.
+
+    Each member keeps its own ``ContextVar`` (members never import each other); the umbrella,
+    which composes them, binds them all.
+    """
+    with ExitStack() as stack:
+        for scope in (cert_scope, trust_scope, fusion_scope):
+            stack.enter_context(scope(request_id))
+        yield
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class ServiceMiddleware:
+    """Request id (header in, header out, correlation id of every log line), body limit, metrics."""
+
+    def __init__(self, app: ASGIApp, *, metrics: ServiceMetrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                started = True
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        declared = _content_length(scope)
+        too_large = declared is not None and declared > self.max_body_bytes
+        received = 0
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise _BodyTooLargeError
+            return message
+
+        began = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            with correlation_scope(request_id):
+                if too_large or declared == -1:
+                    await self._reject_size(scope, send_with_id, request_id, declared == -1)
+                else:
+                    try:
+                        await self.app(scope, bounded_receive, send_with_id)
+                    except _BodyTooLargeError:
+                        if started:
+                            raise
+                        await self._reject_size(scope, send_with_id, request_id, False)
+        finally:
+            self.metrics.in_flight.dec()
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            method = scope["method"]
+            self.metrics.requests.labels(method, template, str(status)).inc()
+            self.metrics.latency.labels(method, template).observe(time.perf_counter() - began)
+
+    async def _reject_size(
+        self, scope: Scope, send: Send, request_id: str, malformed: bool
+    ) -> None:
+        if malformed:
+            response = problem_response(
+                400, "the Content-Length header is not a number", request_id=request_id
+            )
+        else:
+            response = problem_response(
+                413, f"request body over {self.max_body_bytes} bytes", request_id=request_id
+            )
+        await response(scope, _drained, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length; -1 when the header is malformed."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            return int(value) if value.isdigit() else -1
+    return None
+
+
+async def _drained() -> Message:
+    return {"type": "http.disconnect"}

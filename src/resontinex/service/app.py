@@ -71,7 +71,7 @@ from resontinex.trust import (
     explain_schema,
 )
 
-MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_BYTES = 1024 * 1024  # a full batch (10,000 rows at full float precision) fits
 TOKEN_ENV = "RESONTINEX_API_TOKEN"
 OPERATORS_ENV = "RESONTINEX_BREAK_GLASS_OPERATORS"
 BEARER = HTTPBearer(auto_error=False)
@@ -157,7 +157,7 @@ def create_app(
         built.task.cancel()
         await asyncio.gather(built.task, return_exceptions=True)
         if built.pipeline is not None:
-            built.pipeline.audit_log.close()
+            built.pipeline.close()
 
     app = FastAPI(
         title="RESONTINEX",
@@ -378,7 +378,7 @@ def create_app(
 
     # ------------------------------------------------------------ pipeline
 
-    @app.post("/pipeline/run", responses=documented(400, 401, 422))
+    @app.post("/pipeline/run", responses=documented(400, 401, 403, 422))
     async def pipeline_run(
         request: Request,
         body: PipelineBody,  # type: ignore[valid-type]
@@ -387,12 +387,26 @@ def create_app(
         """One governed decision. ``emergency`` (spending past the review threshold) needs the
         bearer token and an ``approver``, who is recorded in the audit record."""
         fields = body.model_dump()  # type: ignore[attr-defined]
-        if fields["emergency"]:
+        if fields["emergency"] or fields["approver"] is not None:
             if not bearer_ok(credentials):
                 raise ProblemError(
                     401,
                     "emergency spending needs a valid bearer token",
                     headers={"WWW-Authenticate": "Bearer"},
+                )
+            if fields["approver"] is not None and (
+                fields["approver"] not in settings.break_glass_operators
+            ):
+                raise ProblemError(
+                    403,
+                    f"the approver is not one of the operators in {OPERATORS_ENV}",
+                    errors=[
+                        FieldProblem(
+                            field="body.approver",
+                            rule="authorised_operator",
+                            message="not an authorised operator",
+                        )
+                    ],
                 )
             if fields["approver"] is None:
                 raise ProblemError(
@@ -416,6 +430,11 @@ def create_app(
         if result.reason.startswith("backend error"):
             metrics.backend_errors.inc()
         return result.to_dict()
+
+    @app.get("/pipeline/limits")
+    def pipeline_limits() -> dict[str, Any]:
+        """What a prompt must fit: the model's context, the overlay's share, max_new_tokens."""
+        return built.get().limits()  # type: ignore[no-any-return]
 
     # ------------------------------------------------------------ fusion
 
@@ -453,7 +472,7 @@ def create_app(
     @app.post("/cert/trajectory/score", responses=documented(400, 422))
     async def trajectory_score(body: ScoreBody) -> dict[str, Any]:
         try:
-            result = await built.get().backend.local.monitor.score_async(body.prompt, body.response)
+            result = await built.get().backend.local.score(body.prompt, body.response)
         except ValueError as exc:
             raise rejected(exc, body) from None
         return result.to_dict()

@@ -26,6 +26,7 @@ DEFAULT_EXTRAS := test,bench
 EXTRAS_cert-trajectory := test,bench,bitsandbytes
 EXTRAS_hbt-core := test,bench,numba,transformers,ray
 PROMTOOL := /usr/bin/promtool
+WRK := /usr/bin/wrk
 QUICK ?=
 DIST ?= dist
 
@@ -96,10 +97,15 @@ test-integration: $(STAMP) ## cross-package flows against the installed packages
 iso: $(STAMP) ## each package built as a wheel, installed alone in a fresh venv, tested there (PKG=...)
 	$(PY) tools/check_isolation.py --jobs $(ISO_JOBS) --pytest-args '$(ISO_PYTEST_ARGS)' $(PKG)
 
-bench: $(STAMP) ## run benchmarks (PKG=..., QUICK=1) and collect them into docs/benchmarks.md
+# wrk (Debian's package) is the load generator of benchmarks/bench_service.py.
+$(WRK):
+	@command -v apt-get >/dev/null || { echo "wrk missing: install wrk"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
+
+bench: $(STAMP) $(WRK) ## run benchmarks (PKG=..., QUICK=1) and collect them into docs/benchmarks.md
 	$(PY) tools/run_benchmarks.py $(if $(QUICK),--quick) $(PKG)
 
-bench-smoke: $(STAMP) ## every benchmark in quick mode: it must run; timings are not judged
+bench-smoke: $(STAMP) $(WRK) ## every benchmark in quick mode: it must run; timings are not judged
 	$(PY) tools/run_benchmarks.py --quick --no-write $(PKG)
 
 build: $(STAMP) ## wheel + sdist into dist/ and twine check: every distribution, or one (PKG=fusion-ops, PKG=resontinex)

@@ -53,6 +53,9 @@ _OTLP_ERROR = (2, "STATUS_CODE_ERROR")
 _GENAI_CACHE_READ = "gen_ai.usage.cache_read.input_tokens"
 _GENAI_CACHE_WRITE = "gen_ai.usage.cache_creation.input_tokens"
 _NOT_JSON = object()
+_PLAIN_KEYS = frozenset(
+    {"input_tokens", "output_tokens", "usage", "latency_ms", "duration_ms", "ok", "error"}
+)
 
 
 @dataclass(frozen=True)
@@ -124,14 +127,15 @@ def _unix_nanos(where: _Where, field: str, value: Any) -> int:
     raise where.error(f"{field} must be unix nanoseconds, got {value!r:.60}")
 
 
-def _iso_seconds(where: _Where, field: str, value: Any) -> float:
+def _iso_time(where: _Where, field: str, value: Any) -> dt.datetime:
     if not isinstance(value, str):
         raise where.error(f"{field} must be an ISO 8601 time, got {value!r:.60}")
     text = value[:-1] + "+00:00" if value.endswith("Z") else value
     try:
-        return dt.datetime.fromisoformat(text).timestamp()
+        stamp = dt.datetime.fromisoformat(text)
     except ValueError as exc:
         raise where.error(f"{field} must be an ISO 8601 time, got {value!r:.60}") from exc
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
 class _Reader:
@@ -212,8 +216,8 @@ class _Reader:
             raise where.error("attributes must be an object")
         resource = span.get("resource")
         resource_attrs = resource.get("attributes") if isinstance(resource, Mapping) else None
-        start = _iso_seconds(where, "start_time", span.get("start_time"))
-        end = _iso_seconds(where, "end_time", span.get("end_time"))
+        start = _iso_time(where, "start_time", span.get("start_time"))
+        end = _iso_time(where, "end_time", span.get("end_time"))
         if end < start:
             raise where.error(f"span {span.get('name')!r} ends before it starts")
         status = _mapping(span.get("status"))
@@ -224,7 +228,7 @@ class _Reader:
             where,
             attrs,
             resource_attrs if isinstance(resource_attrs, Mapping) else {},
-            (end - start) * 1000.0,
+            (end - start) / dt.timedelta(microseconds=1) / 1000.0,  # exact: integer microseconds
             error,
         )
 
@@ -277,7 +281,7 @@ class _Reader:
             yield from self._otlp(where, value)
         elif "start_time" in value or "context" in value:
             yield self._sdk_span(where, value)
-        elif "input_tokens" in value or "usage" in value or "ok" in value or "error" in value:
+        elif _PLAIN_KEYS & set(value):
             yield self._plain(where, value)
         else:
             raise where.error(

@@ -155,6 +155,15 @@ def _run_tasks(
     """
     results: list[Sample | None] = [None] * len(tasks)
     stop: BaseException | None = None
+    if concurrency == 1:  # in the calling thread: no hand-off between threads per call
+        for index, (prompt, run) in enumerate(tasks):
+            try:
+                results[index] = _sample(backend, prompt, run, spend)
+            except BaseException as exc:
+                return results, exc
+            if progress is not None:
+                progress()
+        return results, None
     queue = iter(enumerate(tasks))
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="fusion-collect") as pool:
         pending: dict[Future[Sample], int] = {}

@@ -13,9 +13,10 @@ import yaml
 from fusion_ops import cli
 from fusion_ops.anthropic_backend import AnthropicBackend
 from fusion_ops.backends import Completion
-from fusion_ops.collect import base_prompt
+from fusion_ops.collect import base_prompt, call_prompts, parse_strategy
 from fusion_ops.errors import BackendError, BackendRequestError, InvalidInputError
 from fusion_ops.report import load_report
+from fusion_ops.runtime_router import load_golden_scenarios
 from fusion_ops.spend import Prices, SpendCap, prompt_token_bound
 
 KEY = "sk-ant-test-not-a-secret-0123"
@@ -290,3 +291,23 @@ def test_progress_bar_only_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("CI", "true")
     with cli._progress_bar(3) as bar:
         assert bar.disable
+
+
+def test_dry_run_prices_the_run_without_calling(
+    env: Any, scenarios: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["collect", "--dry-run", "--scenarios", str(scenarios), "--runs", "3"]
+    prices = ["--price-input", "1", "--price-output", "5", "--max-tokens", "100"]
+    assert cli.main([*argv, *prices]) == 0
+    out = capsys.readouterr().out
+    prompts = call_prompts(
+        load_golden_scenarios(scenarios),
+        baseline=parse_strategy("plain"),
+        candidate=parse_strategy("routed"),
+        runs=3,
+    )
+    bound = sum(Prices.per_mtok(1, 5).worst_case(p, 100) for p in prompts)
+    assert "12 calls (2 scenarios x 3 runs x 2 sides)" in out
+    assert f"${bound:.4f}" in out
+    assert env.requests == []
+    assert cli.main([*argv]) == 2  # no prices, no estimate

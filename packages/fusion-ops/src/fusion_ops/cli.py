@@ -18,12 +18,13 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from fusion_ops import budget_analysis
 from fusion_ops.backends import CompletionBackend, OfflineBackend
-from fusion_ops.collect import collect_report, parse_strategy
+from fusion_ops.collect import PromptStrategy, call_prompts, collect_report, parse_strategy
 from fusion_ops.errors import CollectionAbortedError, FusionOpsError, InvalidInputError
 from fusion_ops.ingest import DEFAULT_MAX_SAMPLES, ingest_report
 from fusion_ops.loader import load_backend, parse_options
@@ -105,10 +106,53 @@ def _write_report(path: str, report: BudgetReport) -> None:
     os.replace(tmp, target)
 
 
+def _dry_run(
+    args: argparse.Namespace,
+    scenarios: list[dict[str, Any]],
+    baseline: PromptStrategy,
+    candidate: PromptStrategy,
+) -> int:
+    """What a run would cost: the spend cap's hard bound and an offline-tokenizer estimate."""
+    if args.price_input is None or args.price_output is None:
+        raise InvalidInputError("--dry-run needs --price-input and --price-output")
+    prices = Prices.per_mtok(
+        args.price_input,
+        args.price_output,
+        cache_write=args.price_cache_write,
+        cache_read=args.price_cache_read,
+    )
+    prompts = call_prompts(scenarios, baseline=baseline, candidate=candidate, runs=args.runs)
+    bound = sum((prices.worst_case(p, args.max_tokens) for p in prompts), Decimal(0))
+    offline = collect_report(
+        scenarios,
+        baseline=baseline,
+        candidate=candidate,
+        backend=OfflineBackend(seed=args.seed),
+        runs=args.runs,
+    )
+    samples = [x for s in offline.scenarios for x in s.baseline + s.candidate]
+    estimate = sum((prices.cost(x) for x in samples), Decimal(0))
+    tokens_in = sum(x.input_tokens or 0 for x in samples)
+    tokens_out = sum(x.output_tokens or 0 for x in samples)
+    print(
+        f"{len(prompts)} calls ({len(scenarios)} scenarios x {args.runs} runs x 2 sides), "
+        f"{sum(len(p.encode()) for p in prompts)} prompt bytes\n"
+        f"spend cap needed (worst case: prompt bytes + {args.max_tokens} output tokens per call): "
+        f"${bound:.4f}\n"
+        f"estimate with the offline tokenizer ({tokens_in} input + {tokens_out} output tokens): "
+        f"${estimate:.4f}"
+    )
+    return 0
+
+
 def _collect(args: argparse.Namespace) -> int:
     baseline = parse_strategy(args.baseline)
     candidate = parse_strategy(args.candidate)
     scenarios = load_golden_scenarios(args.scenarios)
+    if args.dry_run:
+        return _dry_run(args, scenarios, baseline, candidate)
+    if not args.output:
+        raise InvalidInputError("collect needs -o/--output")
     backend = _backend(args)
     spend = _spend_cap(args)
     calls = len(scenarios) * args.runs * 2
@@ -215,7 +259,12 @@ def build_parser() -> argparse.ArgumentParser:
         )
     collect.add_argument("--baseline-git-sha", help="recorded in the metadata")
     collect.add_argument("--candidate-git-sha", help="recorded in the metadata")
-    collect.add_argument("-o", "--output", required=True, help="report file to write")
+    collect.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="call nothing: print the calls, the spend cap they need and an offline estimate",
+    )
+    collect.add_argument("-o", "--output", help="report file to write (required unless --dry-run)")
     ingest = sub.add_parser(
         "ingest",
         help="build a report from usage logs (JSONL records or OpenTelemetry GenAI spans)",

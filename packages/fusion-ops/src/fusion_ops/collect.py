@@ -34,7 +34,13 @@ from fusion_ops.report import BudgetReport, Sample, ScenarioSamples
 from fusion_ops.runtime_router import RuntimeRouter
 from fusion_ops.spend import SpendCap
 
-__all__ = ["PromptStrategy", "base_prompt", "collect_report", "parse_strategy"]
+__all__ = [
+    "PromptStrategy",
+    "base_prompt",
+    "call_prompts",
+    "collect_report",
+    "parse_strategy",
+]
 
 MAX_RUNS = 1000
 MAX_CONCURRENCY = 64
@@ -192,6 +198,52 @@ def _run_tasks(
     return results, stop
 
 
+_Prepared = tuple[str, Mapping[str, Any], tuple[str, str | None], tuple[str, str | None]]
+
+
+def _prepare(
+    scenarios: Sequence[Mapping[str, Any]], baseline: PromptStrategy, candidate: PromptStrategy
+) -> list[_Prepared]:
+    """(id, scenario, (baseline prompt, overlay), (candidate prompt, overlay)) per scenario."""
+    if not scenarios:
+        raise InvalidInputError("scenarios must not be empty")
+    prepared = []
+    seen: set[str] = set()
+    for i, scenario in enumerate(scenarios):
+        if not isinstance(scenario, Mapping):
+            raise InvalidInputError(f"scenarios[{i}] must be a mapping, got {scenario!r:.60}")
+        sid = str(scenario.get("id", f"scenario-{i}"))
+        if sid in seen:
+            raise InvalidInputError(f"scenarios[{i}].id {sid!r} is a duplicate")
+        seen.add(sid)
+        prepared.append(
+            (sid, scenario, baseline.prompt_for(scenario), candidate.prompt_for(scenario))
+        )
+    return prepared
+
+
+def _tasks(prepared: Sequence[_Prepared], runs: int) -> list[tuple[str, int]]:
+    """Interleaved: run r of every scenario, baseline then candidate, before run r + 1."""
+    _validate.integer("runs", runs, minimum=1, maximum=MAX_RUNS)
+    return [
+        (prompt, run)
+        for run in range(runs)
+        for _, _, (base_prompt_text, _), (cand_prompt_text, _) in prepared
+        for prompt in (base_prompt_text, cand_prompt_text)
+    ]
+
+
+def call_prompts(
+    scenarios: Sequence[Mapping[str, Any]],
+    *,
+    baseline: PromptStrategy,
+    candidate: PromptStrategy,
+    runs: int,
+) -> list[str]:
+    """The prompt of every call a collection run would make, in order (for cost estimates)."""
+    return [prompt for prompt, _ in _tasks(_prepare(scenarios, baseline, candidate), runs)]
+
+
 def collect_report(
     scenarios: Sequence[Mapping[str, Any]],
     *,
@@ -213,36 +265,16 @@ def collect_report(
     cap stops the run with :class:`CollectionAbortedError`, whose ``partial`` report records the
     calls that never ran as failed samples (so nothing that was paid for is lost).
     """
-    _validate.integer("runs", runs, minimum=1, maximum=MAX_RUNS)
     _validate.integer("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
-    if not scenarios:
-        raise InvalidInputError("scenarios must not be empty")
-    prepared = []
-    seen: set[str] = set()
-    for i, scenario in enumerate(scenarios):
-        if not isinstance(scenario, Mapping):
-            raise InvalidInputError(f"scenarios[{i}] must be a mapping, got {scenario!r:.60}")
-        sid = str(scenario.get("id", f"scenario-{i}"))
-        if sid in seen:
-            raise InvalidInputError(f"scenarios[{i}].id {sid!r} is a duplicate")
-        seen.add(sid)
-        prepared.append(
-            (sid, scenario, baseline.prompt_for(scenario), candidate.prompt_for(scenario))
-        )
-    # interleaved: run r of every scenario, baseline then candidate, before run r + 1
-    tasks = [
-        (prompt, run)
-        for run in range(runs)
-        for _, _, (base_prompt_text, _), (cand_prompt_text, _) in prepared
-        for prompt in (base_prompt_text, cand_prompt_text)
-    ]
+    prepared = _prepare(scenarios, baseline, candidate)
+    tasks = _tasks(prepared, runs)
     results, stop = _run_tasks(
         tasks, backend, concurrency=concurrency, spend=spend, progress=progress
     )
     if stop is not None and not isinstance(stop, (BackendRequestError, SpendCapReachedError)):
         raise stop
     not_run = Sample(ok=False, error=f"not run: {stop}"[:300])
-    samples: dict[str, tuple[list[Sample], list[Sample]]] = {sid: ([], []) for sid in seen}
+    samples: dict[str, tuple[list[Sample], list[Sample]]] = {p[0]: ([], []) for p in prepared}
     for index, result in enumerate(results):
         sid = prepared[(index // 2) % len(prepared)][0]
         samples[sid][index % 2].append(result or not_run)

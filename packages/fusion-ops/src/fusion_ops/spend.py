@@ -23,6 +23,7 @@ from typing import Any
 from fusion_ops import _validate
 from fusion_ops.backends import Completion
 from fusion_ops.errors import SpendCapReachedError
+from fusion_ops.report import Sample
 
 __all__ = ["PROMPT_FRAMING_TOKENS", "Prices", "SpendCap", "prompt_token_bound"]
 
@@ -78,13 +79,13 @@ class Prices:
             ),
         )
 
-    def cost(self, completion: Completion) -> Decimal:
-        """What one completion cost according to its reported usage."""
+    def cost(self, usage: Completion | Sample) -> Decimal:
+        """What one call cost according to its reported usage."""
         total = (
-            self.input * completion.input_tokens
-            + self.output * completion.output_tokens
-            + self.cache_write * (completion.cache_creation_input_tokens or 0)
-            + self.cache_read * (completion.cache_read_input_tokens or 0)
+            self.input * (usage.input_tokens or 0)
+            + self.output * (usage.output_tokens or 0)
+            + self.cache_write * (usage.cache_creation_input_tokens or 0)
+            + self.cache_read * (usage.cache_read_input_tokens or 0)
         )
         return total / MILLION
 

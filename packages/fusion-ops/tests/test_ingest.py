@@ -180,6 +180,16 @@ def test_malformed_logs_name_file_line_and_field(tmp_path: Path, content: str, m
     assert "bad.jsonl" in str(info.value)
 
 
+def test_plain_records_group_by_model_by_default(tmp_path: Path) -> None:
+    log = tmp_path / "usage.jsonl"
+    log.write_text(
+        json.dumps({"model": "m1", "input_tokens": 3, "output_tokens": 4, "latency_ms": 5}) + "\n"
+    )
+    report = ingest_report([log], [log])
+    assert [s.id for s in report.scenarios] == ["m1"]
+    assert report.scenarios[0].baseline[0].total_tokens == 7
+
+
 def test_missing_file_and_no_common_scenario(tmp_path: Path, candidate: Path) -> None:
     with pytest.raises(IngestError, match=r"nope\.jsonl"):
         ingest_report([tmp_path / "nope.jsonl"], [candidate], group_by="app.scenario")

@@ -73,9 +73,13 @@ class AnthropicBackend:
             if temperature is None
             else _validate.finite_number("temperature", temperature, minimum=0, maximum=1)
         )
-        self.client = client or anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, max_retries=self.max_retries, timeout=timeout
-        )
+        if client is None:
+            client = anthropic.Anthropic(
+                api_key=api_key, base_url=base_url, max_retries=self.max_retries, timeout=timeout
+            )
+        else:  # a client passed in brings its own retry policy; report that one
+            self.max_retries = getattr(client, "max_retries", self.max_retries)
+        self.client = client
         self.name = f"anthropic/{self.model}"
 
     def complete(self, prompt: str, *, run: int) -> Completion:

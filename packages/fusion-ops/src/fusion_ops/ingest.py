@@ -240,6 +240,8 @@ class _Reader:
         attrs = record.get("attributes")
         attrs = attrs if isinstance(attrs, Mapping) else {}
         group = record.get(self.group_by, attrs.get(self.group_by))
+        if group is None and self.group_by == "gen_ai.request.model":
+            group = record.get("model")  # the default grouping works for plain records too
         if group is None or group == "":
             return "no_group"
         usage = _mapping(record.get("usage")) or record

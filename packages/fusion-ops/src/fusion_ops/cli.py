@@ -75,19 +75,23 @@ def _backend(args: argparse.Namespace) -> CompletionBackend:
     return load_backend(args.backend, parse_options(args.backend_option or []))
 
 
-def _spend_cap(args: argparse.Namespace) -> SpendCap | None:
-    if args.max_spend_usd is None:
-        return None
+def _prices(args: argparse.Namespace, needed_by: str) -> Prices:
     if args.price_input is None or args.price_output is None:
         raise InvalidInputError(
-            "--max-spend-usd needs --price-input and --price-output (USD per million tokens)"
+            f"{needed_by} needs --price-input and --price-output (USD per million tokens)"
         )
-    prices = Prices.per_mtok(
+    return Prices.per_mtok(
         args.price_input,
         args.price_output,
         cache_write=args.price_cache_write,
         cache_read=args.price_cache_read,
     )
+
+
+def _spend_cap(args: argparse.Namespace) -> SpendCap | None:
+    if args.max_spend_usd is None:
+        return None
+    prices = _prices(args, "--max-spend-usd")
     return SpendCap(args.max_spend_usd, prices, max_output_tokens=args.max_tokens)
 
 
@@ -113,14 +117,7 @@ def _dry_run(
     candidate: PromptStrategy,
 ) -> int:
     """What a run would cost: the spend cap's hard bound and an offline-tokenizer estimate."""
-    if args.price_input is None or args.price_output is None:
-        raise InvalidInputError("--dry-run needs --price-input and --price-output")
-    prices = Prices.per_mtok(
-        args.price_input,
-        args.price_output,
-        cache_write=args.price_cache_write,
-        cache_read=args.price_cache_read,
-    )
+    prices = _prices(args, "--dry-run")
     prompts = call_prompts(scenarios, baseline=baseline, candidate=candidate, runs=args.runs)
     bound = sum((prices.worst_case(p, args.max_tokens) for p in prompts), Decimal(0))
     offline = collect_report(

@@ -42,7 +42,7 @@ from typing import Any, BinaryIO
 
 from fusion_ops import _validate
 from fusion_ops.errors import IngestError
-from fusion_ops.report import BudgetReport, Sample, ScenarioSamples
+from fusion_ops.report import BudgetReport, Sample, ScenarioSamples, reject_json_constant
 
 __all__ = ["DEFAULT_MAX_SAMPLES", "MAX_DOCUMENT_BYTES", "UsageRecord", "ingest_report", "read_log"]
 
@@ -294,13 +294,9 @@ class _Reader:
 
 def _decode(where: _Where, raw: bytes) -> Any:
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        return json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise where.error(f"not valid UTF-8 JSON: {exc}") from exc
-
-
-def _reject_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"non-standard constant {name}", name, 0)
 
 
 def _values(handle: BinaryIO, digest: Any, where: _Where) -> Iterator[Any]:
@@ -310,7 +306,7 @@ def _values(handle: BinaryIO, digest: Any, where: _Where) -> Iterator[Any]:
     value = _NOT_JSON
     if head.startswith(b"{"):
         try:
-            value = json.loads(first.decode("utf-8"), parse_constant=_reject_constant)
+            value = json.loads(first.decode("utf-8"), parse_constant=reject_json_constant)
         except (UnicodeDecodeError, json.JSONDecodeError):
             value = _NOT_JSON  # a pretty-printed document, or an error reported below
     if head.startswith(b"[") or (head.startswith(b"{") and value is _NOT_JSON):

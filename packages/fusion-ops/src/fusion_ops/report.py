@@ -272,11 +272,12 @@ def load_report(path: str | os.PathLike[str]) -> BudgetReport:
     except OSError as exc:
         raise ReportError(f"report file {file}: {exc.strerror or exc}") from exc
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        document = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"report file {file} is not valid UTF-8 JSON: {exc}") from exc
     return parse_report(document)
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
+    """``parse_constant`` hook: NaN and Infinity are not JSON, and no count may be one."""
     raise json.JSONDecodeError(f"non-standard constant {name}", name, 0)

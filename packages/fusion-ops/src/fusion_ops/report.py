@@ -33,31 +33,50 @@ __all__ = [
 REPORT_SCHEMA_ID = "fusion-ops/budget-report"
 REPORT_SCHEMA_VERSION = 1
 MAX_REPORT_BYTES = 50_000_000
+_CACHE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One run. Failed runs have ``ok=False`` and no token counts."""
+    """One run. Failed runs have ``ok=False`` and no token counts.
+
+    ``input_tokens`` follows the provider's meaning: with prompt caching (Anthropic) it excludes
+    the cached prompt tokens, which are reported apart as ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens`` (None when the backend does not report them).
+    """
 
     ok: bool
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_ms: float | None = None
     error: str | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int:
-        return (self.input_tokens or 0) + (self.output_tokens or 0)
+        """Every token the model processed: prompt (cached or not) plus output."""
+        return (
+            (self.input_tokens or 0)
+            + (self.output_tokens or 0)
+            + (self.cache_read_input_tokens or 0)
+            + (self.cache_creation_input_tokens or 0)
+        )
 
     def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any]
         if self.ok:
-            return {
+            out = {
                 "ok": True,
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
                 "latency_ms": self.latency_ms,
             }
-        out: dict[str, Any] = {"ok": False, "error": self.error or "unknown"}
+            for key in _CACHE_KEYS:
+                if getattr(self, key) is not None:
+                    out[key] = getattr(self, key)
+            return out
+        out = {"ok": False, "error": self.error or "unknown"}
         if self.latency_ms is not None:
             out["latency_ms"] = self.latency_ms
         return out
@@ -143,17 +162,22 @@ def _sample(raw: Any, path: str) -> Sample:
     data = _obj(raw, path)
     ok = data.get("ok")
     if ok is True:
-        extra = set(data) - {"ok", "input_tokens", "output_tokens", "latency_ms"}
+        extra = set(data) - {"ok", "input_tokens", "output_tokens", "latency_ms", *_CACHE_KEYS}
         if extra:
             raise _fail(path, f"unexpected keys {sorted(extra)}")
         for key in ("input_tokens", "output_tokens", "latency_ms"):
             if key not in data:
                 raise _fail(f"{path}.{key}", "is missing")
+        cache_read, cache_write = (
+            _count(data[k], f"{path}.{k}") if k in data else None for k in _CACHE_KEYS
+        )
         return Sample(
             ok=True,
             input_tokens=_count(data["input_tokens"], f"{path}.input_tokens"),
             output_tokens=_count(data["output_tokens"], f"{path}.output_tokens"),
             latency_ms=_ms(data["latency_ms"], f"{path}.latency_ms"),
+            cache_read_input_tokens=cache_read,
+            cache_creation_input_tokens=cache_write,
         )
     if ok is False:
         extra = set(data) - {"ok", "error", "latency_ms"}
@@ -248,11 +272,12 @@ def load_report(path: str | os.PathLike[str]) -> BudgetReport:
     except OSError as exc:
         raise ReportError(f"report file {file}: {exc.strerror or exc}") from exc
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        document = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"report file {file} is not valid UTF-8 JSON: {exc}") from exc
     return parse_report(document)
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
+    """``parse_constant`` hook: NaN and Infinity are not JSON, and no count may be one."""
     raise json.JSONDecodeError(f"non-standard constant {name}", name, 0)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 
 class HBTError(Exception):
     """Base class of every error raised by hbt-core."""
@@ -39,7 +43,7 @@ def check_finite_number(
     name: str, value: object, *, low: float | None = None, high: float | None = None
 ) -> float:
     """Validate a real number (bool rejected) and return it as float; messages name the field."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise InvalidInputError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     result = float(value)
     if result != result or result in (float("inf"), float("-inf")):

@@ -27,6 +27,10 @@ class IntegrityError(HBTError):
     """A proof, signature, commitment or package failed verification (tampering or corruption)."""
 
 
+class AuditLogFormatError(HBTError):
+    """A file is not a readable hbt audit log: missing, foreign, truncated or corrupt."""
+
+
 class KeyConfigurationError(HBTError):
     """A signing key could not be loaded from the configured path or environment variable."""
 

@@ -257,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     pkg_logger = logging.getLogger("hbt_core")
     if not any(isinstance(h.formatter, JsonFormatter) for h in pkg_logger.handlers):
+        # cert-runtime's formatter: structured, with the correlation id, secrets redacted
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())
         pkg_logger.addHandler(handler)

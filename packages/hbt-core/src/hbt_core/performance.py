@@ -19,8 +19,9 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
+from cert.runtime.metrics import MetricsFactory
 from hbt_core.errors import InvalidInputError, check_finite_number, check_int
 
 T = TypeVar("T")
@@ -81,15 +82,13 @@ class CacheManager:
         self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = self.evictions = 0
-        self._metric: Counter | None = None
-        if registry is not None:
-            self._metric = Counter(
-                "hbt_cache_requests_total", "Cache lookups by result", ["result"], registry=registry
-            )
+        # idempotent: several caches (or facades) may share one registry
+        self._metric = MetricsFactory(registry, enabled=registry is not None).counter(
+            "hbt_cache_requests_total", "Cache lookups by result", ["result"]
+        )
 
     def _count(self, result: str) -> None:
-        if self._metric is not None:
-            self._metric.labels(result=result).inc()
+        self._metric.labels(result=result).inc()
 
     def get(self, key: str) -> tuple[bool, Any]:
         """(found, value); expired entries count as misses and are removed."""
@@ -138,14 +137,9 @@ class PerformanceOptimizer:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.timings: dict[str, list[float]] = {}
         self._lock = threading.Lock()
-        self._hist: Histogram | None = None
-        if registry is not None:
-            self._hist = Histogram(
-                "hbt_operation_duration_seconds",
-                "Profiled operation time",
-                ["operation"],
-                registry=registry,
-            )
+        self._hist = MetricsFactory(registry, enabled=registry is not None).histogram(
+            "hbt_operation_duration_seconds", "Profiled operation time", ["operation"]
+        )
 
     @contextmanager
     def profile(self, operation: str) -> Iterator[None]:
@@ -156,8 +150,7 @@ class PerformanceOptimizer:
             elapsed = time.perf_counter() - start
             with self._lock:
                 self.timings.setdefault(operation, []).append(elapsed)
-            if self._hist is not None:
-                self._hist.labels(operation=operation).observe(elapsed)
+            self._hist.labels(operation=operation).observe(elapsed)
 
     def summary(self) -> dict[str, dict[str, float]]:
         with self._lock:

@@ -139,3 +139,19 @@ def test_two_monitors_and_facades_share_one_registry(
     asyncio.run(first.run())
     asyncio.run(second.run())
     assert registry.get_sample_value("hbt_monitor_checks_total") == 2
+
+
+def test_in_memory_records_are_bounded() -> None:
+    """The same unbounded-growth pattern as the monitor history: sinks and profilers."""
+    from hbt_core.performance import PerformanceOptimizer
+
+    sink = MemorySink(max_alerts=3)
+    for i in range(10):
+        asyncio.run(sink.emit(Alert("sudden", i, i, 1.0, 0.5, "")))
+    assert [a.check for a in sink.alerts] == [7, 8, 9]
+    opt = PerformanceOptimizer(max_samples=5)
+    for _ in range(20):
+        with opt.profile("op"):
+            pass
+    assert len(opt.timings["op"]) == 5
+    assert opt.summary()["op"]["count"] == 20.0

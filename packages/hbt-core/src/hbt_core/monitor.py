@@ -111,13 +111,15 @@ class AlertSink(Protocol):
 
 
 class MemorySink:
-    """Keeps alerts in a list (tests, dashboards in-process)."""
+    """Keeps the latest ``max_alerts`` alerts in a list (tests, dashboards in-process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_alerts: int = 1000) -> None:
+        self.max_alerts = check_int("max_alerts", max_alerts, low=1)
         self.alerts: list[Alert] = []
 
     async def emit(self, alert: Alert) -> None:
         self.alerts.append(alert)
+        del self.alerts[: -self.max_alerts]
 
 
 class LogSink:

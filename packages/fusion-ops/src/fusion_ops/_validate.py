@@ -25,7 +25,10 @@ def finite_number(
     """Return ``value`` as float; refuse bools, non-numbers, NaN/inf and values out of range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise error(f"{field} must be a number, got {type(value).__name__} {_show(value)}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond float range is no more usable than inf
+        number = math.inf
     if not math.isfinite(number):
         raise error(f"{field} must be finite, got {_show(value)}")
     if minimum is not None:

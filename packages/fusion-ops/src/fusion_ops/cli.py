@@ -4,7 +4,7 @@
     fusion-budget analyze --report-file r.json --output-format markdown
     fusion-budget schema
 
-Exit codes: 0 ok (analysis pass/warn), 1 analysis block, 2 usage or input error.
+Exit codes: 0 ok (analysis pass/warn), 1 analysis block, 2 usage, input or any unexpected error.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pathlib import Path
 
 from fusion_ops import budget_analysis
 from fusion_ops.backends import OfflineBackend
+from fusion_ops.cli_support import guarded_main
 from fusion_ops.collect import collect_report, parse_strategy
-from fusion_ops.errors import FusionOpsError
 from fusion_ops.report import report_schema
 from fusion_ops.runtime_router import load_golden_scenarios
 
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "analyze":
@@ -102,11 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(report_schema(), indent=2))
         return 0
-    try:
-        return _collect(args)
-    except (FusionOpsError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return _collect(args)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import numpy as np
 from fusion_ops import _validate
 from fusion_ops.cli_support import guarded_main
 from fusion_ops.errors import InvalidInputError, ReportError
-from fusion_ops.report import BudgetReport, load_report
+from fusion_ops.report import BudgetReport, Sample, load_report
 
 __all__ = [
     "COMMENT_MARKER",
@@ -241,6 +241,25 @@ def _grade(
     )
 
 
+def _sample_arrays(
+    base_ok: Sequence[Sample], cand_ok: Sequence[Sample]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Tokens and latencies of both sides; None when any is not a finite number >= 0 (a report
+    built in code skips the parser's checks: a NaN or a huge int must not reach the statistics)."""
+    try:
+        arrays = (
+            np.array([s.total_tokens for s in base_ok], dtype=float),
+            np.array([s.total_tokens for s in cand_ok], dtype=float),
+            np.array([s.latency_ms for s in base_ok], dtype=float),
+            np.array([s.latency_ms for s in cand_ok], dtype=float),
+        )
+    except (OverflowError, TypeError, ValueError):
+        return None
+    if not all(bool(np.all(np.isfinite(a) & (a >= 0))) for a in arrays):
+        return None
+    return arrays
+
+
 def analyze_report(
     report: BudgetReport,
     thresholds: Thresholds | None = None,
@@ -291,12 +310,19 @@ def analyze_report(
                 )
             )
             continue
-        bt = np.array([s.total_tokens for s in base_ok], dtype=float)
-        ct = np.array([s.total_tokens for s in cand_ok], dtype=float)
-        bl = np.array([s.latency_ms for s in base_ok], dtype=float)
-        cl = np.array([s.latency_ms for s in cand_ok], dtype=float)
-        sides.append((bt, ct, bl, cl))
-        bmean, cmean = float(bt.mean()), float(ct.mean())
+        arrays = _sample_arrays(base_ok, cand_ok)
+        if arrays is None:
+            problems.append(
+                Finding(
+                    "error",
+                    "samples",
+                    f"scenario {scenario.id!r} has a token count or latency that is not a "
+                    "finite number >= 0",
+                )
+            )
+            continue
+        sides.append(arrays)
+        bmean, cmean = float(arrays[0].mean()), float(arrays[1].mean())
         summaries.append(
             ScenarioSummary(
                 id=scenario.id,
@@ -310,6 +336,9 @@ def analyze_report(
                 candidate_overlay=scenario.candidate_overlay,
             )
         )
+    if not counts["base_all"] or not counts["cand_all"]:
+        problems.append(Finding("error", "samples", "the report holds no samples"))
+        return BudgetAnalysis(status="error", findings=tuple(problems), **base_args)
     base_error_rate = 1 - counts["base_ok"] / counts["base_all"]
     error_rate = 1 - counts["cand_ok"] / counts["cand_all"]
     base_args |= {

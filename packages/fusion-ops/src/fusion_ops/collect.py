@@ -24,7 +24,7 @@ from typing import Any
 from fusion_ops import _validate
 from fusion_ops.backends import CompletionBackend
 from fusion_ops.errors import InvalidInputError
-from fusion_ops.report import BudgetReport, Sample, ScenarioSamples
+from fusion_ops.report import MAX_TOKENS, BudgetReport, Sample, ScenarioSamples
 from fusion_ops.runtime_router import RuntimeRouter
 from fusion_ops.tokenizer import TOKENIZER_NAME
 
@@ -98,12 +98,19 @@ def _sample(backend: CompletionBackend, prompt: str, run: int) -> Sample:
         completion = backend.complete(prompt, run=run)
     except Exception as exc:  # a failed run is data (error rate), not a crash of the collector
         return Sample(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
-    return Sample(
-        ok=True,
-        input_tokens=completion.input_tokens,
-        output_tokens=completion.output_tokens,
-        latency_ms=completion.latency_ms,
-    )
+    try:  # a backend's usage numbers are input too: a NaN or negative count is a failed run
+        usage = (
+            _validate.integer(
+                "input_tokens", completion.input_tokens, minimum=0, maximum=MAX_TOKENS
+            ),
+            _validate.integer(
+                "output_tokens", completion.output_tokens, minimum=0, maximum=MAX_TOKENS
+            ),
+            _validate.finite_number("latency_ms", completion.latency_ms, minimum=0),
+        )
+    except (InvalidInputError, AttributeError) as exc:
+        return Sample(ok=False, error=f"invalid completion from the backend: {exc}"[:300])
+    return Sample(ok=True, input_tokens=usage[0], output_tokens=usage[1], latency_ms=usage[2])
 
 
 def collect_report(

@@ -33,6 +33,7 @@ __all__ = [
 REPORT_SCHEMA_ID = "fusion-ops/budget-report"
 REPORT_SCHEMA_VERSION = 1
 MAX_REPORT_BYTES = 50_000_000
+MAX_TOKENS = 10**12  # per sample and field: far above any real completion, far below float range
 
 
 @dataclass(frozen=True)
@@ -126,9 +127,16 @@ def _str(value: Any, path: str, *, nullable: bool = False) -> str | None:
 
 
 def _count(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(path, f"must be an integer >= 0, got {value!r:.60}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise _fail(path, f"must be an integer in [0, {MAX_TOKENS}], got {_short(value)}")
     return value
+
+
+def _short(value: Any) -> str:
+    """repr for messages; a huge int is described, not converted (which could itself fail)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"an integer of about {value.bit_length() * 0.30103:.0f} digits"
+    return f"{value!r:.60}"
 
 
 def _ms(value: Any, path: str) -> float:
@@ -249,7 +257,7 @@ def load_report(path: str | os.PathLike[str]) -> BudgetReport:
         raise ReportError(f"report file {file}: {exc.strerror or exc}") from exc
     try:
         document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or an int too long
         raise ReportError(f"report file {file} is not valid UTF-8 JSON: {exc}") from exc
     return parse_report(document)
 

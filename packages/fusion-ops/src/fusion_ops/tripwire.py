@@ -76,7 +76,7 @@ class TripwireStatus:
 
 def _parse_state(raw: bytes) -> TripwireState:
     """Strict parse; ValueError on anything unexpected."""
-    data = json.loads(raw.decode("utf-8"))
+    data = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
         raise ValueError("not a version-1 tripwire state object")
     expected = {f for f in TripwireState.__dataclass_fields__}
@@ -101,6 +101,10 @@ def _parse_state(raw: bytes) -> TripwireState:
         raise ValueError("last_token_delta must be a number or null")
     data["recent_deltas"] = tuple(float(d) for d in deltas)
     return TripwireState(**data)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-finite number {name} in the state file")
 
 
 def _now() -> str:

@@ -207,6 +207,8 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what}: {path} is {size} bytes (limit {MAX_CONFIG_BYTES})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:  # a directory, or no read permission
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{what}: {path} is not valid UTF-8 YAML: {exc}") from exc
     if not isinstance(data, dict):

@@ -44,6 +44,7 @@ from fusion_ops.errors import InvalidInputError, ReportError
 from fusion_ops.report import BudgetReport, Sample, load_report
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "COMMENT_MARKER",
     "EXIT_CODES",
     "GITHUB_OUTPUT_KEYS",

@@ -136,3 +136,15 @@ def test_a_governance_config_needs_validated_sections() -> None:
     cfg = load_governance_config()
     with pytest.raises(ConfigError, match="budget_limits must be a BudgetLimits"):
         dataclasses.replace(cfg, budget_limits={"hard_limit_percentage": float("nan")})
+
+
+def test_integers_too_long_for_python_are_config_errors(tmp_path: Path) -> None:
+    """Above 4300 digits even repr() and int() raise ValueError: messages must not crash."""
+    with pytest.raises(ConfigError, match=r"approval_threshold must be in .* got an integer of"):
+        BudgetLimits(approval_threshold=10**5000)
+    with pytest.raises(ConfigError, match=r"consecutive_limit .* got an integer of"):
+        TripwireConfig(consecutive_limit=-(10**5000))
+    path = tmp_path / "huge.yaml"
+    path.write_text("budget_limits:\n  approval_threshold: 1" + "0" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="not valid UTF-8 YAML"):
+        load_governance_config(path)

@@ -410,3 +410,8 @@ def test_admitted_reservations_never_exceed_the_budget_whatever_is_passed(
         snap = gov.snapshot()
         assert math.isfinite(snap.utilisation)
         assert 0 <= snap.reserved <= snap.budget == 1000
+
+
+def test_messages_about_integers_too_long_for_repr_do_not_crash() -> None:
+    with pytest.raises(InvalidInputError, match="base_cost must be finite, got an integer of"):
+        EnergyGovernor(1000).estimate(10**5000)

@@ -152,3 +152,10 @@ def test_token_counts_are_bounded(report_dict: dict[str, Any], tokens: int) -> N
         parse_report(doc)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, report_schema())
+
+
+def test_a_huge_integer_latency_is_a_report_error(report_dict: dict[str, Any]) -> None:
+    doc = copy.deepcopy(report_dict)
+    doc["scenarios"][0]["baseline"]["samples"][0]["latency_ms"] = 10**5000
+    with pytest.raises(ReportError, match=r"latency_ms: must be a finite number >= 0, got an"):
+        parse_report(doc)

@@ -404,3 +404,12 @@ def test_router_demo_unreadable_scenarios_exit_2(
 ) -> None:
     assert main(["--scenarios", str(tmp_path)]) == 2  # a directory
     assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_huge_integer_weight_is_a_config_error(router_dir: Path) -> None:
+    text = (router_dir / "routing.yaml").read_text()
+    (router_dir / "routing.yaml").write_text(
+        text.replace("min_score: 0.30", "min_score: " + "9" * 400)
+    )
+    with pytest.raises(ConfigError, match=r"routing\.scoring\.min_score must be in \[0, 10\.0\]"):
+        RuntimeRouter(router_dir)

@@ -438,7 +438,7 @@ def analyze_budget_metrics(
     """
     if not isinstance(report_file, (str, os.PathLike)):
         raise InvalidInputError(
-            f"report_file must be a path, got {type(report_file).__name__} {report_file!r:.60}"
+            f"report_file must be a path, got {type(report_file).__name__} {_validate.show(report_file)}"
         )
     thresholds = Thresholds(
         token_warn, token_block, latency_warn, latency_block, max_error_rate, block_error_rate

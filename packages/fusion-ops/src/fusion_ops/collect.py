@@ -89,7 +89,7 @@ def parse_strategy(spec: str) -> PromptStrategy:
     if kind == "routed":
         return PromptStrategy(spec, RuntimeRouter(arg or None))
     raise InvalidInputError(
-        f"strategy must be plain, overlay:NAME, routed or routed:DIR, got {spec!r:.80}"
+        f"strategy must be plain, overlay:NAME, routed or routed:DIR, got {_validate.show(spec)}"
     )
 
 
@@ -132,7 +132,9 @@ def collect_report(
     seen: set[str] = set()
     for i, scenario in enumerate(scenarios):
         if not isinstance(scenario, Mapping):
-            raise InvalidInputError(f"scenarios[{i}] must be a mapping, got {scenario!r:.60}")
+            raise InvalidInputError(
+                f"scenarios[{i}] must be a mapping, got {_validate.show(scenario)}"
+            )
         sid = str(scenario.get("id", f"scenario-{i}"))
         if sid in seen:
             raise InvalidInputError(f"scenarios[{i}].id {sid!r} is a duplicate")

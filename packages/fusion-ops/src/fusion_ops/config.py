@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from fusion_ops import _validate
 from fusion_ops.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1_000_000
@@ -28,20 +29,19 @@ def _number(
 ) -> float:
     """``value`` as a float in [low, high] (or (low, high]); ConfigError naming ``where``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number, got {value!r:.60}")
-    try:
-        number = float(value)
-    except OverflowError:  # an int beyond float range
-        number = math.inf
+        raise ConfigError(f"{where} must be a number, got {_validate.show(value)}")
+    number = _validate.as_float(value)
     if not math.isfinite(number) or number < low or number > high or (low_open and number == low):
         bracket = "(" if low_open else "["
-        raise ConfigError(f"{where} must be in {bracket}{low}, {high}], got {value!r:.60}")
+        raise ConfigError(
+            f"{where} must be in {bracket}{low}, {high}], got {_validate.show(value)}"
+        )
     return number
 
 
 def _int(where: str, value: Any, *, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{where} must be an integer >= {low}, got {value!r:.60}")
+        raise ConfigError(f"{where} must be an integer >= {low}, got {_validate.show(value)}")
     return value
 
 
@@ -121,7 +121,7 @@ class TripwireConfig:
         _int(f"{where}.recovery_clean_runs", self.recovery_clean_runs, low=1)
         if not isinstance(self.auto_recovery, bool):
             raise ConfigError(
-                f"{where}.auto_recovery must be true or false, got {self.auto_recovery!r:.60}"
+                f"{where}.auto_recovery must be true or false, got {_validate.show(self.auto_recovery)}"
             )
         params = self.downgrade_parameters
         if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
@@ -182,7 +182,7 @@ class GovernanceConfig:
         for name, kind in _SECTIONS.items():
             if not isinstance(getattr(self, name), kind):
                 raise ConfigError(
-                    f"{name} must be a {kind.__name__}, got {getattr(self, name)!r:.60}"
+                    f"{name} must be a {kind.__name__}, got {_validate.show(getattr(self, name))}"
                 )
 
 
@@ -209,7 +209,7 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:  # a directory, or no read permission
         raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: an int too long
         raise ConfigError(f"{what}: {path} is not valid UTF-8 YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{what}: {path} must hold a mapping, got {type(data).__name__}")
@@ -254,7 +254,7 @@ def _build(kind: type[_T], data: Mapping[str, Any], key_path: str) -> _T:
 def governance_from_mapping(data: Mapping[str, Any]) -> GovernanceConfig:
     """Validate a complete configuration mapping (defaults already merged)."""
     if data.get("version") != 1:
-        raise ConfigError(f"version must be 1, got {data.get('version')!r}")
+        raise ConfigError(f"version must be 1, got {_validate.show(data.get('version'))}")
     return GovernanceConfig(
         budget_limits=_build(BudgetLimits, data, "budget_limits"),
         multipliers=_build(Multipliers, data, "multipliers"),

@@ -108,7 +108,7 @@ def _check_estimate(estimate: CostEstimate) -> float:
     )
     if not isinstance(estimate.emergency, bool):
         raise InvalidInputError(
-            f"estimate.emergency must be a bool, got {estimate.emergency!r:.40}"
+            f"estimate.emergency must be a bool, got {_validate.show(estimate.emergency)}"
         )
     if not isinstance(estimate.breakdown, tuple) or not all(
         isinstance(item, MultiplierApplied) for item in estimate.breakdown
@@ -118,14 +118,14 @@ def _check_estimate(estimate: CostEstimate) -> float:
     for item in estimate.breakdown:
         _validate.text("estimate.breakdown factor", item.factor, max_chars=100)
         factor = _validate.finite_number(
-            f"estimate.breakdown[{item.factor!r:.40}].multiplier",
+            f"estimate.breakdown[{_validate.show(item.factor)}].multiplier",
             item.multiplier,
             minimum=0,
             exclusive_minimum=True,
         )
         if not isinstance(item.applied, bool):
             raise InvalidInputError(
-                f"estimate.breakdown[{item.factor!r:.40}].applied must be a bool"
+                f"estimate.breakdown[{_validate.show(item.factor)}].applied must be a bool"
             )
         if item.applied:
             product *= factor
@@ -260,7 +260,7 @@ class EnergyGovernor:
         trust = _validate.finite_number("trust_score", trust_score, minimum=0, maximum=1)
         ent = _validate.finite_number("entropy", entropy, minimum=0, maximum=1)
         if not isinstance(emergency, bool):
-            raise InvalidInputError(f"emergency must be a bool, got {emergency!r:.40}")
+            raise InvalidInputError(f"emergency must be a bool, got {_validate.show(emergency)}")
         m, t = self.config.multipliers, self.config.thresholds
         breakdown = (
             MultiplierApplied(
@@ -463,11 +463,13 @@ class EnergyGovernor:
     def _take(self, reservation: Reservation | str) -> Reservation:
         rid = reservation.id if isinstance(reservation, Reservation) else reservation
         if not isinstance(rid, str):
-            raise InvalidInputError(f"reservation must be a Reservation or id, got {rid!r:.40}")
+            raise InvalidInputError(
+                f"reservation must be a Reservation or id, got {_validate.show(rid)}"
+            )
         held = self._open.pop(rid, None)
         if held is None:
             raise ReservationError(
-                f"reservation {rid!r:.80} is unknown, already settled or from a closed period"
+                f"reservation {_validate.show(rid)} is unknown, already settled or from a closed period"
             )
         return held
 

@@ -190,10 +190,12 @@ class RuntimeRouter:
             raise ScenarioError(f"scenario must be a mapping, got {type(scenario).__name__}")
         category = scenario.get("category")
         if not isinstance(category, str):
-            raise ScenarioError(f"scenario.category must be a string, got {category!r:.60}")
+            raise ScenarioError(
+                f"scenario.category must be a string, got {_validate.show(category)}"
+            )
         if category not in self.rules.categories:
             raise UnknownCategoryError(
-                f"scenario.category {category!r:.60} is not one of {sorted(self.rules.categories)}"
+                f"scenario.category {_validate.show(category)} is not one of {sorted(self.rules.categories)}"
             )
         complexity = _validate.finite_number(
             "scenario.complexity",
@@ -281,7 +283,7 @@ class RuntimeRouter:
         overlay = self.overlays.get(overlay_name)
         if overlay is None:
             raise OverlayNotFoundError(
-                f"overlay_name {overlay_name!r:.60} is not loaded; "
+                f"overlay_name {_validate.show(overlay_name)} is not loaded; "
                 f"available: {sorted(self.overlays)}"
             )
         return (

@@ -7,7 +7,7 @@
     fusion-budget analyze --report-file r.json --output-format markdown
     fusion-budget schema
 
-Exit codes: 0 ok (analysis pass/warn), 1 analysis block, 2 usage or input error.
+Exit codes: 0 ok (analysis pass/warn), 1 analysis block, 2 usage, input or any unexpected error.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from typing import Any
 
 from fusion_ops import budget_analysis
 from fusion_ops.backends import CompletionBackend, OfflineBackend
+from fusion_ops.cli_support import guarded_main
 from fusion_ops.collect import PromptStrategy, call_prompts, collect_report, parse_strategy
-from fusion_ops.errors import CollectionAbortedError, FusionOpsError, InvalidInputError
+from fusion_ops.errors import CollectionAbortedError, InvalidInputError
 from fusion_ops.ingest import DEFAULT_MAX_SAMPLES, ingest_report
 from fusion_ops.loader import load_backend, parse_options
 from fusion_ops.report import BudgetReport, report_schema
@@ -290,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@guarded_main
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "analyze":
@@ -297,11 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "schema":
         print(json.dumps(report_schema(), indent=2))
         return 0
-    try:
-        return _ingest(args) if args.command == "ingest" else _collect(args)
-    except (FusionOpsError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return _ingest(args) if args.command == "ingest" else _collect(args)
 
 
 if __name__ == "__main__":

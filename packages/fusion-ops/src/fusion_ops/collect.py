@@ -30,7 +30,7 @@ from fusion_ops.errors import (
     InvalidInputError,
     SpendCapReachedError,
 )
-from fusion_ops.report import BudgetReport, Sample, ScenarioSamples
+from fusion_ops.report import MAX_TOKENS, BudgetReport, Sample, ScenarioSamples
 from fusion_ops.runtime_router import RuntimeRouter
 from fusion_ops.spend import SpendCap
 
@@ -102,7 +102,7 @@ def parse_strategy(spec: str) -> PromptStrategy:
     if kind == "routed":
         return PromptStrategy(spec, RuntimeRouter(arg or None))
     raise InvalidInputError(
-        f"strategy must be plain, overlay:NAME, routed or routed:DIR, got {spec!r:.80}"
+        f"strategy must be plain, overlay:NAME, routed or routed:DIR, got {_validate.show(spec)}"
     )
 
 
@@ -112,10 +112,10 @@ def _check_completion(completion: object) -> None:
         raise BackendRequestError(f"backend returned {type(completion).__name__}, not Completion")
     try:
         for field in ("input_tokens", "output_tokens"):
-            _validate.integer(field, getattr(completion, field), minimum=0)
+            _validate.integer(field, getattr(completion, field), minimum=0, maximum=MAX_TOKENS)
         for field in ("cache_read_input_tokens", "cache_creation_input_tokens"):
             if getattr(completion, field) is not None:
-                _validate.integer(field, getattr(completion, field), minimum=0)
+                _validate.integer(field, getattr(completion, field), minimum=0, maximum=MAX_TOKENS)
         _validate.finite_number("latency_ms", completion.latency_ms, minimum=0)
     except InvalidInputError as exc:
         raise BackendRequestError(f"backend returned an invalid completion: {exc}") from exc
@@ -211,7 +211,9 @@ def _prepare(
     seen: set[str] = set()
     for i, scenario in enumerate(scenarios):
         if not isinstance(scenario, Mapping):
-            raise InvalidInputError(f"scenarios[{i}] must be a mapping, got {scenario!r:.60}")
+            raise InvalidInputError(
+                f"scenarios[{i}] must be a mapping, got {_validate.show(scenario)}"
+            )
         sid = str(scenario.get("id", f"scenario-{i}"))
         if sid in seen:
             raise InvalidInputError(f"scenarios[{i}].id {sid!r} is a duplicate")

@@ -42,7 +42,13 @@ from typing import Any, BinaryIO
 
 from fusion_ops import _validate
 from fusion_ops.errors import IngestError
-from fusion_ops.report import BudgetReport, Sample, ScenarioSamples, reject_json_constant
+from fusion_ops.report import (
+    MAX_TOKENS,
+    BudgetReport,
+    Sample,
+    ScenarioSamples,
+    reject_json_constant,
+)
 
 __all__ = ["DEFAULT_MAX_SAMPLES", "MAX_DOCUMENT_BYTES", "UsageRecord", "ingest_report", "read_log"]
 
@@ -79,20 +85,23 @@ class _Where:
 
 
 def _count(where: _Where, field: str, value: Any) -> int:
-    """Token counts: JSON integers, or OTLP's int64-as-string."""
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise where.error(f"{field} must be an integer >= 0, got {value!r:.60}")
+    """Token counts: JSON integers, or OTLP's int64-as-string; at most MAX_TOKENS."""
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise where.error(
+            f"{field} must be an integer in [0, {MAX_TOKENS}], got {_validate.show(value)}"
+        )
     return value
 
 
 def _millis(where: _Where, field: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise where.error(f"{field} must be a number, got {value!r:.60}")
-    if not math.isfinite(value) or value < 0:
-        raise where.error(f"{field} must be a finite number >= 0, got {value!r}")
-    return float(value)
+        raise where.error(f"{field} must be a number, got {_validate.show(value)}")
+    number = _validate.as_float(value)
+    if not math.isfinite(number) or number < 0:
+        raise where.error(f"{field} must be a finite number >= 0, got {_validate.show(value)}")
+    return number
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -120,21 +129,21 @@ def _otlp_attributes(raw: Any) -> dict[str, Any]:
 
 
 def _unix_nanos(where: _Where, field: str, value: Any) -> int:
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
         return int(value)
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
-    raise where.error(f"{field} must be unix nanoseconds, got {value!r:.60}")
+    raise where.error(f"{field} must be unix nanoseconds, got {_validate.show(value)}")
 
 
 def _iso_time(where: _Where, field: str, value: Any) -> dt.datetime:
     if not isinstance(value, str):
-        raise where.error(f"{field} must be an ISO 8601 time, got {value!r:.60}")
+        raise where.error(f"{field} must be an ISO 8601 time, got {_validate.show(value)}")
     text = value[:-1] + "+00:00" if value.endswith("Z") else value
     try:
         stamp = dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise where.error(f"{field} must be an ISO 8601 time, got {value!r:.60}") from exc
+        raise where.error(f"{field} must be an ISO 8601 time, got {_validate.show(value)}") from exc
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.timezone.utc)
 
 
@@ -258,7 +267,7 @@ class _Reader:
                 str(group), model, Sample(ok=False, error=error, latency_ms=latency_ms)
             )
         if ok is not True:
-            raise where.error(f"ok must be true or false, got {ok!r:.60}")
+            raise where.error(f"ok must be true or false, got {_validate.show(ok)}")
         for key in ("input_tokens", "output_tokens"):
             if key not in usage:
                 raise where.error(f"{key} is missing")
@@ -295,7 +304,7 @@ class _Reader:
 def _decode(where: _Where, raw: bytes) -> Any:
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or an int too long
         raise where.error(f"not valid UTF-8 JSON: {exc}") from exc
 
 
@@ -307,7 +316,7 @@ def _values(handle: BinaryIO, digest: Any, where: _Where) -> Iterator[Any]:
     if head.startswith(b"{"):
         try:
             value = json.loads(first.decode("utf-8"), parse_constant=reject_json_constant)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError):
             value = _NOT_JSON  # a pretty-printed document, or an error reported below
     if head.startswith(b"[") or (head.startswith(b"{") and value is _NOT_JSON):
         document = first + handle.read(MAX_DOCUMENT_BYTES + 1 - len(first))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fusion_ops import _validate
 from fusion_ops.config import embedded_defaults_text
 from fusion_ops.errors import ReportError
 
@@ -34,6 +35,7 @@ REPORT_SCHEMA_ID = "fusion-ops/budget-report"
 REPORT_SCHEMA_VERSION = 1
 MAX_REPORT_BYTES = 50_000_000
 _CACHE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+MAX_TOKENS = 10**12  # per sample and field: far above any real completion, far below float range
 
 
 @dataclass(frozen=True)
@@ -140,22 +142,23 @@ def _str(value: Any, path: str, *, nullable: bool = False) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str) or not value:
-        raise _fail(path, f"must be a non-empty string, got {value!r:.60}")
+        raise _fail(path, f"must be a non-empty string, got {_validate.show(value)}")
     return value
 
 
 def _count(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(path, f"must be an integer >= 0, got {value!r:.60}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise _fail(path, f"must be an integer in [0, {MAX_TOKENS}], got {_validate.show(value)}")
     return value
 
 
 def _ms(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(path, f"must be a number, got {value!r:.60}")
-    if not math.isfinite(value) or value < 0:
-        raise _fail(path, f"must be a finite number >= 0, got {value!r}")
-    return float(value)
+        raise _fail(path, f"must be a number, got {_validate.show(value)}")
+    number = _validate.as_float(value)
+    if not math.isfinite(number) or number < 0:
+        raise _fail(path, f"must be a finite number >= 0, got {_validate.show(value)}")
+    return number
 
 
 def _sample(raw: Any, path: str) -> Sample:
@@ -191,7 +194,7 @@ def _sample(raw: Any, path: str) -> Sample:
             error=data["error"],
             latency_ms=None if latency is None else _ms(latency, f"{path}.latency_ms"),
         )
-    raise _fail(f"{path}.ok", f"must be true or false, got {ok!r:.60}")
+    raise _fail(f"{path}.ok", f"must be true or false, got {_validate.show(ok)}")
 
 
 def _side(raw: Any, path: str) -> tuple[tuple[Sample, ...], str | None]:
@@ -214,7 +217,9 @@ def _side_metadata(raw: Any, path: str) -> None:
         and len(digest) == 64
         and all(c in "0123456789abcdef" for c in digest)
     ):
-        raise _fail(f"{path}.config_hash", f"must be a sha256 hex digest, got {digest!r:.70}")
+        raise _fail(
+            f"{path}.config_hash", f"must be a sha256 hex digest, got {_validate.show(digest)}"
+        )
     _str(data.get("prompt_strategy"), f"{path}.prompt_strategy")
 
 
@@ -222,11 +227,13 @@ def parse_report(document: Any) -> BudgetReport:
     """Validate a decoded JSON document against the report schema; raise :class:`ReportError`."""
     root = _obj(document, "$")
     if root.get("schema") != REPORT_SCHEMA_ID:
-        raise _fail("$.schema", f"must be {REPORT_SCHEMA_ID!r}, got {root.get('schema')!r:.60}")
+        raise _fail(
+            "$.schema", f"must be {REPORT_SCHEMA_ID!r}, got {_validate.show(root.get('schema'))}"
+        )
     if root.get("schema_version") != REPORT_SCHEMA_VERSION:
         raise _fail(
             "$.schema_version",
-            f"must be {REPORT_SCHEMA_VERSION}, got {root.get('schema_version')!r:.60}",
+            f"must be {REPORT_SCHEMA_VERSION}, got {_validate.show(root.get('schema_version'))}",
         )
     extra = set(root) - {"schema", "schema_version", "metadata", "scenarios"}
     if extra:
@@ -236,7 +243,9 @@ def parse_report(document: Any) -> BudgetReport:
         _str(meta.get(key), f"$.metadata.{key}")
     runs = meta.get("runs_per_side")
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise _fail("$.metadata.runs_per_side", f"must be an integer >= 1, got {runs!r:.60}")
+        raise _fail(
+            "$.metadata.runs_per_side", f"must be an integer >= 1, got {_validate.show(runs)}"
+        )
     _side_metadata(meta.get("baseline"), "$.metadata.baseline")
     _side_metadata(meta.get("candidate"), "$.metadata.candidate")
     raw_scenarios = root.get("scenarios")
@@ -254,7 +263,7 @@ def parse_report(document: Any) -> BudgetReport:
         seen.add(sid)
         category = data.get("category")
         if category is not None and not isinstance(category, str):
-            raise _fail(f"{path}.category", f"must be a string, got {category!r:.60}")
+            raise _fail(f"{path}.category", f"must be a string, got {_validate.show(category)}")
         base, base_overlay = _side(data.get("baseline"), f"{path}.baseline")
         cand, cand_overlay = _side(data.get("candidate"), f"{path}.candidate")
         scenarios.append(ScenarioSamples(sid, category, base, cand, base_overlay, cand_overlay))
@@ -273,7 +282,7 @@ def load_report(path: str | os.PathLike[str]) -> BudgetReport:
         raise ReportError(f"report file {file}: {exc.strerror or exc}") from exc
     try:
         document = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or an int too long
         raise ReportError(f"report file {file} is not valid UTF-8 JSON: {exc}") from exc
     return parse_report(document)
 

@@ -23,8 +23,8 @@ from resontinex.pipeline import (
     DriftSettings,
     DriftWatch,
     GovernedPipeline,
-    LocalModel,
     LocalModelBackend,
+    ModelWorker,
 )
 from resontinex.pipeline.factory import PipelineSettings, open_audit_log
 from resontinex.service import MAX_BODY_BYTES, ServiceSettings, create_app
@@ -59,10 +59,11 @@ class RunningServer:
 
 
 def pipeline_factory(
-    local_model: LocalModel, state_dir: Path, *, drift: bool
+    model_dir: Path, state_dir: Path, *, drift: bool
 ) -> Callable[[CollectorRegistry], GovernedPipeline]:
     def build(registry: CollectorRegistry) -> GovernedPipeline:
-        backend = LocalModelBackend(local_model.monitored_on(registry))
+        # the service's own worker (one owner per loaded model), recording on its registry
+        backend = LocalModelBackend(ModelWorker(model_dir, registry=registry))
         return GovernedPipeline(
             backend=backend,
             router=RuntimeRouter(registry=registry),
@@ -74,16 +75,17 @@ def pipeline_factory(
             )
             if drift
             else None,
+            owns_model=True,
         )
 
     return build
 
 
 @pytest.fixture(scope="module")
-def service(local_model: LocalModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def service(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("service-state")
     settings = ServiceSettings(state_dir=state, api_token=TOKEN, break_glass_operators=("alice",))
-    app = create_app(settings, pipeline_factory=pipeline_factory(local_model, state, drift=True))
+    app = create_app(settings, pipeline_factory=pipeline_factory(model_dir, state, drift=True))
     with RunningServer(app) as url:
         yield url
 
@@ -243,12 +245,10 @@ def test_hbt_verify_recognises_the_serving_model(client: httpx.Client) -> None:
 
 
 def test_privileged_endpoints_are_closed_without_a_configured_token(
-    local_model: LocalModel, tmp_path: Path
+    model_dir: Path, tmp_path: Path
 ) -> None:
     settings = ServiceSettings(state_dir=tmp_path, api_token=None)
-    app = create_app(
-        settings, pipeline_factory=pipeline_factory(local_model, tmp_path, drift=False)
-    )
+    app = create_app(settings, pipeline_factory=pipeline_factory(model_dir, tmp_path, drift=False))
     with RunningServer(app) as url, httpx.Client(base_url=url) as c:
         response = c.post("/fusion/budget/period", json={"period": "x"}, headers=AUTH)
         assert response.status_code == 403

@@ -190,6 +190,26 @@ def test_unknown_category_is_a_422(client: httpx.Client) -> None:
     assert "no_such_category" in response.text
 
 
+def test_a_prompt_beyond_the_context_is_a_422_naming_the_limit(client: httpx.Client) -> None:
+    limits = client.get("/pipeline/limits").json()
+    assert limits["context_tokens"] == 2048
+    assert 0 < limits["max_prompt_tokens"] < limits["context_tokens"]
+    prompt = "Restart the worker pool and report what failed. " * 40  # ~2,000 characters
+    response = client.post("/pipeline/run", json={"prompt": prompt})
+    assert response.status_code == 422
+    assert "context of 2048 tokens" in response.text
+
+
+def test_an_approver_needs_the_token_and_a_listed_operator(client: httpx.Client) -> None:
+    body = {"prompt": "Add alerts to the queue", "emergency": True, "max_new_tokens": 4}
+    assert client.post("/pipeline/run", json={**body, "approver": "alice"}).status_code == 401
+    refused = client.post("/pipeline/run", json={**body, "approver": "mallory"}, headers=AUTH)
+    assert refused.status_code == 403
+    approved = client.post("/pipeline/run", json={**body, "approver": "alice"}, headers=AUTH)
+    assert approved.status_code == 200
+    assert approved.json()["stages"][1]["output"]["emergency"] == "approved by alice"
+
+
 def test_fusion_endpoints(client: httpx.Client) -> None:
     route = client.post(
         "/fusion/route",

@@ -107,6 +107,8 @@ class ModelWorker:
         self.batch_window_s = float(batch_window_s)
         self.max_batch = max_batch
         self.background_max_wait_s = float(background_max_wait_s)
+        # No timeout: a deadline would cut a batch short by its slowest member, making a result
+        # depend on its batch-mates; max_new_tokens already bounds every generation.
         self._monitor = HamiltonianMonitor(
             model=model, tokenizer=tokenizer, registry=registry, cache_size=0, timeout=None
         )

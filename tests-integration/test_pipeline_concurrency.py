@@ -180,6 +180,26 @@ def test_64_concurrent_requests_never_overspend_a_small_budget(build) -> None:
     assert pipeline.audit_log.size == 64
 
 
+def test_a_cancelled_request_releases_its_reservation(build) -> None:
+    """A client that goes away mid-generation (HTTP disconnect) leaks no reservation."""
+    pipeline = build()
+    prompt, category = PROMPTS[1]
+
+    async def go() -> None:
+        task = asyncio.create_task(pipeline.run(request(prompt, category, 64)))
+        while pipeline.governor.snapshot().reserved == 0:
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(go())
+    snap = pipeline.governor.snapshot()
+    assert snap.reserved == 0
+    assert snap.open_reservations == 0
+    assert snap.committed == 0
+
+
 def test_emergency_needs_an_approver_who_is_recorded(build) -> None:
     """Above the review threshold, emergency=True alone is an ordinary request (review); with an
     approver it is admitted, and the audit record names the approver."""

@@ -197,7 +197,8 @@ class ModelWorker:
             self._background.clear()
             self._cond.notify_all()
         for job in pending:
-            job.future.set_exception(WorkerClosedError(f"model worker {self.path} is closed"))
+            if job.future.set_running_or_notify_cancel():  # False: its caller already gave up
+                job.future.set_exception(WorkerClosedError(f"model worker {self.path} is closed"))
         if threading.current_thread() is not self._thread:
             self._thread.join()
 

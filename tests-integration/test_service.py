@@ -210,6 +210,39 @@ def test_an_approver_needs_the_token_and_a_listed_operator(client: httpx.Client)
     assert approved.json()["stages"][1]["output"]["emergency"] == "approved by alice"
 
 
+def test_concurrent_runs_over_http_match_a_lone_run_while_probes_run(service: str) -> None:
+    """Issue 12 over HTTP: 20 concurrent identical runs, with a model verification (fingerprint
+    probes on the same model) in flight, each get the lone run's answer, perplexity and trust."""
+    body = {"prompt": "concurrent request 7 about service restart", "max_new_tokens": 8}
+
+    def seen(response: httpx.Response) -> tuple[Any, ...]:
+        assert response.status_code == 200
+        result = response.json()
+        stages = {s["name"]: s["output"] for s in result["stages"]}
+        return (
+            result["answer"],
+            stages["generate"]["perplexity"],
+            stages["trust"]["trust_score"],
+            result["decision"],
+        )
+
+    async def go() -> tuple[httpx.Response, list[httpx.Response]]:
+        async with httpx.AsyncClient(base_url=service, timeout=300) as c:
+            alone = await c.post("/pipeline/run", json=body)
+            verify = asyncio.create_task(c.post("/hbt/verify", headers=AUTH))
+            runs = await asyncio.gather(*(c.post("/pipeline/run", json=body) for _ in range(20)))
+            assert (await verify).status_code == 200
+            return alone, list(runs)
+
+    alone, runs = asyncio.run(go())
+    expected = seen(alone)
+    for response in runs:
+        answer, perplexity, trust, decision = seen(response)
+        assert (answer, decision) == (expected[0], expected[3])
+        assert perplexity == pytest.approx(expected[1], rel=1e-6)
+        assert trust == pytest.approx(expected[2], rel=1e-6)
+
+
 def test_fusion_endpoints(client: httpx.Client) -> None:
     route = client.post(
         "/fusion/route",

@@ -19,6 +19,7 @@ waited ``background_max_wait_s`` runs next, so a continuous load cannot starve t
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import copy
 import functools
@@ -156,15 +157,11 @@ class ModelWorker:
 
     async def generate(self, prompt: str, config: TrajectoryConfig) -> Batched:
         """Generate from ``prompt`` and measure its tokens (micro-batched with its peers)."""
-        import asyncio
-
         job = self._submit(_Job(prompt, config))
         return await asyncio.wrap_future(job.future)
 
     async def score(self, prompt: str, response: str) -> TrajectoryResult:
         """Teacher-force ``response`` after ``prompt`` and measure its tokens."""
-        import asyncio
-
         config = self.generation_config(1)
         job = self._submit(_Job(work=lambda: self._monitor.score(prompt, response, config=config)))
         return await asyncio.wrap_future(job.future)
@@ -183,10 +180,6 @@ class ModelWorker:
     def logit_model(self, name: str | None = None) -> WorkerLogitModel:
         """This model as an hbt-core logit/text model whose probes are background jobs here."""
         return WorkerLogitModel(self, name or self.model_id)
-
-    def queue_depth(self) -> int:
-        with self._cond:
-            return len(self._requests)
 
     def close(self) -> None:
         """Stop the thread; jobs still queued fail with :class:`WorkerClosedError`."""

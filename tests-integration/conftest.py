@@ -10,14 +10,19 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from cert.trajectory import TinyModelSpec, build_tiny_model
-from resontinex.pipeline import LocalModel
+from fusion_ops.governance import EnergyGovernor
+from fusion_ops.runtime_router import RuntimeRouter
+from hbt_core import AuditLog, generate_key, load_private_key
+from resontinex.pipeline import GovernedPipeline, LocalModelBackend, ModelWorker
+from resontinex.trust import TrustMonitor
 
 CLI = shutil.which("resontinex", path=str(Path(sys.executable).parent))
 CACHE = Path(__file__).resolve().parent.parent / ".cache" / "models"
@@ -53,5 +58,30 @@ def other_model_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def local_model(model_dir: Path) -> LocalModel:
-    return LocalModel(model_dir, registry=CollectorRegistry())
+def local_model(model_dir: Path) -> Iterator[ModelWorker]:
+    """The serving model's worker, shared by the session (one owner of the loaded weights)."""
+    with ModelWorker(model_dir, registry=CollectorRegistry()) as worker:
+        yield worker
+
+
+@pytest.fixture
+def build(tmp_path: Path, local_model: ModelWorker) -> Callable[..., GovernedPipeline]:
+    """A pipeline on the shared local model, with fresh state in tmp_path for each test."""
+    key_path = tmp_path / "signing-key.pem"
+    generate_key(key_path)
+
+    def make(**overrides: Any) -> GovernedPipeline:
+        registry = CollectorRegistry()
+        parts: dict[str, Any] = {
+            "backend": LocalModelBackend(local_model),
+            "router": RuntimeRouter(),
+            "governor": EnergyGovernor(overrides.pop("budget", 1_000_000.0), registry=registry),
+            "trust": TrustMonitor(config=overrides.pop("trust_config", None), registry=registry),
+            "audit_log": AuditLog(
+                tmp_path / "audit.sqlite", signing_key=load_private_key(key_path)
+            ),
+        }
+        parts.update(overrides)
+        return GovernedPipeline(**parts)
+
+    return make

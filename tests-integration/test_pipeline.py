@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from cert.coordination import AnthropicClientWithResilience, QualityEvaluator
 from cert.coordination.testing import FakeAnthropicServer, error_reply, text_reply
-from fusion_ops.governance import EnergyGovernor
-from fusion_ops.runtime_router import RuntimeRouter
-from fusion_ops.tokenizer import count_tokens
-from hbt_core import AuditLog, generate_key, load_private_key, verify_proof_bundle
+from hbt_core import load_private_key, verify_proof_bundle
 from resontinex.pipeline import (
     ChatGenerationBackend,
     DriftSettings,
@@ -45,29 +39,6 @@ REQUESTS = [
     ("Add tracing and alerts to the checkout API", "infrastructure_management", 0.3),
     ("Summarise what changed in the customer import job", "data_operations", 0.5),
 ]
-
-
-@pytest.fixture
-def build(tmp_path: Path, local_model: LocalModel) -> Callable[..., GovernedPipeline]:
-    """A pipeline on the shared local model, with fresh state in tmp_path for each test."""
-    key_path = tmp_path / "signing-key.pem"
-    generate_key(key_path)
-
-    def make(**overrides: Any) -> GovernedPipeline:
-        registry = CollectorRegistry()
-        parts: dict[str, Any] = {
-            "backend": LocalModelBackend(local_model),
-            "router": RuntimeRouter(),
-            "governor": EnergyGovernor(overrides.pop("budget", 1_000_000.0), registry=registry),
-            "trust": TrustMonitor(config=overrides.pop("trust_config", None), registry=registry),
-            "audit_log": AuditLog(
-                tmp_path / "audit.sqlite", signing_key=load_private_key(key_path)
-            ),
-        }
-        parts.update(overrides)
-        return GovernedPipeline(**parts)
-
-    return make
 
 
 def run(
@@ -111,9 +82,14 @@ def test_the_router_overlay_reaches_the_model(build) -> None:
     assert result.stage("route").output["overlay"] == "rollback_first"
     overlaid = pipeline.router.apply_overlay(base_prompt=prompt, overlay_name="rollback_first")
     budget = result.stage("budget").output
-    # the overlay's tokens are billed: the estimate counts the overlaid prompt, not the bare one
-    assert budget["estimate"] == pytest.approx((count_tokens(overlaid) + 48) * budget["multiplier"])
-    assert count_tokens(overlaid) > 5 * count_tokens(prompt)
+    # the worst case is reserved: the overlaid prompt, counted by the serving model's own
+    # tokenizer, plus max_new_tokens; the actual cost, priced alike, never exceeds it
+    tokens = pipeline.backend.local.count_tokens(overlaid)
+    assert result.stage("route").output["prompt_tokens"] == tokens
+    assert budget["estimate"] == pytest.approx((tokens + 48) * budget["multiplier"])
+    assert tokens > 5 * pipeline.backend.local.count_tokens(prompt)
+    assert 0 < result.cost_units <= budget["estimate"]
+    assert pipeline.governor.snapshot().overrun == 0
 
 
 def test_budget_exhaustion_stops_before_any_token(build) -> None:
@@ -198,10 +174,12 @@ def test_an_overloaded_judge_is_flagged_and_the_decision_still_logged(build) -> 
 
 
 @pytest.mark.slow
-def test_a_swapped_model_is_caught_and_turns_execute_into_review(
+def test_a_swapped_model_is_caught_off_the_request_path_and_turns_execute_into_review(
     build, local_model, other_model_dir
 ) -> None:
-    settings = DriftSettings(n_probes=16, dim=8192, sample_rate=0.5)
+    """The drift watch checks on its own schedule, while requests run; its alarm latches and
+    raises the risk of every later request."""
+    settings = DriftSettings(n_probes=16, dim=8192, sample_rate=0.5, interval_s=0.05)
     serving = LocalModelBackend(local_model)
     drift = DriftWatch(serving.fingerprint_model(), settings)
     pipeline = build(
@@ -210,21 +188,29 @@ def test_a_swapped_model_is_caught_and_turns_execute_into_review(
 
     before = [run(pipeline, *REQUESTS[i % 3]) for i in range(3)]
     assert [r.decision for r in before] == ["execute"] * 3
+    assert all("drift" not in [s.name for s in r.stages] for r in before)
     assert not drift.flagged
 
-    replacement = LocalModelBackend(LocalModel(other_model_dir))
-    pipeline.backend = replacement
-    drift.serve(replacement.fingerprint_model())
-    for _ in range(12):
-        last = run(pipeline, *REQUESTS[1])
-        if drift.flagged:
-            break
-    assert drift.flagged, "the swapped model was not detected within 12 requests"
+    with LocalModel(other_model_dir) as other:
+        replacement = LocalModelBackend(other)
+        pipeline.backend = replacement
+        drift.serve(replacement.fingerprint_model())
+        drift.start()
+        try:
+            requests = 0
+            while not drift.flagged and drift.service.checks < 40:
+                last = run(pipeline, *REQUESTS[1])  # requests keep flowing meanwhile
+                requests += 1
+        finally:
+            drift.stop()
+        assert drift.flagged, f"the swapped model was not detected in {drift.service.checks} checks"
+        assert drift.failures == 0
 
-    after = run(pipeline, *REQUESTS[1])
+        after = run(pipeline, *REQUESTS[1])
     assert after.stage("trust").output["signals"]["drift_flagged"] is True
     assert after.stage("trust").output["inputs"]["epistemic_risk"] == 1.0
     assert after.decision == "review"
+    assert requests >= 1
     assert last.audit_index is not None
     assert after.audit_index == last.audit_index + 1
 

@@ -26,8 +26,8 @@ from resontinex.pipeline import (
     DriftSettings,
     DriftWatch,
     GovernedPipeline,
-    LocalModel,
     LocalModelBackend,
+    ModelWorker,
 )
 from resontinex.pipeline.factory import PipelineSettings, open_audit_log
 from resontinex.service import MAX_BODY_BYTES, ServiceSettings, create_app
@@ -69,10 +69,11 @@ class RunningServer:
 
 
 def pipeline_factory(
-    local_model: LocalModel, state_dir: Path, *, drift: bool
+    model_dir: Path, state_dir: Path, *, drift: bool
 ) -> Callable[[CollectorRegistry], GovernedPipeline]:
     def build(registry: CollectorRegistry) -> GovernedPipeline:
-        backend = LocalModelBackend(local_model.monitored_on(registry))
+        # the service's own worker (one owner per loaded model), recording on its registry
+        backend = LocalModelBackend(ModelWorker(model_dir, registry=registry))
         return GovernedPipeline(
             backend=backend,
             router=RuntimeRouter(registry=registry),
@@ -84,16 +85,17 @@ def pipeline_factory(
             )
             if drift
             else None,
+            owns_model=True,
         )
 
     return build
 
 
 @pytest.fixture(scope="module")
-def service(local_model: LocalModel, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def service(model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = tmp_path_factory.mktemp("service-state")
     settings = ServiceSettings(state_dir=state, api_token=TOKEN, break_glass_operators=("alice",))
-    app = create_app(settings, pipeline_factory=pipeline_factory(local_model, state, drift=True))
+    app = create_app(settings, pipeline_factory=pipeline_factory(model_dir, state, drift=True))
     with RunningServer(app) as url:
         yield url
 
@@ -201,6 +203,59 @@ def test_unknown_category_is_a_422(client: httpx.Client) -> None:
     assert "no_such_category" not in response.text
 
 
+def test_a_prompt_beyond_the_context_is_a_422_naming_the_limit(client: httpx.Client) -> None:
+    limits = client.get("/pipeline/limits").json()
+    assert limits["context_tokens"] == 2048
+    assert 0 < limits["max_prompt_tokens"] < limits["context_tokens"]
+    prompt = "Restart the worker pool and report what failed. " * 40  # ~2,000 characters
+    response = client.post("/pipeline/run", json={"prompt": prompt})
+    assert response.status_code == 422
+    assert "context of 2048 tokens" in response.text
+
+
+def test_an_approver_needs_the_token_and_a_listed_operator(client: httpx.Client) -> None:
+    body = {"prompt": "Add alerts to the queue", "emergency": True, "max_new_tokens": 4}
+    assert client.post("/pipeline/run", json={**body, "approver": "alice"}).status_code == 401
+    refused = client.post("/pipeline/run", json={**body, "approver": "mallory"}, headers=AUTH)
+    assert refused.status_code == 403
+    approved = client.post("/pipeline/run", json={**body, "approver": "alice"}, headers=AUTH)
+    assert approved.status_code == 200
+    assert approved.json()["stages"][1]["output"]["emergency"] == "approved by alice"
+
+
+def test_concurrent_runs_over_http_match_a_lone_run_while_probes_run(service: str) -> None:
+    """Issue 12 over HTTP: 20 concurrent identical runs, with a model verification (fingerprint
+    probes on the same model) in flight, each get the lone run's answer, perplexity and trust."""
+    body = {"prompt": "concurrent request 7 about service restart", "max_new_tokens": 8}
+
+    def seen(response: httpx.Response) -> tuple[Any, ...]:
+        assert response.status_code == 200
+        result = response.json()
+        stages = {s["name"]: s["output"] for s in result["stages"]}
+        return (
+            result["answer"],
+            stages["generate"]["perplexity"],
+            stages["trust"]["trust_score"],
+            result["decision"],
+        )
+
+    async def go() -> tuple[httpx.Response, list[httpx.Response]]:
+        async with httpx.AsyncClient(base_url=service, timeout=300) as c:
+            alone = await c.post("/pipeline/run", json=body)
+            verify = asyncio.create_task(c.post("/hbt/verify", headers=AUTH))
+            runs = await asyncio.gather(*(c.post("/pipeline/run", json=body) for _ in range(20)))
+            assert (await verify).status_code == 200
+            return alone, list(runs)
+
+    alone, runs = asyncio.run(go())
+    expected = seen(alone)
+    for response in runs:
+        answer, perplexity, trust, decision = seen(response)
+        assert (answer, decision) == (expected[0], expected[3])
+        assert perplexity == pytest.approx(expected[1], rel=1e-6)
+        assert trust == pytest.approx(expected[2], rel=1e-6)
+
+
 def test_fusion_endpoints(client: httpx.Client) -> None:
     route = client.post(
         "/fusion/route",
@@ -256,12 +311,10 @@ def test_hbt_verify_recognises_the_serving_model(client: httpx.Client) -> None:
 
 
 def test_privileged_endpoints_are_closed_without_a_configured_token(
-    local_model: LocalModel, tmp_path: Path
+    model_dir: Path, tmp_path: Path
 ) -> None:
     settings = ServiceSettings(state_dir=tmp_path, api_token=None)
-    app = create_app(
-        settings, pipeline_factory=pipeline_factory(local_model, tmp_path, drift=False)
-    )
+    app = create_app(settings, pipeline_factory=pipeline_factory(model_dir, tmp_path, drift=False))
     with RunningServer(app) as url, httpx.Client(base_url=url) as c:
         response = c.post("/fusion/budget/period", json={"period": "x"}, headers=AUTH)
         assert response.status_code == 403

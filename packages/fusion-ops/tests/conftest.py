@@ -1,10 +1,14 @@
-"""Shared fixtures: report builders, a copy of the embedded router config, the repo root."""
+"""Shared fixtures: report builders, a copy of the embedded router config, the repo root, a fake
+Messages API server."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -108,3 +112,31 @@ def repo_root() -> Path:
     ):
         return root
     pytest.skip("not running from the monorepo checkout")
+
+
+def _load_fake_api() -> ModuleType:
+    """tests/ is not a package (importlib mode): load the fake server module by path."""
+    path = Path(__file__).resolve().parent / "fake_messages_api.py"
+    spec = importlib.util.spec_from_file_location("fusion_ops_tests_fake_messages_api", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+fake_api = _load_fake_api()
+
+
+@pytest.fixture
+def messages_api() -> Iterator[Any]:
+    """A live fake Anthropic Messages API on 127.0.0.1 (see fake_messages_api.py)."""
+    with fake_api.FakeMessagesAPI() as api:
+        yield api
+
+
+@pytest.fixture
+def reply() -> Any:
+    """The fake server's ``Reply`` class (status, usage, text, delay_s)."""
+    return fake_api.Reply

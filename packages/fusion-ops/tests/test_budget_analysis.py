@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -260,3 +264,210 @@ def test_seed_cli_invocation_as_module(make_report: Make, tmp_path: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     assert "::warning title=Fusion budget token delta::" in proc.stdout
     assert "budget_status=warn" in out.read_text()
+
+
+# ---------------------------------------------------------------- error-rate block rule
+def _with_failures(make_report: Make, failed: int, runs: int = 10) -> BudgetReport:
+    base = make_report([([100] * runs, [100] * runs)]).scenarios[0]
+    candidate = base.candidate[: runs - failed] + tuple(
+        Sample(ok=False, error="timeout") for _ in range(failed)
+    )
+    return BudgetReport(
+        metadata=base_meta(make_report),
+        scenarios=(ScenarioSamples("s0", None, base.baseline, candidate),),
+    )
+
+
+def base_meta(make_report: Make) -> dict[str, Any]:
+    return make_report([([1, 2], [1, 2])]).metadata
+
+
+def test_sixty_percent_failed_runs_block(make_report: Make, tmp_path: Path) -> None:
+    report = _with_failures(make_report, 6)
+    result = analyze_report(report)
+    assert result.error_rate == pytest.approx(0.6)
+    assert (result.status, result.exit_code) == ("block", 1)
+    assert result.findings[-1].message.startswith("candidate error rate 60.0% exceeds the block")
+    path = _write(tmp_path, report)
+    assert main(["--report-file", str(path)]) == 1
+    # the block limit is configurable: raised above 60%, the same report only warns
+    assert main(["--report-file", str(path), "--block-error-rate", "0.7"]) == 0
+    assert analyze_report(report, Thresholds(block_error_rate=0.7)).status == "warn"
+
+
+def test_error_rate_just_above_the_block_limit_blocks(make_report: Make) -> None:
+    assert analyze_report(_with_failures(make_report, 3)).status == "block"  # 30% > 20%
+    assert analyze_report(_with_failures(make_report, 2)).status == "warn"  # 20% is not > 20%
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"block_error_rate": float("nan")}, "block_error_rate must be finite"),
+        ({"block_error_rate": -0.1}, "block_error_rate must be >= 0"),
+        ({"max_error_rate": 0.3, "block_error_rate": 0.2}, "must not exceed block_error_rate"),
+    ],
+)
+def test_bad_error_rate_limits_raise(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(InvalidInputError, match=match):
+        Thresholds(**kwargs)
+
+
+# ---------------------------------------------------------------- bad numbers in a report
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Sample(ok=True, input_tokens=10**400, output_tokens=1, latency_ms=1.0),
+        Sample(ok=True, input_tokens=1, output_tokens=1, latency_ms=float("nan")),
+        Sample(ok=True, input_tokens=-50, output_tokens=1, latency_ms=1.0),
+        Sample(ok=True, input_tokens=1, output_tokens=1, latency_ms=None),
+    ],
+    ids=["huge-int", "nan-latency", "negative-tokens", "no-latency"],
+)
+def test_a_report_built_in_code_with_bad_numbers_is_error(make_report: Make, bad: Sample) -> None:
+    good = make_report([([100, 110, 120], [100, 110, 120])]).scenarios[0]
+    report = BudgetReport(
+        metadata=base_meta(make_report),
+        scenarios=(ScenarioSamples("s0", None, good.baseline, (*good.candidate, bad)),),
+    )
+    result = analyze_report(report)
+    assert (result.status, result.exit_code) == ("error", 2)
+    assert "not a finite number >= 0" in result.findings[0].message
+
+
+def test_an_empty_report_built_in_code_is_error(make_report: Make) -> None:
+    assert analyze_report(BudgetReport(base_meta(make_report), ())).status == "error"
+
+
+def test_zero_token_replicates_are_error_not_pass(make_report: Make) -> None:
+    """A +1150% regression whose baseline has zero-token runs: some replicates divide 0 by 0.
+    The NaN used to reach the interval and every comparison with it was False: pass."""
+    result = analyze_report(make_report([([0, 0, 0, 400], [0, 0, 0, 5000])]))
+    assert result.status == "error"
+    assert "baseline token total is 0 in" in result.findings[0].message
+
+
+@pytest.mark.parametrize(
+    "token_field",
+    ["1" + "0" * 400, "1" + "0" * 5000, "1000000000001"],
+    ids=["beyond-float", "beyond-int-digits", "above-max"],
+)
+def test_cli_huge_integer_in_a_report_is_exit_2(
+    make_report: Make, tmp_path: Path, capsys: pytest.CaptureFixture[str], token_field: str
+) -> None:
+    text = json.dumps(_shifted(make_report, 1.0).to_json())
+    text = text.replace('"input_tokens": 500', f'"input_tokens": {token_field}', 1)
+    path = tmp_path / "huge.json"
+    path.write_text(text)
+    assert main(["--report-file", str(path)]) == 2
+    out = capsys.readouterr().out
+    assert "ERROR" in out
+    assert "input_tokens" in out or "not valid UTF-8 JSON" in out
+
+
+# ---------------------------------------------------------------- unexpected failures exit 2
+def test_cli_unwritable_comment_file_is_exit_2(
+    make_report: Make, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _write(tmp_path, _shifted(make_report, 1.4))  # a block verdict: exit 1 if written
+    target = tmp_path / "no-such-dir" / "comment.md"
+    assert main(["--report-file", str(path), "--comment-file", str(target)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_module_process_exit_code_of_an_unexpected_failure_is_2(
+    make_report: Make, tmp_path: Path
+) -> None:
+    path = _write(tmp_path, _shifted(make_report, 1.4))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fusion_ops.budget_analysis",
+            "--report-file",
+            str(path),
+            "--output-format",
+            "github",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GITHUB_OUTPUT": str(tmp_path)},  # a directory: cannot be opened
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ")
+    assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------- the chunked bootstrap
+def _naive_intervals(
+    report: BudgetReport, seed: int, n_boot: int, confidence: float
+) -> dict[str, tuple[float, float]]:
+    """Test oracle: every replicate materialised at once, drawn as documented (per side a
+    child of SeedSequence(seed), per scenario a grandchild; a run's tokens and latency paired)."""
+    sides = []
+    for which in ("baseline", "candidate"):
+        rows = [[s for s in getattr(sc, which) if s.ok] for sc in report.scenarios]
+        sides.append(
+            [
+                (
+                    np.array([s.total_tokens for s in r], float),
+                    np.array([s.latency_ms for s in r], float),
+                )
+                for r in rows
+            ]
+        )
+    tokens, p95 = [], []
+    for side, child in zip(sides, np.random.SeedSequence(seed).spawn(2), strict=True):
+        rngs = [np.random.default_rng(c) for c in child.spawn(len(side))]
+        picks = [
+            g.integers(0, len(t), size=(n_boot, len(t)))
+            for g, (t, _) in zip(rngs, side, strict=True)
+        ]
+        tokens.append(sum(t[p].mean(axis=1) for (t, _), p in zip(side, picks, strict=True)))
+        pooled = np.concatenate([lat[p] for (_, lat), p in zip(side, picks, strict=True)], axis=1)
+        p95.append(np.quantile(pooled, 0.95, axis=1))
+    alpha = 1 - confidence
+    delta = (tokens[1] - tokens[0]) / tokens[0] * 100
+    return {
+        "token_delta": tuple(np.quantile(delta, [alpha, 1 - alpha])),
+        "latency_p95": tuple(np.quantile(p95[1], [alpha, 1 - alpha])),
+    }
+
+
+@pytest.mark.parametrize("chunk_elements", [1, 37, 500, None])
+def test_chunked_bootstrap_equals_the_naive_method(
+    noisy_report: Callable[..., BudgetReport], chunk_elements: int | None
+) -> None:
+    report = noisy_report(0.1, 7, 5, 0.3, 3)
+    lat = [float(v) for v in np.random.default_rng(9).lognormal(6, 0.4, 7)]
+    report = BudgetReport(
+        report.metadata,
+        tuple(
+            ScenarioSamples(
+                sc.id,
+                sc.category,
+                tuple(replace(s, latency_ms=lat[i] + k) for i, s in enumerate(sc.baseline)),
+                tuple(replace(s, latency_ms=lat[-i] * 1.1) for i, s in enumerate(sc.candidate)),
+            )
+            for k, sc in enumerate(report.scenarios)
+        ),
+    )
+    result = analyze_report(report, n_bootstrap=301, seed=5, chunk_elements=chunk_elements)
+    oracle = _naive_intervals(report, 5, 301, 0.95)
+    for name, (low, high) in oracle.items():
+        ci = getattr(result, name)
+        assert (ci.low, ci.high) == (pytest.approx(low, abs=1e-4), pytest.approx(high, abs=1e-4))
+
+
+def test_the_bootstrap_memory_is_bounded_by_the_chunk(make_report: Make) -> None:
+    """8,000 runs per side x 1,000 replicates: the naive method holds >= 64 MB per array."""
+    runs = [float(1000 + i % 97) for i in range(2000)]
+    report = make_report([(runs, runs)] * 4)
+    tracemalloc.start()
+    try:
+        analyze_report(report, n_bootstrap=1000, chunk_elements=50_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000

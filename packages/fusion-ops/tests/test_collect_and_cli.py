@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jsonschema
@@ -10,8 +11,9 @@ import yaml
 
 from fusion_ops.backends import Completion, CompletionBackend, OfflineBackend
 from fusion_ops.cli import main
+from fusion_ops.cli_support import guarded_main
 from fusion_ops.collect import base_prompt, collect_report, parse_strategy
-from fusion_ops.errors import BackendError, InvalidInputError
+from fusion_ops.errors import BackendError, CollectionAbortedError, InvalidInputError
 from fusion_ops.report import parse_report, report_schema
 from fusion_ops.runtime_router import load_golden_scenarios
 from fusion_ops.tokenizer import count_tokens
@@ -148,9 +150,8 @@ def test_cli_collect_then_analyze(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"] == "fusion-ops budget report"
     assert main([*args, "--baseline", "overlay:missing"]) == 2
-    with pytest.raises(SystemExit) as usage:
-        main(["collect"])
-    assert usage.value.code == 2
+    assert main(["collect"]) == 2  # no -o (optional only for --dry-run)
+    assert "needs -o/--output" in capsys.readouterr().err
 
 
 def test_cli_routed_config_dirs_compare_two_checkouts(tmp_path: Path, router_dir: Path) -> None:
@@ -179,3 +180,80 @@ def test_cli_routed_config_dirs_compare_two_checkouts(tmp_path: Path, router_dir
     meta = json.loads(report.read_text())["metadata"]
     assert meta["baseline"]["config_hash"] != meta["candidate"]["config_hash"]
     assert main(["analyze", "--report-file", str(report), "--output-format", "github"]) == 1
+
+
+class BadUsage:
+    """A backend reporting impossible usage numbers (a buggy client, a proxy returning NaN)."""
+
+    name = "bad-usage"
+
+    def __init__(self, input_tokens: object, latency_ms: object) -> None:
+        self.input_tokens, self.latency_ms = input_tokens, latency_ms
+
+    def complete(self, prompt: str, *, run: int) -> Completion:
+        return Completion("x", self.input_tokens, 5, self.latency_ms)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("input_tokens", "latency_ms"),
+    [(-3, 10.0), (10**400, 10.0), (10**12 + 1, 10.0), (5, float("nan")), (5, None), (2.5, 10.0)],
+    ids=["negative", "huge-int", "above-max", "nan-latency", "no-latency", "float-tokens"],
+)
+def test_impossible_backend_usage_stops_the_run(input_tokens: object, latency_ms: object) -> None:
+    """A backend reporting usage no report may hold is broken: collection stops (typed error,
+    partial report kept), it never records the number."""
+    with pytest.raises(CollectionAbortedError, match="invalid completion") as stopped:
+        collect_report(
+            SCENARIOS[:1],
+            baseline=parse_strategy("plain"),
+            candidate=parse_strategy("plain"),
+            backend=BadUsage(input_tokens, latency_ms),  # type: ignore[arg-type]
+            runs=2,
+        )
+    parse_report(stopped.value.partial.to_json())  # what was kept is still a valid report
+
+
+def test_cli_collect_to_an_unwritable_path_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(yaml.safe_dump({"scenarios": SCENARIOS[:1]}))
+    target = tmp_path / "missing-dir" / "r.json"
+    assert main(["collect", "--scenarios", str(scenarios), "--runs", "2", "-o", str(target)]) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_cli_analyze_unwritable_comment_file_is_exit_2(tmp_path: Path) -> None:
+    report = tmp_path / "r.json"
+    scenarios = tmp_path / "scenarios.yaml"
+    scenarios.write_text(yaml.safe_dump({"scenarios": SCENARIOS[:2]}))
+    assert main(["collect", "--scenarios", str(scenarios), "--runs", "3", "-o", str(report)]) == 0
+    comment = tmp_path / "missing-dir" / "c.md"
+    assert main(["analyze", "--report-file", str(report), "--comment-file", str(comment)]) == 2
+
+
+def test_the_shared_wrapper_maps_every_failure_to_exit_2(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def failing(exc: BaseException) -> Callable[[Sequence[str] | None], int]:
+        def main(argv: Sequence[str] | None = None) -> int:
+            raise exc
+
+        return main
+
+    for exc in (
+        ZeroDivisionError("float division by zero"),
+        OverflowError("int too large to convert to float"),
+        PermissionError(13, "Permission denied", "/x/comment.md"),
+        InvalidInputError("token_warn must be finite, got nan"),
+        KeyboardInterrupt(),
+    ):
+        assert guarded_main(failing(exc))([]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ")
+        assert "Traceback" not in err
+    assert guarded_main(lambda argv=None: 7)([]) == 2  # only 0, 1, 2 ever leave a CLI
+    assert guarded_main(lambda argv=None: 1)([]) == 1  # a verdict passes through unchanged
+    with pytest.raises(SystemExit) as usage:  # argparse's own exits are left alone
+        guarded_main(failing(SystemExit(2)))([])
+    assert usage.value.code == 2

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import filecmp
 from pathlib import Path
 from typing import Any
@@ -7,7 +8,17 @@ from typing import Any
 import pytest
 import yaml
 
-from fusion_ops.config import default_governance_mapping, load_governance_config
+from fusion_ops.config import (
+    BackoffConfig,
+    BudgetLimits,
+    EarlyTerminationConfig,
+    InsightCacheConfig,
+    Multipliers,
+    Thresholds,
+    TripwireConfig,
+    default_governance_mapping,
+    load_governance_config,
+)
 from fusion_ops.errors import ConfigError
 from fusion_ops.runtime_router import embedded_config_dir
 
@@ -94,3 +105,46 @@ def test_repo_configs_equal_the_embedded_defaults(repo_root: Path) -> None:
     assert sorted(p.name for p in (repo_fusion / "micro_overlays").iterdir()) == sorted(
         p.name for p in (embedded / "micro_overlays").iterdir()
     )
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: BudgetLimits(hard_limit_percentage=float("nan")), r"hard_limit_percentage"),
+        (lambda: BudgetLimits(approval_threshold=-1), r"budget_limits\.approval_threshold"),
+        (lambda: BudgetLimits(approval_threshold=10**400), r"budget_limits\.approval_threshold"),
+        (lambda: BudgetLimits(auto_review_threshold=99), "must not exceed"),
+        (lambda: Multipliers(emergency_discount=0), r"multipliers\.emergency_discount"),
+        (lambda: Multipliers(low_trust=float("inf")), r"multipliers\.low_trust"),
+        (lambda: Thresholds(trust_floor=float("nan")), r"thresholds\.trust_floor"),
+        (lambda: TripwireConfig(breach_threshold=float("nan")), "breach_threshold"),
+        (lambda: TripwireConfig(consecutive_limit=True), "consecutive_limit"),
+        (lambda: InsightCacheConfig(ttl_seconds=float("nan")), "ttl_seconds"),
+        (lambda: EarlyTerminationConfig(quality_threshold=-0.1), "quality_threshold"),
+        (lambda: BackoffConfig(min_budget_scale=float("nan")), "min_budget_scale"),
+        (lambda: BackoffConfig(max_delay_seconds=float("inf")), "max_delay_seconds"),
+    ],
+)
+def test_config_built_in_code_is_validated_like_yaml(build: Any, match: str) -> None:
+    """A config made in code (not loaded from YAML) must not smuggle NaN or a zero multiplier
+    past the governor: every section validates itself and names the key path."""
+    with pytest.raises(ConfigError, match=match):
+        build()
+
+
+def test_a_governance_config_needs_validated_sections() -> None:
+    cfg = load_governance_config()
+    with pytest.raises(ConfigError, match="budget_limits must be a BudgetLimits"):
+        dataclasses.replace(cfg, budget_limits={"hard_limit_percentage": float("nan")})
+
+
+def test_integers_too_long_for_python_are_config_errors(tmp_path: Path) -> None:
+    """Above 4300 digits even repr() and int() raise ValueError: messages must not crash."""
+    with pytest.raises(ConfigError, match=r"approval_threshold must be in .* got an integer of"):
+        BudgetLimits(approval_threshold=10**5000)
+    with pytest.raises(ConfigError, match=r"consecutive_limit .* got an integer of"):
+        TripwireConfig(consecutive_limit=-(10**5000))
+    path = tmp_path / "huge.yaml"
+    path.write_text("budget_limits:\n  approval_threshold: 1" + "0" * 5000 + "\n")
+    with pytest.raises(ConfigError, match="not valid UTF-8 YAML"):
+        load_governance_config(path)

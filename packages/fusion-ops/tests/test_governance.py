@@ -1,21 +1,27 @@
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import math
 import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from fusion_ops.config import load_governance_config
 from fusion_ops.errors import (
     ApprovalRequiredError,
+    BudgetDeniedError,
     BudgetExhaustedError,
     EmergencyBrakeError,
     InvalidInputError,
     ReservationError,
     ReviewRequiredError,
 )
-from fusion_ops.governance import Alert, EnergyGovernor
+from fusion_ops.governance import Alert, CostEstimate, EnergyGovernor
 
 
 def test_estimate_applies_each_multiplier_with_a_breakdown() -> None:
@@ -264,3 +270,148 @@ def test_32_threads_times_10k_requests_never_overspend() -> None:
     assert total == 320_000
     assert snap.outcomes["admitted"] == sum(admitted)
     assert snap.alerts_fired == ("auto_review", "emergency_brake")
+
+
+# ---------------------------------------------------------------- fail closed on bad numbers
+BAD_COSTS = [float("nan"), float("inf"), -float("inf"), -500.0, 10**400, 2e15]
+BAD_IDS = ["nan", "inf", "-inf", "negative", "huge-int", "above-max"]
+
+
+def _forge(estimate: CostEstimate, **fields: Any) -> CostEstimate:
+    """Bypass the constructor's checks, as a caller mutating a frozen dataclass could."""
+    for name, value in fields.items():
+        object.__setattr__(estimate, name, value)
+    return estimate
+
+
+@pytest.mark.parametrize("cost", BAD_COSTS, ids=BAD_IDS)
+def test_an_estimate_with_a_bad_cost_cannot_be_made(cost: float) -> None:
+    gov = EnergyGovernor(1000)
+    with pytest.raises(InvalidInputError, match=r"estimate\.cost"):
+        dataclasses.replace(gov.estimate(900), cost=cost)
+
+
+@pytest.mark.parametrize("cost", BAD_COSTS, ids=BAD_IDS)
+def test_request_refuses_a_forged_cost_and_the_ledger_stays_intact(cost: float) -> None:
+    registry = CollectorRegistry()
+    gov = EnergyGovernor(1000, registry=registry)
+    for _ in range(20):
+        with pytest.raises(InvalidInputError, match=r"estimate\.cost"):
+            gov.request(_forge(gov.estimate(900), cost=cost), reviewed_by="x")
+    snap = gov.snapshot()
+    assert (snap.reserved, snap.available, snap.utilisation) == (0, 1000, 0)
+    assert snap.outcomes == {"invalid_estimate": 20}
+    assert (
+        registry.get_sample_value("fusion_budget_requests_total", {"outcome": "invalid_estimate"})
+        == 20
+    )
+    gov.request(gov.estimate(900), reviewed_by="x")
+    with pytest.raises(BudgetDeniedError):
+        gov.request(gov.estimate(900), reviewed_by="x")
+
+
+def test_a_negative_cost_never_raises_the_available_budget() -> None:
+    gov = EnergyGovernor(1000)
+    with pytest.raises(InvalidInputError):
+        gov.request(_forge(gov.estimate(500), cost=-500.0, base_cost=-500.0))
+    assert gov.snapshot().available == 1000
+
+
+@pytest.mark.parametrize(
+    ("fields", "match"),
+    [
+        ({"cost": 1.0}, "estimate.cost 1 is not base_cost 1000"),
+        ({"multiplier": 0.001, "cost": 1.0}, "not the product"),
+        ({"emergency": "yes"}, "estimate.emergency must be a bool"),
+        ({"breakdown": ()}, "must list the factors"),
+        ({"base_cost": float("nan")}, "estimate.base_cost must be finite"),
+    ],
+)
+def test_request_refuses_inconsistent_estimates(fields: dict[str, Any], match: str) -> None:
+    gov = EnergyGovernor(100_000)
+    with pytest.raises(InvalidInputError, match=match):
+        gov.request(_forge(gov.estimate(1000), **fields), reviewed_by="x")
+    assert gov.snapshot().reserved == 0
+
+
+def test_request_refuses_multipliers_this_governor_did_not_configure() -> None:
+    gov = EnergyGovernor(100_000)
+    cheap = dataclasses.replace(gov.estimate(1000, emergency=True).breakdown[3], multiplier=0.001)
+    forged = CostEstimate(1000, 1.0, 0.001, True, (*gov.estimate(1000).breakdown[:3], cheap))
+    with pytest.raises(InvalidInputError, match=r"not this governor's 0\.6"):
+        gov.request(forged)
+    other = EnergyGovernor(
+        100_000, config=load_governance_config(overrides={"multipliers": {"low_trust": 3.0}})
+    )
+    with pytest.raises(InvalidInputError, match="low_trust"):
+        gov.request(other.estimate(1000, trust_score=0.1))
+    claims_emergency = dataclasses.replace(gov.estimate(1000), emergency=True)
+    with pytest.raises(InvalidInputError, match="emergency must match"):
+        gov.request(claims_emergency)
+
+
+def test_huge_integers_are_typed_errors_not_overflow() -> None:
+    gov = EnergyGovernor(1000)
+    with pytest.raises(InvalidInputError, match="base_cost must be finite"):
+        gov.estimate(10**400)
+    with pytest.raises(InvalidInputError, match="period_budget"):
+        EnergyGovernor(10**400)
+    r = gov.request(gov.estimate(10))
+    with pytest.raises(InvalidInputError, match="actual_cost"):
+        gov.commit(r, actual_cost=10**400)
+    with pytest.raises(InvalidInputError, match="max_cost"):
+        gov.grant_approval(10**400, "cfo")
+
+
+def test_a_bad_new_period_leaves_the_ledger_untouched() -> None:
+    gov = EnergyGovernor(1000, period="mon")
+    r = gov.request(gov.estimate(300))
+    for budget in (float("nan"), -1, 0):
+        with pytest.raises(InvalidInputError, match="period_budget"):
+            gov.start_period("tue", budget=budget)
+    snap = gov.snapshot()
+    assert (snap.period, snap.budget, snap.reserved) == ("mon", 1000, 300)
+    assert gov.commit(r) == 300
+
+
+def test_a_new_period_voids_unused_approval_tokens() -> None:
+    gov = EnergyGovernor(1_000_000, period="mon")
+    token = gov.grant_approval(50_000, "cfo")
+    gov.start_period("tue")
+    with pytest.raises(ApprovalRequiredError):
+        gov.request(gov.estimate(20_000), approval_token=token)
+    fresh = gov.grant_approval(50_000, "cfo")
+    assert gov.request(gov.estimate(20_000), approval_token=fresh).approved_by == "cfo"
+
+
+def test_the_governor_refuses_a_config_of_the_wrong_type() -> None:
+    with pytest.raises(InvalidInputError, match="config must be a GovernanceConfig"):
+        EnergyGovernor(100, config={"budget_limits": {}})  # type: ignore[arg-type]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers()),
+            st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_admitted_reservations_never_exceed_the_budget_whatever_is_passed(
+    attempts: list[tuple[float, bool]],
+) -> None:
+    gov = EnergyGovernor(1000)
+    for cost, emergency in attempts:
+        estimate = gov.estimate(1, emergency=emergency)
+        with contextlib.suppress(InvalidInputError, BudgetDeniedError):
+            gov.request(_forge(estimate, cost=cost, base_cost=cost), reviewed_by="x")
+        snap = gov.snapshot()
+        assert math.isfinite(snap.utilisation)
+        assert 0 <= snap.reserved <= snap.budget == 1000
+
+
+def test_messages_about_integers_too_long_for_repr_do_not_crash() -> None:
+    with pytest.raises(InvalidInputError, match="base_cost must be finite, got an integer of"):
+        EnergyGovernor(1000).estimate(10**5000)

@@ -141,3 +141,21 @@ def test_file_round_trip(tmp_path: Path, report_dict: dict[str, Any]) -> None:
     path = tmp_path / "r.json"
     path.write_text(json.dumps(report_dict))
     assert load_report(path).to_json() == report_dict
+
+
+@pytest.mark.parametrize("tokens", [10**12 + 1, 10**400], ids=["above-max", "beyond-float"])
+def test_token_counts_are_bounded(report_dict: dict[str, Any], tokens: int) -> None:
+    """A count beyond any real completion would overflow the statistics' float arrays."""
+    doc = copy.deepcopy(report_dict)
+    doc["scenarios"][0]["candidate"]["samples"][1]["output_tokens"] = tokens
+    with pytest.raises(ReportError, match=r"samples\[1\]\.output_tokens: must be an integer in"):
+        parse_report(doc)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, report_schema())
+
+
+def test_a_huge_integer_latency_is_a_report_error(report_dict: dict[str, Any]) -> None:
+    doc = copy.deepcopy(report_dict)
+    doc["scenarios"][0]["baseline"]["samples"][0]["latency_ms"] = 10**5000
+    with pytest.raises(ReportError, match=r"latency_ms: must be a finite number >= 0, got an"):
+        parse_report(doc)

@@ -368,3 +368,48 @@ def test_demo_module_as_subprocess(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "nope" in proc.stderr
+
+
+def _min_score_zero(router_dir: Path) -> Path:
+    rules = yaml.safe_load((router_dir / "routing.yaml").read_text())
+    rules["scoring"]["min_score"] = 0
+    (router_dir / "routing.yaml").write_text(yaml.safe_dump(rules))
+    return router_dir
+
+
+def test_min_score_zero_and_a_zero_score_scenario_abstain(router_dir: Path) -> None:
+    """Every overlay scores 0 (no category overlay, no band, no keyword): 0/0 confidence used
+    to raise ZeroDivisionError; no evidence at all is an abstention, whatever min_score says."""
+    router = RuntimeRouter(_min_score_zero(router_dir))
+    decision = router.route_scenario(_scenario("nothing relevant here", cx=0.5))
+    assert all(s.total == 0 for s in decision.scores)
+    assert decision.abstained
+    assert decision.selected_overlay is None
+    assert (decision.confidence, decision.fallback_options) == (0.0, ())
+    assert decision.reasoning[-1] == "abstained: no overlay scored above 0"
+    positive = router.route_scenario(_scenario("plan the rollback", cx=0.5))
+    assert positive.selected_overlay == "rollback_first"
+    assert positive.confidence == 1.0
+
+
+def test_router_demo_with_min_score_zero_exits_0(router_dir: Path, tmp_path: Path) -> None:
+    scenarios = tmp_path / "s.yaml"
+    scenarios.write_text(yaml.safe_dump({"scenarios": [_scenario("nothing relevant", cx=0.5)]}))
+    args = ["--config-dir", str(_min_score_zero(router_dir)), "--scenarios", str(scenarios)]
+    assert main(args) == 0
+
+
+def test_router_demo_unreadable_scenarios_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--scenarios", str(tmp_path)]) == 2  # a directory
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_a_huge_integer_weight_is_a_config_error(router_dir: Path) -> None:
+    text = (router_dir / "routing.yaml").read_text()
+    (router_dir / "routing.yaml").write_text(
+        text.replace("min_score: 0.30", "min_score: " + "9" * 400)
+    )
+    with pytest.raises(ConfigError, match=r"routing\.scoring\.min_score must be in \[0, 10\.0\]"):
+        RuntimeRouter(router_dir)

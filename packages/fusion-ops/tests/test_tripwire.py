@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from fusion_ops.config import TripwireConfig, load_governance_config
 from fusion_ops.errors import InvalidInputError
-from fusion_ops.tripwire import BudgetTripwire
+from fusion_ops.tripwire import BudgetTripwire, TripwireState
 
 DEFAULTS = load_governance_config().budget_tripwire
 
@@ -93,6 +93,7 @@ def test_state_persists_across_instances(tmp_path: Path) -> None:
         b'{"version": 1}',
         b'{"version": 99}',
         json.dumps({"version": 1, "consecutive_breaches": -1}).encode(),
+        json.dumps(TripwireState(last_token_delta=float("nan")).to_json()).encode(),
     ],
 )
 def test_corrupt_state_is_moved_aside_and_latches(tmp_path: Path, content: bytes) -> None:

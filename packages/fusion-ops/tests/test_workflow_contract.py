@@ -81,3 +81,21 @@ def test_actionlint_accepts_the_workflow(repo_root: Path) -> None:
         [binary, str(WORKFLOW)], cwd=repo_root, capture_output=True, text=True, check=False
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_workflow_measures_claude_only_when_the_secret_is_set(workflow: tuple[str, dict]) -> None:  # type: ignore[type-arg]
+    _, data = workflow
+    steps = data["jobs"]["budget-gate"]["steps"]
+    collect = next(s for s in steps if "fusion-budget collect" in s.get("run", ""))
+    run = collect["run"]
+    assert 'if [ -n "${ANTHROPIC_API_KEY}" ]' in run
+    assert "--backend anthropic" in run
+    assert "--backend offline" in run
+    assert "--max-spend-usd" in run
+    # the key reaches the collect step only, never the job or the comment step
+    assert collect["env"]["ANTHROPIC_API_KEY"] == "${{ secrets.ANTHROPIC_API_KEY }}"
+    others = [s for s in steps if s is not collect]
+    assert all("secrets.ANTHROPIC_API_KEY" not in str(s) for s in others)
+    assert "ANTHROPIC_API_KEY" not in data["jobs"]["budget-gate"].get("env", {})
+    install = next(s for s in steps if "pip install" in s.get("run", ""))
+    assert "fusion-ops[anthropic]" in install["run"]

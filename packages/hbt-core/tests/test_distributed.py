@@ -128,3 +128,18 @@ def test_bad_inputs(probes: list) -> None:
     with pytest.raises(InvalidInputError):
         distributed.split(probes, len(probes) + 1)
     assert [len(s) for s in distributed.split(probes, 3)] == [5, 5, 6]
+
+
+def test_federated_counters_are_not_private(
+    models: dict, probes: list, config: EncoderConfig
+) -> None:
+    """What the docstring now says: a one-probe party's shared counters give its leaf back."""
+    from hbt_core.distributed import federated_party
+    from hbt_core.hdc import Accumulator
+    from hbt_core.signature import encode_probe, probe_vector
+
+    update = federated_party(0, models["base"], probes[:1], config, run_seed=0)
+    leaf, _ = encode_probe(models["base"], probes[0], config, 0)
+    bound = Accumulator.from_counts(update.counts, update.total).threshold()
+    recovered = np.bitwise_xor(bound, probe_vector(probes[0].probe_id, config.dim))
+    assert np.array_equal(recovered, leaf)

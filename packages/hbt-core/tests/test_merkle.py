@@ -135,3 +135,17 @@ def test_malformed_inputs() -> None:
         merkle.verify_consistency(3, 2, tree.root(0, 3), tree.root(0, 2), [])
     with pytest.raises(IntegrityError):
         merkle.verify_consistency(2, 2, tree.root(0, 2), tree.root(0, 3), [])
+
+
+def test_short_proofs_that_reach_a_forged_root_are_rejected() -> None:
+    """A proof one step short still "reaches" a root an attacker chose (here the root of a
+    smaller tree claimed for a larger size); only the final ``sn == 0`` checks catch it."""
+    tree, leaves = _hasher(8)
+    # consistency 2 -> 5 needs two hashes; one hash leads to root(0, 4), claimed as size 5
+    with pytest.raises(IntegrityError, match="shorter"):
+        merkle.verify_consistency(2, 5, tree.root(0, 2), tree.root(0, 4), [tree.root(2, 4)])
+    merkle.verify_consistency(2, 4, tree.root(0, 2), tree.root(0, 4), [tree.root(2, 4)])
+    # inclusion of leaf 0 in size 3 needs two hashes; one leads to root(0, 2), claimed as size 3
+    with pytest.raises(IntegrityError, match="shorter"):
+        merkle.verify_inclusion(leaves[0], 0, 3, [leaves[1]], tree.root(0, 2))
+    merkle.verify_inclusion(leaves[0], 0, 2, [leaves[1]], tree.root(0, 2))

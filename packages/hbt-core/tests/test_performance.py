@@ -92,12 +92,17 @@ def test_json_log_records_carry_fields_and_correlation_id() -> None:
     token = correlation_id.set("req-7")
     try:
         record = logging.LogRecord(
-            "hbt_core.x", logging.WARNING, __file__, 1, "drift %s", ("on",), None
+            "hbt_core.x", logging.WARNING, __file__, 1, "drift %s password=hunter2", ("on",), None
         )
-        record.fields = {"kind": "sudden"}
+        record.kind = "sudden"  # what log_event(logger, level, msg, kind=...) attaches
+        record.api_key = "sk-live-0123456789abcdef0123"
+        record.error = "POST failed: Authorization: Bearer abcdefghijklmnop"
         out = json.loads(JsonFormatter().format(record))
     finally:
         correlation_id.reset(token)
-    assert out["message"] == "drift on"
+    assert out["message"].startswith("drift on password=")
     assert out["correlation_id"] == "req-7"
     assert out["kind"] == "sudden"
+    text = json.dumps(out)
+    for secret in ("hunter2", "sk-live-0123456789abcdef0123", "abcdefghijklmnop"):
+        assert secret not in text

@@ -13,6 +13,7 @@ from resontinex.pipeline.drift import DriftSettings, DriftWatch
 from resontinex.pipeline.errors import PipelineConfigError, PipelineError, PipelineInputError
 from resontinex.pipeline.factory import PipelineSettings, build_pipeline
 from resontinex.pipeline.signals import MonitoredSignals, SignalMapping, to_input_vector
+from resontinex.pipeline.worker import ModelWorker, WorkerClosedError, WorkerLogitModel
 
 __all__ = [
     "ChatGenerationBackend",
@@ -24,6 +25,7 @@ __all__ = [
     "LocalChatBackend",
     "LocalModel",
     "LocalModelBackend",
+    "ModelWorker",
     "MonitoredSignals",
     "PipelineConfigError",
     "PipelineError",
@@ -33,6 +35,8 @@ __all__ = [
     "PipelineSettings",
     "SignalMapping",
     "StageRecord",
+    "WorkerClosedError",
+    "WorkerLogitModel",
     "build_pipeline",
     "to_input_vector",
 ]

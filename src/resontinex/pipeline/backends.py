@@ -3,7 +3,8 @@
 Two backends, one contract (:class:`GenerationBackend`):
 
 - :class:`LocalModelBackend`: a local transformers model generates and cert-trajectory measures
-  every emitted token in the same pass (the offline default);
+  every emitted token in the same pass (the offline default), micro-batched by the model's
+  :class:`~resontinex.pipeline.worker.ModelWorker`;
 - :class:`ChatGenerationBackend`: any cert-coordination ``ChatBackend`` (the Anthropic API in
   production) writes the answer, and a local model teacher-forces it to measure its tokens,
   because an API does not return per-token logits.
@@ -18,13 +19,11 @@ import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any, Protocol
 
 from cert.coordination.backend import ChatBackend, ChatMessage, ChatResult, TokenUsage
-from cert.trajectory import HamiltonianMonitor, TrajectoryConfig, TrajectoryResult
-from cert.trajectory.loading import load_model_for_monitoring
-from hbt_core.models import TransformersLogitModel
+from cert.trajectory import TrajectoryConfig, TrajectoryResult
+from resontinex.pipeline.worker import ModelWorker, WorkerLogitModel
 
 
 @dataclass(frozen=True)
@@ -37,38 +36,18 @@ class Generation:
     vocab_size: int
     input_tokens: int
     output_tokens: int
+    batch_size: int = 1  # generations that shared this one's forward passes
+    queued_s: float = 0.0  # time waiting for the model worker
 
 
-class LocalModel:
-    """A local causal LM loaded once and shared by the monitor, the fingerprinting adapter and
-    the chat facade, so the process holds one copy of the weights."""
-
-    def __init__(self, path: str | Path, *, registry: Any = None, device: str = "cpu") -> None:
-        model, tokenizer = load_model_for_monitoring(str(path), device=device)
-        self._attach(str(path), model, tokenizer, registry)
-
-    def _attach(self, path: str, model: Any, tokenizer: Any, registry: Any) -> None:
-        self.path, self.model, self.tokenizer = path, model, tokenizer
-        self.monitor = HamiltonianMonitor(
-            model=model, tokenizer=tokenizer, registry=registry, cache_size=0
-        )
-        self.monitor.load()
-        self.vocab_size = int(getattr(model.config, "vocab_size", 0) or len(tokenizer))
-
-    def monitored_on(self, registry: Any) -> LocalModel:
-        """The same weights behind a monitor that records on ``registry``."""
-        twin = object.__new__(LocalModel)
-        twin._attach(self.path, self.model, self.tokenizer, registry)
-        return twin
-
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text)["input_ids"])
+#: The name earlier releases gave the local model; it is now its worker, the model's one owner.
+LocalModel = ModelWorker
 
 
 class GenerationBackend(Protocol):
     """Prompt in, monitored answer out. ``local`` is the local model that measures tokens."""
 
-    local: LocalModel
+    local: ModelWorker
 
     @property
     def model_id(self) -> str: ...
@@ -83,17 +62,21 @@ class GenerationBackend(Protocol):
 class LocalModelBackend:
     """Generate with a local model and monitor the same pass (greedy unless configured)."""
 
-    def __init__(self, model: LocalModel, config: TrajectoryConfig | None = None) -> None:
+    def __init__(self, model: ModelWorker, config: TrajectoryConfig | None = None) -> None:
         self.local = model
-        self.config = config or TrajectoryConfig()
+        self.config = config
 
     @property
     def model_id(self) -> str:
         return self.local.path
 
     async def generate(self, prompt: str, *, max_new_tokens: int) -> Generation:
-        config = replace(self.config, max_new_tokens=max_new_tokens)
-        result = await self.local.monitor.analyze_async(prompt, config=config)
+        if self.config is None:
+            config = self.local.generation_config(max_new_tokens)
+        else:
+            config = replace(self.config, max_new_tokens=max_new_tokens)
+        served = await self.local.generate(prompt, config)
+        result = served.result
         return Generation(
             text=result.text,
             trajectory=result,
@@ -101,16 +84,18 @@ class LocalModelBackend:
             vocab_size=self.local.vocab_size,
             input_tokens=self.local.count_tokens(prompt),
             output_tokens=result.token_count,
+            batch_size=served.batch_size,
+            queued_s=served.queued_s,
         )
 
-    def fingerprint_model(self) -> TransformersLogitModel:
-        return TransformersLogitModel(self.local.model, self.local.tokenizer, name=self.model_id)
+    def fingerprint_model(self) -> WorkerLogitModel:
+        return self.local.logit_model(self.model_id)
 
 
 class ChatGenerationBackend:
     """Answers from a ChatBackend (e.g. the Anthropic API), scored token by token locally."""
 
-    def __init__(self, chat: ChatBackend, scorer: LocalModel) -> None:
+    def __init__(self, chat: ChatBackend, scorer: ModelWorker) -> None:
         self.chat = chat
         self.local = scorer
 
@@ -120,7 +105,7 @@ class ChatGenerationBackend:
 
     async def generate(self, prompt: str, *, max_new_tokens: int) -> Generation:
         reply = await self.chat.complete([ChatMessage("user", prompt)], max_tokens=max_new_tokens)
-        trajectory = await self.local.monitor.score_async(prompt, reply.text or " ")
+        trajectory = await self.local.score(prompt, reply.text or " ")
         return Generation(
             text=reply.text,
             trajectory=trajectory,
@@ -149,7 +134,7 @@ class LocalChatBackend:
     code path yields real scores.
     """
 
-    def __init__(self, model: LocalModel) -> None:
+    def __init__(self, model: ModelWorker) -> None:
         self.local = model
         self.default_model = f"local:{model.path}"
 
@@ -165,9 +150,9 @@ class LocalChatBackend:
     ) -> ChatResult:
         parts = ([system] if system else []) + [m.content for m in messages]
         prompt = "\n\n".join(parts)
-        config = TrajectoryConfig(max_new_tokens=min(max_tokens, 256))
+        config = self.local.generation_config(min(max_tokens, 256))
         began = time.perf_counter()
-        result = await self.local.monitor.analyze_async(prompt, config=config)
+        result = (await self.local.generate(prompt, config)).result
         return ChatResult(
             text=result.text,
             usage=TokenUsage(self.local.count_tokens(prompt), result.token_count),

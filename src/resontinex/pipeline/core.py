@@ -1,16 +1,22 @@
 """The governed pipeline: one request through every member, each doing its own job.
 
-1. fusion-ops routes the prompt to a micro-overlay and applies it;
-2. fusion-ops' energy governor estimates the cost (multipliers read the trust score and the
-   entropy of recent requests) and reserves it; a denied budget stops the request before any
-   token is generated;
-3. a backend generates the answer while cert-trajectory measures its tokens;
+1. fusion-ops routes the prompt to a micro-overlay and applies it; the whole overlaid prompt,
+   counted by the serving model's own tokenizer, must fit the model's context with
+   ``max_new_tokens``, or the request is refused (:class:`PipelineInputError`) before any cost;
+2. fusion-ops' energy governor prices the worst case (those prompt tokens + ``max_new_tokens``,
+   with the multipliers, which read the trust score and entropy of recent requests) and reserves
+   it; a denied budget stops the request before any token is generated. The actual cost is
+   priced the same way and can never exceed the reservation, so admitted spend stays within the
+   governor's limits under any concurrency. ``emergency`` counts only with an ``approver``;
+3. the model's worker generates the answer (micro-batched with concurrent requests) while
+   cert-trajectory measures its tokens;
 4. cert-coordination's judge scores the answer, when a judge is configured;
-5. the signals map monotonically to resontinex-trust's InputVector and the gate decides;
-6. hbt-core checks the serving model's behaviour; drift raises the risk of later requests;
-7. the decision is appended to hbt-core's Merkle audit log, so it can be proven later.
+5. the signals map monotonically to resontinex-trust's InputVector and the gate decides; a
+   latched drift alarm of hbt-core's watch (which checks on its own schedule, off this path)
+   raises the risk;
+6. the decision is appended to hbt-core's Merkle audit log, so it can be proven later.
 
-Every outcome, including failures of a stage, ends in an audit record: nothing is lost.
+Every decision, including failures of a stage, ends in an audit record: nothing is lost.
 """
 
 from __future__ import annotations
@@ -29,9 +35,8 @@ from cert.coordination.evaluator import QualityEvaluator
 from fusion_ops.errors import BudgetDeniedError, ReviewRequiredError, ScenarioError
 from fusion_ops.governance import EnergyGovernor
 from fusion_ops.runtime_router import RuntimeRouter
-from fusion_ops.tokenizer import count_tokens
 from hbt_core import AuditLog
-from resontinex.pipeline.backends import GenerationBackend
+from resontinex.pipeline.backends import Generation, GenerationBackend
 from resontinex.pipeline.drift import DriftWatch
 from resontinex.pipeline.errors import PipelineInputError
 from resontinex.pipeline.signals import MonitoredSignals, SignalMapping, to_input_vector
@@ -41,6 +46,7 @@ log = logging.getLogger("resontinex.pipeline")
 
 MAX_PROMPT_CHARS = 20_000
 MAX_NEW_TOKENS = 512
+MAX_APPROVER_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,8 @@ class PipelineRequest:
     complexity: float = 0.5
     max_new_tokens: int = 48
     emergency: bool = False
+    # who authorised emergency work; without one, emergency=True is an ordinary request
+    approver: str | None = None
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     def __post_init__(self) -> None:
@@ -71,6 +79,21 @@ class PipelineRequest:
             )
         if not isinstance(self.emergency, bool):
             raise PipelineInputError(f"emergency must be a bool, got {self.emergency!r}")
+        if self.approver is not None and (
+            not isinstance(self.approver, str)
+            or not self.approver.strip()
+            or len(self.approver) > MAX_APPROVER_CHARS
+            or not self.approver.isprintable()
+        ):
+            raise PipelineInputError(
+                f"approver must be a printable, non-empty string of at most "
+                f"{MAX_APPROVER_CHARS} characters, got {type(self.approver).__name__}"
+            )
+
+    @property
+    def emergency_approved(self) -> bool:
+        """Emergency work that may pass the review threshold: flagged and approved by someone."""
+        return self.emergency and self.approver is not None
 
 
 @dataclass
@@ -130,6 +153,7 @@ class GovernedPipeline:
         judge: QualityEvaluator | None = None,
         mapping: SignalMapping | None = None,
         cost_per_token: float = 1.0,
+        owns_model: bool = False,
     ) -> None:
         self.backend = backend
         self.router = router
@@ -141,12 +165,14 @@ class GovernedPipeline:
         self.mapping = mapping or SignalMapping()
         self.cost_per_token = cost_per_token
         self.recent = _Recent()
+        self.owns_model = owns_model
 
     async def run(self, request: PipelineRequest) -> PipelineResult:
         """Take one request through every stage; every decision ends in an audit record.
 
-        A malformed request (unknown category, complexity out of range) raises
-        :class:`PipelineInputError` from the first stage: no decision was made, so none is logged.
+        A malformed request (unknown category, complexity out of range, a prompt that with its
+        overlay does not fit the model's context) raises :class:`PipelineInputError` from the
+        first stage, before any cost is reserved: no decision was made, so none is logged.
         """
         stages: list[StageRecord] = []
         try:
@@ -165,7 +191,7 @@ class GovernedPipeline:
         self, request: PipelineRequest, stages: list[StageRecord]
     ) -> tuple[str, str, str | None, float]:
         """(decision, reason, answer, cost) — the stages in order, stopping where one says no."""
-        # 1. route and apply the overlay
+        # 1. route and apply the overlay; the whole prompt must fit the model's context
         with _stage(stages, "route") as out:
             routing = self.router.route_scenario(self._scenario(request))
             prompt = request.prompt
@@ -174,20 +200,30 @@ class GovernedPipeline:
                     base_prompt=request.prompt, overlay_name=routing.selected_overlay
                 )
             out.update(overlay=routing.selected_overlay, confidence=routing.confidence)
+            prompt_tokens = self.backend.local.check_fits(prompt, request.max_new_tokens)
+            out["prompt_tokens"] = prompt_tokens
 
-        # 2. estimate and reserve the cost; a denied budget stops here, before any token
+        # 2. reserve the worst case; a denied budget stops here, before any token
         with _stage(stages, "budget") as out:
             estimate = self.governor.estimate(
-                (count_tokens(prompt) + request.max_new_tokens) * self.cost_per_token,
+                (prompt_tokens + request.max_new_tokens) * self.cost_per_token,
                 complexity=request.complexity,
                 trust_score=self.recent.mean_trust(),
                 entropy=self.recent.mean_band(),
-                emergency=request.emergency,
+                emergency=request.emergency_approved,
             )
             out.update(estimate=estimate.cost, multiplier=estimate.multiplier)
             out["applied"] = [m.factor for m in estimate.breakdown if m.applied]
+            if request.emergency:
+                out["emergency"] = (
+                    f"approved by {request.approver}"
+                    if request.emergency_approved
+                    else "not approved (no approver): an ordinary request"
+                )
             try:
-                reservation = self.governor.request(estimate)
+                reservation = self.governor.request(
+                    estimate, reviewed_by=request.approver if request.emergency_approved else None
+                )
             except ReviewRequiredError as exc:
                 out["denied"] = str(exc)
                 return "review", f"budget: {exc}", None, 0.0
@@ -195,7 +231,7 @@ class GovernedPipeline:
                 out["denied"] = str(exc)
                 return "abort", f"budget: {exc}", None, 0.0
 
-        # 3. generate and monitor; a failing backend releases the reservation
+        # 3. generate and monitor; a failing (or cancelled) generation releases the reservation
         with _stage(stages, "generate") as out:
             try:
                 generation = await self.backend.generate(
@@ -206,7 +242,10 @@ class GovernedPipeline:
                 log.exception("generation failed", extra={"request_id": request.request_id})
                 out["error"] = f"{type(exc).__name__}: {exc}"
                 return "abort", f"backend error: {type(exc).__name__}", None, 0.0
-            cost = (generation.input_tokens + generation.output_tokens) * self.cost_per_token
+            except BaseException:
+                self.governor.release(reservation)
+                raise
+            cost = self._actual_cost(generation, estimate.multiplier, reservation.cost, out)
             self.governor.commit(reservation, actual_cost=cost)
             trajectory = generation.trajectory
             out.update(
@@ -216,6 +255,8 @@ class GovernedPipeline:
                 mean_entropy=trajectory.mean_entropy,
                 passed_quality_check=trajectory.passed_quality_check,
                 failed_checks=list(trajectory.failed_checks),
+                batch_size=generation.batch_size,
+                queued_s=generation.queued_s,
             )
 
         # 4. judge (optional); an unavailable judge is flagged and alignment uses the prior
@@ -254,18 +295,61 @@ class GovernedPipeline:
                 config_hash=self.trust.config.config_hash,
             )
 
-        # 6. behavioural drift, which raises the risk of the requests that follow
-        if self.drift is not None:
-            with _stage(stages, "drift") as out:
-                alert = await self.drift.check()
-                out.update(alert=None if alert is None else alert.kind, flagged=self.drift.flagged)
-
         return (
             route_to_resontinex(gate.decision),
             f"trust gate: {gate.rule_fired}",
             generation.text,
             cost,
         )
+
+    def _actual_cost(
+        self, generation: Generation, multiplier: float, reserved: float, out: dict[str, Any]
+    ) -> float:
+        """Tokens used, priced like the reservation. A local model counts both with its own
+        tokenizer and stops at ``max_new_tokens``, so this never exceeds the reservation; a
+        remote backend bills by its own tokenizer, and an excess is committed (it was spent),
+        flagged in the stage output and logged."""
+        cost = (generation.input_tokens + generation.output_tokens) * self.cost_per_token
+        cost *= multiplier
+        if cost > reserved:
+            out["overrun"] = cost - reserved
+            log.warning(
+                "actual cost above the reservation",
+                extra={"reserved": reserved, "actual": cost, "model": generation.model_id},
+            )
+        return cost
+
+    def limits(self, max_new_tokens: int = 48) -> dict[str, int | None]:
+        """What a request may hold: the longest prompt (in the model's tokens) that fits the
+        context with ``max_new_tokens`` and the longest overlay any route can add."""
+        local = self.backend.local
+        overlay = max(
+            (
+                local.count_tokens(self.router.apply_overlay(base_prompt="x", overlay_name=name))
+                - local.count_tokens("x")
+                for name in self.router.overlays
+            ),
+            default=0,
+        )
+        context = local.context_tokens
+        return {
+            "context_tokens": context,
+            "max_overlay_tokens": overlay,
+            "max_new_tokens": max_new_tokens,
+            # two tokens of slack: BPE may merge across the seam between overlay and prompt
+            "max_prompt_tokens": None
+            if context is None
+            else max(0, context - max_new_tokens - overlay - 2),
+            "max_prompt_chars": MAX_PROMPT_CHARS,
+        }
+
+    def close(self) -> None:
+        """Stop the drift schedule, close the audit log and, if this pipeline owns it, the model."""
+        if self.drift is not None:
+            self.drift.stop()
+        self.audit_log.close()
+        if self.owns_model:
+            self.backend.local.close()
 
     @staticmethod
     def _scenario(request: PipelineRequest) -> dict[str, Any]:
@@ -315,6 +399,8 @@ class GovernedPipeline:
             "inputs": gate.get("inputs"),
             "trust_config": gate.get("config_hash"),
             "cost_units": result.cost_units,
+            "emergency": request.emergency,
+            "approver": request.approver,
             "stages": [s.name for s in result.stages],
         }
         return self.audit_log.append(record)

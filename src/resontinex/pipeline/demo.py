@@ -31,7 +31,7 @@ def showcase(out_dir: Path) -> str:
     )
     built = time.perf_counter() - started
     lines = [
-        "governed pipeline: route → budget → generate+monitor → judge → trust gate → drift → audit",
+        "governed pipeline: route → budget → generate+monitor → judge → trust gate → audit (drift on its schedule)",
         f"  model {pipeline.backend.model_id} (built or loaded in {built:.1f} s); no judge configured,",
         "  so alignment is the stated prior (see resontinex.pipeline.signals)",
         f"  {'category':<26}{'overlay':<20}{'cost':>7}{'ppl':>8}{'band':>6}{'risk':>6}{'trust':>7}  decision (rule)",
@@ -66,5 +66,5 @@ def showcase(out_dir: Path) -> str:
         f"  budget: {pipeline.governor.snapshot().committed:.0f} units committed",
         f"  artifacts: {out_dir}/pipeline_results.json, proof_bundle.json  ({time.perf_counter() - started:.1f} s)",
     ]
-    pipeline.audit_log.close()
+    pipeline.close()
     return "\n".join(lines)

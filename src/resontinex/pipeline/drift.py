@@ -1,19 +1,29 @@
 """hbt-core watching the serving model's behaviour while requests flow.
 
 At start the watch fingerprints the serving model over a challenge set and calibrates its
-thresholds on a same-model null (hbt-core's ``ProductionHBT``). After each request the pipeline
-calls :meth:`DriftWatch.check`: hbt-core's ``MonitoringService`` re-encodes a sample of probes,
-folds them into the decayed (incrementally updated) signature and feeds a Bernoulli CUSUM. An
-alarm latches ``flagged`` until an operator calls :meth:`acknowledge` after re-baselining.
+thresholds on a same-model null (hbt-core's ``ProductionHBT``). Then, off the request path, a
+schedule (:meth:`DriftWatch.start`, every ``interval_s``) runs :meth:`DriftWatch.check`:
+hbt-core's ``MonitoringService`` re-encodes a sample of probes, folds them into the decayed
+(incrementally updated) signature and feeds a Bernoulli CUSUM. The probes of a local model are
+background jobs of its :class:`~resontinex.pipeline.worker.ModelWorker`, run in its idle time,
+so no request waits for a fingerprint. An alarm latches ``flagged``, which raises the risk of
+every later request, until an operator calls :meth:`acknowledge` after re-baselining.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
 from hbt_core import ProductionHBT
 from hbt_core.monitor import Alert, MonitorConfig, MonitoringService
+from resontinex.pipeline.errors import PipelineConfigError
+
+log = logging.getLogger("resontinex.pipeline.drift")
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,19 @@ class DriftSettings:
     calibration_runs: int = 3
     sample_rate: float = 0.25
     drift_sensitivity: float = 0.05
+    interval_s: float = 5.0  # seconds between scheduled checks
+
+    def __post_init__(self) -> None:
+        interval = self.interval_s
+        if (
+            isinstance(interval, bool)
+            or not isinstance(interval, int | float)
+            or not math.isfinite(interval)
+            or interval <= 0
+        ):
+            raise PipelineConfigError(
+                f"drift.interval_s must be a positive number of seconds, got {interval!r}"
+            )
 
 
 class DriftWatch:
@@ -60,6 +83,10 @@ class DriftWatch:
             registry=registry,
         )
         self.flagged = False
+        self.failures = 0  # scheduled checks that raised (logged; the latch is left as it was)
+        self._checking = threading.Lock()  # hbt-core's MonitoringService is not thread-safe
+        self._stop = threading.Event()
+        self._schedule: threading.Thread | None = None
 
     @property
     def served_model(self) -> Any:
@@ -69,12 +96,42 @@ class DriftWatch:
         """The serving model was replaced (a deploy, a hot swap): watch the new one."""
         self.service.model = model
 
-    async def check(self) -> Alert | None:
-        """One sampling round; an alarm latches ``flagged``."""
-        alert = await self.service.check_once()
+    def check_now(self) -> Alert | None:
+        """One sampling round, in the calling thread; an alarm latches ``flagged``."""
+        with self._checking:
+            alert = asyncio.run(self.service.check_once())
         if alert is not None:
             self.flagged = True
         return alert
+
+    async def check(self) -> Alert | None:
+        """:meth:`check_now` without blocking the event loop."""
+        return await asyncio.to_thread(self.check_now)
+
+    def start(self) -> None:
+        """Check every ``interval_s`` seconds in a background thread (idempotent)."""
+        if self._schedule is not None:
+            return
+        self._stop.clear()
+        self._schedule = threading.Thread(
+            target=self._run_schedule, name="drift-watch", daemon=True
+        )
+        self._schedule.start()
+
+    def stop(self) -> None:
+        """End the schedule; a check in progress finishes first."""
+        self._stop.set()
+        if self._schedule is not None:
+            self._schedule.join()
+            self._schedule = None
+
+    def _run_schedule(self) -> None:
+        while not self._stop.wait(self.settings.interval_s):
+            try:
+                self.check_now()
+            except Exception:  # a failed check must not end the schedule; it is logged and counted
+                self.failures += 1
+                log.exception("scheduled drift check failed")
 
     def acknowledge(self) -> None:
         """An operator re-baselined the model; clear the latch."""
@@ -84,6 +141,8 @@ class DriftWatch:
         return {
             "flagged": self.flagged,
             "checks": self.service.checks,
+            "failed_checks": self.failures,
+            "scheduled": self._schedule is not None,
             "alerts": [a.kind for a in self.service.alerts],
             "reference_root": self.reference.root.hex(),
             "probe_threshold": self.calibration.probe_threshold,

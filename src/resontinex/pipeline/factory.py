@@ -19,10 +19,11 @@ from fusion_ops.governance import EnergyGovernor
 from fusion_ops.runtime_router import RuntimeRouter
 from hbt_core import AuditLog, generate_key, load_private_key
 from hbt_core.keys import KEY_PATH_ENV, public_key_pem
-from resontinex.pipeline.backends import LocalModel, LocalModelBackend
+from resontinex.pipeline.backends import LocalModelBackend
 from resontinex.pipeline.core import GovernedPipeline
 from resontinex.pipeline.drift import DriftSettings, DriftWatch
 from resontinex.pipeline.signals import SignalMapping
+from resontinex.pipeline.worker import ModelWorker
 from resontinex.trust import TrustMonitor
 
 log = logging.getLogger("resontinex.pipeline")
@@ -42,6 +43,9 @@ class PipelineSettings:
     trust_config_path: Path | None = None
     drift: DriftSettings | None = field(default_factory=DriftSettings)
     mapping: SignalMapping = field(default_factory=SignalMapping)
+    # micro-batching of the model worker; max_batch=1 turns it off
+    batch_window_s: float = 0.005
+    max_batch: int = 16
 
 
 def signing_key(settings: PipelineSettings) -> Any:
@@ -68,21 +72,30 @@ def open_audit_log(settings: PipelineSettings) -> AuditLog:
 
 
 def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> GovernedPipeline:
-    """The offline pipeline: a locally trained model, every member on one metrics registry."""
+    """The offline pipeline: a locally trained model behind its worker, every member on one
+    metrics registry, the drift watch on its schedule. Close it with ``pipeline.close()``."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     model_dir = settings.model_dir or build_tiny_model(
         settings.state_dir / "model", settings.model_spec
     )
-    local = LocalModel(model_dir, registry=registry)
+    local = ModelWorker(
+        model_dir,
+        registry=registry,
+        batch_window_s=settings.batch_window_s,
+        max_batch=settings.max_batch,
+    )
     backend = LocalModelBackend(local)
+    drift = None
+    if settings.drift is not None:
+        drift = DriftWatch(backend.fingerprint_model(), settings.drift, registry=registry)
+        drift.start()
     return GovernedPipeline(
         backend=backend,
         router=RuntimeRouter(),
         governor=EnergyGovernor(settings.period_budget, registry=registry),
         trust=TrustMonitor(config_path=settings.trust_config_path, registry=registry),
         audit_log=open_audit_log(settings),
-        drift=None
-        if settings.drift is None
-        else DriftWatch(backend.fingerprint_model(), settings.drift, registry=registry),
+        drift=drift,
         mapping=settings.mapping,
+        owns_model=True,
     )

@@ -3,7 +3,11 @@
 A backend takes a prompt and returns a :class:`Completion` (text, token usage, latency). To plug in
 a real LLM client, write a class with a ``name`` attribute and a ``complete(prompt, *, run)``
 method that calls the model, reads the provider's reported usage (prompt/completion tokens) and
-measures wall-clock latency around the call; pass it to :func:`fusion_ops.collect.collect_report`.
+measures wall-clock latency around the call; pass it to :func:`fusion_ops.collect.collect_report`
+or name it on the command line as ``--backend module:Class`` (:mod:`fusion_ops.loader`).
+A backend raises :class:`~fusion_ops.errors.BackendRequestError` when the request itself is wrong
+(the run stops) and any other exception for a transient failure (a failed sample).
+:class:`fusion_ops.anthropic_backend.AnthropicBackend` calls Claude through the official SDK.
 
 :class:`OfflineBackend` is deterministic and needs no network: it tokenizes the prompt for real
 (:mod:`fusion_ops.tokenizer`), composes a structured answer whose length follows the prompt's
@@ -31,12 +35,14 @@ __all__ = ["Completion", "CompletionBackend", "OfflineBackend"]
 
 @dataclass(frozen=True)
 class Completion:
-    """One completion: the text and what it cost."""
+    """One completion: the text and what it cost (cache counts: None when not reported)."""
 
     text: str
     input_tokens: int
     output_tokens: int
     latency_ms: float
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
 
 @runtime_checkable
@@ -62,6 +68,8 @@ _OPENERS = (
 
 class OfflineBackend:
     """Deterministic stand-in for an LLM: same (seed, prompt, run) → same completion."""
+
+    tokenizer = TOKENIZER_NAME
 
     def __init__(
         self,

@@ -9,12 +9,19 @@ Statistics (all from successful samples; failed samples only count towards error
   interpolation between order statistics, Hyndman–Fan type 7). The latency delta is the relative
   change of that P95 against the baseline's.
 - **Confidence intervals** by a stratified percentile bootstrap: each replicate resamples the runs
-  of every scenario and side with replacement. The interval is [α, 1−α] with α = 1 − confidence,
-  so its lower end is a one-sided lower confidence bound at level ``confidence``.
+  of every scenario and side with replacement (a run's tokens and latency stay together). The
+  interval is [α, 1−α] with α = 1 − confidence, so its lower end is a one-sided lower confidence
+  bound at level ``confidence``. Replicates are computed in chunks of at most
+  ``chunk_elements`` resampled runs per side, so memory stays bounded whatever the report size;
+  every scenario side draws from its own generator (``SeedSequence(seed).spawn``), so the result
+  does not depend on the chunk size.
+- **Error rate**: the share of failed candidate runs; above ``max_error_rate`` it warns, above
+  ``block_error_rate`` it blocks.
 
 Verdict: a threshold is breached only when the lower bound clears it, so noise alone does not
-block. block beats warn beats pass. Missing or malformed data gives ``error`` (exit 2), never
-``pass``. Exit codes: 0 pass/warn, 1 block, 2 error.
+block. block beats warn beats pass. Missing or malformed data, or a token delta that is
+undefined in some replicate (a baseline total of 0), gives ``error`` (exit 2), never ``pass``.
+Exit codes: 0 pass/warn, 1 block, 2 error (the CLI maps any unexpected failure to 2 as well).
 """
 
 from __future__ import annotations
@@ -32,10 +39,12 @@ from typing import Any
 import numpy as np
 
 from fusion_ops import _validate
+from fusion_ops.cli_support import guarded_main
 from fusion_ops.errors import InvalidInputError, ReportError
-from fusion_ops.report import BudgetReport, load_report
+from fusion_ops.report import BudgetReport, Sample, load_report
 
 __all__ = [
+    "CHUNK_ELEMENTS",
     "COMMENT_MARKER",
     "EXIT_CODES",
     "GITHUB_OUTPUT_KEYS",
@@ -66,6 +75,7 @@ GITHUB_OUTPUT_KEYS = (
 )
 MIN_SAMPLES = 2
 MAX_BOOTSTRAP = 100_000
+CHUNK_ELEMENTS = 1 << 20  # resampled runs held per side and chunk: ~8 MB of float64
 _RANK = {"pass": 0, "warn": 1, "block": 2, "error": 3}
 
 
@@ -76,6 +86,10 @@ class Thresholds:
     latency_warn: float | None = None
     latency_block: float | None = None
     max_error_rate: float = 0.05
+    block_error_rate: float = 0.20
+
+    def __post_init__(self) -> None:
+        _check_thresholds(self)
 
 
 @dataclass(frozen=True)
@@ -158,12 +172,49 @@ def _check_thresholds(thresholds: Thresholds) -> None:
             f"latency_warn must not exceed latency_block, got {t.latency_warn} > {t.latency_block}"
         )
     _validate.finite_number("max_error_rate", t.max_error_rate, minimum=0, maximum=1)
+    _validate.finite_number("block_error_rate", t.block_error_rate, minimum=0, maximum=1)
+    if t.max_error_rate > t.block_error_rate:
+        raise InvalidInputError(
+            f"max_error_rate must not exceed block_error_rate, got {t.max_error_rate} > "
+            f"{t.block_error_rate}"
+        )
 
 
-def _resampled_means(values: np.ndarray, rng: np.random.Generator, n_boot: int) -> np.ndarray:
-    picks = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means: np.ndarray = values[picks].mean(axis=1)
-    return means
+Side = tuple[np.ndarray, np.ndarray]  # one scenario side: (total tokens, latency ms) per run
+
+
+@dataclass(frozen=True)
+class _Replicates:
+    """Per replicate: Σ over scenarios of the resampled mean tokens, and the pooled P95."""
+
+    tokens: np.ndarray
+    p95: np.ndarray
+
+
+def _bootstrap_side(
+    sides: Sequence[Side], seed: np.random.SeedSequence, n_boot: int, chunk_elements: int | None
+) -> _Replicates:
+    """Stratified bootstrap of one side in chunks of replicates (``None``: all at once).
+
+    Memory is about three arrays of ``chunk_elements`` values (indices, pooled latencies and
+    the quantile's partition), instead of ``n_boot`` × total runs.
+    """
+    rngs = [np.random.default_rng(child) for child in seed.spawn(len(sides))]
+    runs = sum(len(tokens) for tokens, _ in sides)
+    chunk = n_boot if chunk_elements is None else max(1, min(n_boot, chunk_elements // runs))
+    tokens_out = np.zeros(n_boot)
+    p95_out = np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        pooled = np.empty((stop - start, runs))
+        column = 0
+        for rng, (tokens, latency) in zip(rngs, sides, strict=True):
+            picks = rng.integers(0, len(tokens), size=(stop - start, len(tokens)))
+            tokens_out[start:stop] += tokens[picks].mean(axis=1)
+            pooled[:, column : column + len(tokens)] = latency[picks]
+            column += len(tokens)
+        p95_out[start:stop] = np.quantile(pooled, 0.95, axis=1, overwrite_input=True)
+    return _Replicates(tokens_out, p95_out)
 
 
 def _interval(estimate: float, replicates: np.ndarray, confidence: float) -> Interval:
@@ -191,6 +242,25 @@ def _grade(
     )
 
 
+def _sample_arrays(
+    base_ok: Sequence[Sample], cand_ok: Sequence[Sample]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Tokens and latencies of both sides; None when any is not a finite number >= 0 (a report
+    built in code skips the parser's checks: a NaN or a huge int must not reach the statistics)."""
+    try:
+        arrays = (
+            np.array([s.total_tokens for s in base_ok], dtype=float),
+            np.array([s.total_tokens for s in cand_ok], dtype=float),
+            np.array([s.latency_ms for s in base_ok], dtype=float),
+            np.array([s.latency_ms for s in cand_ok], dtype=float),
+        )
+    except (OverflowError, TypeError, ValueError):
+        return None
+    if not all(bool(np.all(np.isfinite(a) & (a >= 0))) for a in arrays):
+        return None
+    return arrays
+
+
 def analyze_report(
     report: BudgetReport,
     thresholds: Thresholds | None = None,
@@ -198,13 +268,22 @@ def analyze_report(
     confidence: float = 0.95,
     n_bootstrap: int = 2000,
     seed: int = 0,
+    chunk_elements: int | None = CHUNK_ELEMENTS,
 ) -> BudgetAnalysis:
-    """Analyse an in-memory report (see the module docstring for the statistics)."""
+    """Analyse an in-memory report (see the module docstring for the statistics).
+
+    ``chunk_elements`` bounds the bootstrap's working memory; ``None`` materialises every
+    replicate at once (the naive method, kept for comparison: same numbers, unbounded memory).
+    """
     thresholds = thresholds or Thresholds()
+    if not isinstance(thresholds, Thresholds):
+        raise InvalidInputError(f"thresholds must be Thresholds, got {type(thresholds).__name__}")
     _check_thresholds(thresholds)
     _validate.finite_number("confidence", confidence, minimum=0.5, maximum=0.999)
     _validate.integer("n_bootstrap", n_bootstrap, minimum=100, maximum=MAX_BOOTSTRAP)
     _validate.integer("seed", seed, minimum=0)
+    if chunk_elements is not None:
+        _validate.integer("chunk_elements", chunk_elements, minimum=1)
     base_args: dict[str, Any] = {
         "thresholds": thresholds,
         "confidence": confidence,
@@ -232,12 +311,19 @@ def analyze_report(
                 )
             )
             continue
-        bt = np.array([s.total_tokens for s in base_ok], dtype=float)
-        ct = np.array([s.total_tokens for s in cand_ok], dtype=float)
-        bl = np.array([s.latency_ms for s in base_ok], dtype=float)
-        cl = np.array([s.latency_ms for s in cand_ok], dtype=float)
-        sides.append((bt, ct, bl, cl))
-        bmean, cmean = float(bt.mean()), float(ct.mean())
+        arrays = _sample_arrays(base_ok, cand_ok)
+        if arrays is None:
+            problems.append(
+                Finding(
+                    "error",
+                    "samples",
+                    f"scenario {scenario.id!r} has a token count or latency that is not a "
+                    "finite number >= 0",
+                )
+            )
+            continue
+        sides.append(arrays)
+        bmean, cmean = float(arrays[0].mean()), float(arrays[1].mean())
         summaries.append(
             ScenarioSummary(
                 id=scenario.id,
@@ -251,6 +337,9 @@ def analyze_report(
                 candidate_overlay=scenario.candidate_overlay,
             )
         )
+    if not counts["base_all"] or not counts["cand_all"]:
+        problems.append(Finding("error", "samples", "the report holds no samples"))
+        return BudgetAnalysis(status="error", findings=tuple(problems), **base_args)
     base_error_rate = 1 - counts["base_ok"] / counts["base_all"]
     error_rate = 1 - counts["cand_ok"] / counts["cand_all"]
     base_args |= {
@@ -264,31 +353,40 @@ def analyze_report(
     if problems:
         return BudgetAnalysis(status="error", findings=tuple(problems), **base_args)
 
-    rng = np.random.default_rng(seed)
-    base_boot = np.zeros(n_bootstrap)
-    cand_boot = np.zeros(n_bootstrap)
-    base_lat: list[np.ndarray] = []
-    cand_lat: list[np.ndarray] = []
-    for bt, ct, bl, cl in sides:
-        base_boot += _resampled_means(bt, rng, n_bootstrap)
-        cand_boot += _resampled_means(ct, rng, n_bootstrap)
-        base_lat.append(bl[rng.integers(0, len(bl), size=(n_bootstrap, len(bl)))])
-        cand_lat.append(cl[rng.integers(0, len(cl), size=(n_bootstrap, len(cl)))])
+    base_seed, cand_seed = np.random.SeedSequence(seed).spawn(2)
+    base = _bootstrap_side(
+        [(b, bl) for b, _, bl, _ in sides], base_seed, n_bootstrap, chunk_elements
+    )
+    cand = _bootstrap_side(
+        [(c, cl) for _, c, _, cl in sides], cand_seed, n_bootstrap, chunk_elements
+    )
+    zero = int(np.count_nonzero(base.tokens <= 0))
+    if zero:
+        problem = (
+            f"the baseline token total is 0 in {zero} of {n_bootstrap} bootstrap replicates "
+            "(scenarios with zero-token runs), so the token delta is undefined"
+        )
+        return BudgetAnalysis(
+            status="error", findings=(Finding("error", "token_delta", problem),), **base_args
+        )
     cand_total = sum(float(c.mean()) for _, c, _, _ in sides)
     token_delta = _interval(
         (cand_total - base_total) / base_total * 100,
-        (cand_boot - base_boot) / base_boot * 100,
+        (cand.tokens - base.tokens) / base.tokens * 100,
         confidence,
     )
-    p95_base_boot = np.quantile(np.concatenate(base_lat, axis=1), 0.95, axis=1)
-    p95_cand_boot = np.quantile(np.concatenate(cand_lat, axis=1), 0.95, axis=1)
     p95_base = float(np.quantile(np.concatenate([s[2] for s in sides]), 0.95))
     p95_cand = float(np.quantile(np.concatenate([s[3] for s in sides]), 0.95))
-    latency_p95 = _interval(p95_cand, p95_cand_boot, confidence)
-    latency_delta = _interval(
-        (p95_cand - p95_base) / p95_base * 100 if p95_base else 0.0,
-        (p95_cand_boot - p95_base_boot) / np.where(p95_base_boot > 0, p95_base_boot, 1) * 100,
-        confidence,
+    latency_p95 = _interval(p95_cand, cand.p95, confidence)
+    # informational; undefined (None) when a baseline P95 of 0 occurs
+    latency_delta = (
+        _interval(
+            (p95_cand - p95_base) / p95_base * 100,
+            (cand.p95 - base.p95) / base.p95 * 100,
+            confidence,
+        )
+        if p95_base > 0 and bool(np.all(base.p95 > 0))
+        else None
     )
     findings = [
         f
@@ -300,14 +398,14 @@ def analyze_report(
         )
         if f is not None
     ]
-    if error_rate > thresholds.max_error_rate:
-        findings.append(
-            Finding(
-                "warn",
-                "error rate",
-                f"candidate error rate {error_rate:.1%} exceeds {thresholds.max_error_rate:.1%}",
-            )
-        )
+    for level, limit in (
+        ("block", thresholds.block_error_rate),
+        ("warn", thresholds.max_error_rate),
+    ):
+        if error_rate > limit:
+            message = f"candidate error rate {error_rate:.1%} exceeds the {level} limit {limit:.1%}"
+            findings.append(Finding(level, "error rate", message))
+            break
     status = max((f.level for f in findings), key=_RANK.__getitem__, default="pass")
     return BudgetAnalysis(
         status=status,
@@ -328,6 +426,7 @@ def analyze_budget_metrics(
     latency_block: float | None = None,
     *,
     max_error_rate: float = 0.05,
+    block_error_rate: float = 0.20,
     confidence: float = 0.95,
     n_bootstrap: int = 2000,
     seed: int = 0,
@@ -339,10 +438,11 @@ def analyze_budget_metrics(
     """
     if not isinstance(report_file, (str, os.PathLike)):
         raise InvalidInputError(
-            f"report_file must be a path, got {type(report_file).__name__} {report_file!r:.60}"
+            f"report_file must be a path, got {type(report_file).__name__} {_validate.show(report_file)}"
         )
-    thresholds = Thresholds(token_warn, token_block, latency_warn, latency_block, max_error_rate)
-    _check_thresholds(thresholds)
+    thresholds = Thresholds(
+        token_warn, token_block, latency_warn, latency_block, max_error_rate, block_error_rate
+    )
     try:
         report = load_report(report_file)
     except ReportError as exc:
@@ -409,7 +509,7 @@ def _rows(a: BudgetAnalysis) -> list[tuple[str, str, str, str, str]]:
             "error rate (candidate)",
             _fmt(_percent(a.error_rate), "%"),
             "-",
-            f"{t.max_error_rate * 100:g}% (warn)",
+            f"{t.max_error_rate * 100:g}% / {t.block_error_rate * 100:g}%",
             f"baseline {_fmt(_percent(a.baseline_error_rate), '%')}",
         ),
     ]
@@ -539,6 +639,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-warn-threshold", type=float, default=None, help="P95 ms")
     parser.add_argument("--latency-block-threshold", type=float, default=None, help="P95 ms")
     parser.add_argument("--max-error-rate", type=float, default=0.05, help="fraction (warn)")
+    parser.add_argument(
+        "--block-error-rate", type=float, default=0.20, help="fraction of failed runs (block)"
+    )
     parser.add_argument("--confidence", type=float, default=0.95, help="one-sided bound level")
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -551,27 +654,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        analysis = analyze_budget_metrics(
-            args.report_file,
-            args.token_warn_threshold,
-            args.token_block_threshold,
-            args.latency_warn_threshold,
-            args.latency_block_threshold,
-            max_error_rate=args.max_error_rate,
-            confidence=args.confidence,
-            n_bootstrap=args.bootstrap,
-            seed=args.seed,
-        )
-    except InvalidInputError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Analyse and print; errors propagate to :func:`fusion_ops.cli_support.guarded_main`."""
+    analysis = analyze_budget_metrics(
+        args.report_file,
+        args.token_warn_threshold,
+        args.token_block_threshold,
+        args.latency_warn_threshold,
+        args.latency_block_threshold,
+        max_error_rate=args.max_error_rate,
+        block_error_rate=args.block_error_rate,
+        confidence=args.confidence,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
     if args.comment_file:
         Path(args.comment_file).write_text(render_markdown(analysis), encoding="utf-8")
     print(render(analysis, args.output_format))
     return analysis.exit_code
 
 
+@guarded_main
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fusion_ops.budget_analysis",

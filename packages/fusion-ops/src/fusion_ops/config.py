@@ -9,23 +9,74 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
+from fusion_ops import _validate
 from fusion_ops.errors import ConfigError
 
 MAX_CONFIG_BYTES = 1_000_000
+MAX_UNITS = 1e15  # the largest cost, budget or threshold in energy units
+_T = TypeVar("_T")
 
 
+def _number(
+    where: str, value: Any, *, low: float, high: float = math.inf, low_open: bool = False
+) -> float:
+    """``value`` as a float in [low, high] (or (low, high]); ConfigError naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} must be a number, got {_validate.show(value)}")
+    number = _validate.as_float(value)
+    if not math.isfinite(number) or number < low or number > high or (low_open and number == low):
+        bracket = "(" if low_open else "["
+        raise ConfigError(
+            f"{where} must be in {bracket}{low}, {high}], got {_validate.show(value)}"
+        )
+    return number
+
+
+def _int(where: str, value: Any, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ConfigError(f"{where} must be an integer >= {low}, got {_validate.show(value)}")
+    return value
+
+
+def _set(obj: Any, name: str, value: Any) -> None:
+    object.__setattr__(obj, name, value)  # normalise a field of a frozen dataclass
+
+
+# Every config dataclass validates itself, so a config built in code (not from YAML) cannot
+# smuggle NaN, a negative limit or a zero multiplier past the governor: errors name the key path.
 @dataclass(frozen=True)
 class BudgetLimits:
     hard_limit_percentage: float = 95.0
     auto_review_threshold: float = 85.0
     approval_threshold: float = 10000.0
+
+    def __post_init__(self) -> None:
+        for key in ("hard_limit_percentage", "auto_review_threshold"):
+            _set(self, key, _number(f"budget_limits.{key}", getattr(self, key), low=0, high=100))
+        _set(
+            self,
+            "approval_threshold",
+            _number(
+                "budget_limits.approval_threshold",
+                self.approval_threshold,
+                low=0,
+                high=MAX_UNITS,
+                low_open=True,
+            ),
+        )
+        if self.auto_review_threshold > self.hard_limit_percentage:
+            raise ConfigError(
+                "budget_limits.auto_review_threshold must not exceed "
+                f"budget_limits.hard_limit_percentage, got {self.auto_review_threshold} > "
+                f"{self.hard_limit_percentage}"
+            )
 
 
 @dataclass(frozen=True)
@@ -35,12 +86,23 @@ class Multipliers:
     high_entropy: float = 1.4
     emergency_discount: float = 0.6
 
+    def __post_init__(self) -> None:
+        for key in ("high_complexity", "low_trust", "high_entropy", "emergency_discount"):
+            value = _number(
+                f"multipliers.{key}", getattr(self, key), low=0, high=100, low_open=True
+            )
+            _set(self, key, value)
+
 
 @dataclass(frozen=True)
 class Thresholds:
     complexity: float = 0.7
     trust_floor: float = 0.6
     entropy: float = 0.72
+
+    def __post_init__(self) -> None:
+        for key in ("complexity", "trust_floor", "entropy"):
+            _set(self, key, _number(f"thresholds.{key}", getattr(self, key), low=0, high=1))
 
 
 @dataclass(frozen=True)
@@ -51,17 +113,43 @@ class TripwireConfig:
     recovery_clean_runs: int = 5
     downgrade_parameters: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        where = "budget_tripwire"
+        threshold = _number(f"{where}.breach_threshold", self.breach_threshold, low=0, high=10_000)
+        _set(self, "breach_threshold", threshold)
+        _int(f"{where}.consecutive_limit", self.consecutive_limit, low=1)
+        _int(f"{where}.recovery_clean_runs", self.recovery_clean_runs, low=1)
+        if not isinstance(self.auto_recovery, bool):
+            raise ConfigError(
+                f"{where}.auto_recovery must be true or false, got {_validate.show(self.auto_recovery)}"
+            )
+        params = self.downgrade_parameters
+        if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+            raise ConfigError(f"{where}.downgrade_parameters must be a mapping of names")
+        _set(self, "downgrade_parameters", dict(params))
+
 
 @dataclass(frozen=True)
 class InsightCacheConfig:
     ttl_seconds: float = 900.0
     max_entries: int = 1024
 
+    def __post_init__(self) -> None:
+        where = "recovery.insight_cache"
+        ttl = _number(f"{where}.ttl_seconds", self.ttl_seconds, low=0, low_open=True)
+        _set(self, "ttl_seconds", ttl)
+        _int(f"{where}.max_entries", self.max_entries, low=1)
+
 
 @dataclass(frozen=True)
 class EarlyTerminationConfig:
     quality_threshold: float = 0.85
     max_budget_fraction: float = 0.70
+
+    def __post_init__(self) -> None:
+        for key in ("quality_threshold", "max_budget_fraction"):
+            value = _number(f"recovery.early_termination.{key}", getattr(self, key), low=0, high=1)
+            _set(self, key, value)
 
 
 @dataclass(frozen=True)
@@ -70,6 +158,14 @@ class BackoffConfig:
     max_delay_seconds: float = 60.0
     budget_scale_per_breach: float = 0.8
     min_budget_scale: float = 0.25
+
+    def __post_init__(self) -> None:
+        where = "recovery.adaptive_backoff"
+        for key in ("base_delay_seconds", "max_delay_seconds"):
+            _set(self, key, _number(f"{where}.{key}", getattr(self, key), low=0))
+        for key in ("budget_scale_per_breach", "min_budget_scale"):
+            value = _number(f"{where}.{key}", getattr(self, key), low=0, high=1, low_open=True)
+            _set(self, key, value)
 
 
 @dataclass(frozen=True)
@@ -82,6 +178,24 @@ class GovernanceConfig:
     early_termination: EarlyTerminationConfig
     adaptive_backoff: BackoffConfig
 
+    def __post_init__(self) -> None:
+        for name, kind in _SECTIONS.items():
+            if not isinstance(getattr(self, name), kind):
+                raise ConfigError(
+                    f"{name} must be a {kind.__name__}, got {_validate.show(getattr(self, name))}"
+                )
+
+
+_SECTIONS: dict[str, type] = {
+    "budget_limits": BudgetLimits,
+    "multipliers": Multipliers,
+    "thresholds": Thresholds,
+    "budget_tripwire": TripwireConfig,
+    "insight_cache": InsightCacheConfig,
+    "early_termination": EarlyTerminationConfig,
+    "adaptive_backoff": BackoffConfig,
+}
+
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """Read a YAML file that must hold a mapping; size-limited, typed errors."""
@@ -93,7 +207,9 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
         raise ConfigError(f"{what}: {path} is {size} bytes (limit {MAX_CONFIG_BYTES})")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
+    except OSError as exc:  # a directory, or no read permission
+        raise ConfigError(f"{what}: cannot read {path}: {exc.strerror or exc}") from exc
+    except (UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: an int too long
         raise ConfigError(f"{what}: {path} is not valid UTF-8 YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{what}: {path} must hold a mapping, got {type(data).__name__}")
@@ -129,123 +245,24 @@ def _section(data: Mapping[str, Any], key_path: str) -> Mapping[str, Any]:
     return node
 
 
-def _number(
-    section: Mapping[str, Any],
-    key_path: str,
-    key: str,
-    *,
-    low: float,
-    high: float = math.inf,
-    low_open: bool = False,
-) -> float:
-    value = section.get(key)
-    where = f"{key_path}.{key}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < low or number > high or (low_open and number == low):
-        bracket = "(" if low_open else "["
-        raise ConfigError(f"{where} must be in {bracket}{low}, {high}], got {value!r}")
-    return number
-
-
-def _int(section: Mapping[str, Any], key_path: str, key: str, *, low: int) -> int:
-    value = section.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ConfigError(f"{key_path}.{key} must be an integer >= {low}, got {value!r}")
-    return value
+def _build(kind: type[_T], data: Mapping[str, Any], key_path: str) -> _T:
+    """``kind`` from the section at ``key_path``; a missing key reaches validation as None."""
+    section = _section(data, key_path)
+    return kind(**{f.name: section.get(f.name) for f in fields(kind)})  # type: ignore[arg-type]
 
 
 def governance_from_mapping(data: Mapping[str, Any]) -> GovernanceConfig:
     """Validate a complete configuration mapping (defaults already merged)."""
     if data.get("version") != 1:
-        raise ConfigError(f"version must be 1, got {data.get('version')!r}")
-    lim = _section(data, "budget_limits")
-    limits = BudgetLimits(
-        hard_limit_percentage=_number(
-            lim, "budget_limits", "hard_limit_percentage", low=0, high=100
-        ),
-        auto_review_threshold=_number(
-            lim, "budget_limits", "auto_review_threshold", low=0, high=100
-        ),
-        approval_threshold=_number(
-            lim, "budget_limits", "approval_threshold", low=0, low_open=True
-        ),
-    )
-    if limits.auto_review_threshold > limits.hard_limit_percentage:
-        raise ConfigError(
-            "budget_limits.auto_review_threshold must not exceed "
-            f"budget_limits.hard_limit_percentage, got {limits.auto_review_threshold} > "
-            f"{limits.hard_limit_percentage}"
-        )
-    mul = _section(data, "multipliers")
-    multipliers = Multipliers(
-        **{
-            k: _number(mul, "multipliers", k, low=0, high=100, low_open=True)
-            for k in ("high_complexity", "low_trust", "high_entropy", "emergency_discount")
-        }
-    )
-    thr = _section(data, "thresholds")
-    thresholds = Thresholds(
-        **{
-            k: _number(thr, "thresholds", k, low=0, high=1)
-            for k in ("complexity", "trust_floor", "entropy")
-        }
-    )
-    trip = _section(data, "budget_tripwire")
-    if not isinstance(trip.get("auto_recovery"), bool):
-        raise ConfigError(
-            "budget_tripwire.auto_recovery must be true or false, "
-            f"got {trip.get('auto_recovery')!r}"
-        )
-    downgrade = trip.get("downgrade_parameters")
-    if not isinstance(downgrade, dict) or not all(isinstance(k, str) for k in downgrade):
-        raise ConfigError("budget_tripwire.downgrade_parameters must be a mapping of names")
-    tripwire = TripwireConfig(
-        breach_threshold=_number(trip, "budget_tripwire", "breach_threshold", low=0, high=10_000),
-        consecutive_limit=_int(trip, "budget_tripwire", "consecutive_limit", low=1),
-        auto_recovery=trip["auto_recovery"],
-        recovery_clean_runs=_int(trip, "budget_tripwire", "recovery_clean_runs", low=1),
-        downgrade_parameters=dict(downgrade),
-    )
-    cache = _section(data, "recovery.insight_cache")
-    early = _section(data, "recovery.early_termination")
-    back = _section(data, "recovery.adaptive_backoff")
-    backoff = BackoffConfig(
-        base_delay_seconds=_number(back, "recovery.adaptive_backoff", "base_delay_seconds", low=0),
-        max_delay_seconds=_number(back, "recovery.adaptive_backoff", "max_delay_seconds", low=0),
-        budget_scale_per_breach=_number(
-            back,
-            "recovery.adaptive_backoff",
-            "budget_scale_per_breach",
-            low=0,
-            high=1,
-            low_open=True,
-        ),
-        min_budget_scale=_number(
-            back, "recovery.adaptive_backoff", "min_budget_scale", low=0, high=1, low_open=True
-        ),
-    )
+        raise ConfigError(f"version must be 1, got {_validate.show(data.get('version'))}")
     return GovernanceConfig(
-        budget_limits=limits,
-        multipliers=multipliers,
-        thresholds=thresholds,
-        budget_tripwire=tripwire,
-        insight_cache=InsightCacheConfig(
-            ttl_seconds=_number(
-                cache, "recovery.insight_cache", "ttl_seconds", low=0, low_open=True
-            ),
-            max_entries=_int(cache, "recovery.insight_cache", "max_entries", low=1),
-        ),
-        early_termination=EarlyTerminationConfig(
-            quality_threshold=_number(
-                early, "recovery.early_termination", "quality_threshold", low=0, high=1
-            ),
-            max_budget_fraction=_number(
-                early, "recovery.early_termination", "max_budget_fraction", low=0, high=1
-            ),
-        ),
-        adaptive_backoff=backoff,
+        budget_limits=_build(BudgetLimits, data, "budget_limits"),
+        multipliers=_build(Multipliers, data, "multipliers"),
+        thresholds=_build(Thresholds, data, "thresholds"),
+        budget_tripwire=_build(TripwireConfig, data, "budget_tripwire"),
+        insight_cache=_build(InsightCacheConfig, data, "recovery.insight_cache"),
+        early_termination=_build(EarlyTerminationConfig, data, "recovery.early_termination"),
+        adaptive_backoff=_build(BackoffConfig, data, "recovery.adaptive_backoff"),
     )
 
 

@@ -27,6 +27,34 @@ class BackendError(FusionOpsError):
     """A completion backend failed to produce a completion."""
 
 
+class BackendRequestError(BackendError):
+    """The request itself is wrong (HTTP 400/401/403/404, bad model, no credentials).
+
+    Repeating it cannot succeed, so a collection run stops at the first one instead of recording
+    every run as a failed sample.
+    """
+
+
+class BackendLoadError(InvalidInputError):
+    """A ``module:Class`` backend spec cannot be imported, built or does not fit the protocol."""
+
+
+class SpendCapReachedError(FusionOpsError):
+    """The next request could cost more than what is left of the collection run's spend cap."""
+
+
+class CollectionAbortedError(FusionOpsError):
+    """A collection run stopped early; ``partial`` holds what was measured before it stopped."""
+
+    def __init__(self, message: str, partial: object | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
+
+
+class IngestError(InvalidInputError):
+    """A usage log line or span is malformed; the message names file, line and field."""
+
+
 class ScenarioError(InvalidInputError):
     """A routing scenario is malformed (unknown category, complexity outside [0, 1], ...)."""
 

@@ -20,6 +20,14 @@ Each alert level (``auto_review``, ``emergency_brake``) fires once per period, w
 first crosses it. All state sits behind one lock; callbacks run after the lock is released.
 Actual costs above the reservation are recorded as overrun (they were spent) and count towards
 utilisation, so the guarantee is: admitted reservations never exceed the budget.
+
+Every number is checked where it enters: a :class:`CostEstimate` validates itself when it is made
+(finite, within [0, MAX_COST], cost = base cost × the applied multipliers), ``request`` checks it
+again against this governor's multipliers (a forged or mutated estimate is refused with
+:class:`~fusion_ops.errors.InvalidInputError`, counted as ``invalid_estimate``), and budgets,
+actual costs and the configuration (see :mod:`fusion_ops.config`) are validated the same way. A NaN
+or negative cost can therefore never admit spend or raise the available budget. A new period
+clears the open reservations and every unused approval token.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import math
 import secrets
 import threading
 import time
@@ -37,7 +46,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from fusion_ops import _validate
-from fusion_ops.config import GovernanceConfig, load_governance_config
+from fusion_ops.config import MAX_UNITS, GovernanceConfig, load_governance_config
 from fusion_ops.errors import (
     ApprovalRequiredError,
     BudgetDeniedError,
@@ -60,7 +69,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("fusion_ops.governance")
-MAX_COST = 1e15
+MAX_COST = MAX_UNITS
+_REL_TOL = 1e-9
 ALERT_LEVELS = ("auto_review", "emergency_brake")
 
 
@@ -80,8 +90,54 @@ class CostEstimate:
     emergency: bool
     breakdown: tuple[MultiplierApplied, ...]
 
+    def __post_init__(self) -> None:
+        _check_estimate(self)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_estimate(estimate: CostEstimate) -> float:
+    """The estimate's cost, after checking every field and that cost = base × multipliers."""
+    base = _validate.finite_number(
+        "estimate.base_cost", estimate.base_cost, minimum=0, maximum=MAX_COST
+    )
+    cost = _validate.finite_number("estimate.cost", estimate.cost, minimum=0, maximum=MAX_COST)
+    multiplier = _validate.finite_number(
+        "estimate.multiplier", estimate.multiplier, minimum=0, exclusive_minimum=True
+    )
+    if not isinstance(estimate.emergency, bool):
+        raise InvalidInputError(
+            f"estimate.emergency must be a bool, got {_validate.show(estimate.emergency)}"
+        )
+    if not isinstance(estimate.breakdown, tuple) or not all(
+        isinstance(item, MultiplierApplied) for item in estimate.breakdown
+    ):
+        raise InvalidInputError("estimate.breakdown must be a tuple of MultiplierApplied")
+    product = 1.0
+    for item in estimate.breakdown:
+        _validate.text("estimate.breakdown factor", item.factor, max_chars=100)
+        factor = _validate.finite_number(
+            f"estimate.breakdown[{_validate.show(item.factor)}].multiplier",
+            item.multiplier,
+            minimum=0,
+            exclusive_minimum=True,
+        )
+        if not isinstance(item.applied, bool):
+            raise InvalidInputError(
+                f"estimate.breakdown[{_validate.show(item.factor)}].applied must be a bool"
+            )
+        if item.applied:
+            product *= factor
+    if not math.isclose(multiplier, product, rel_tol=_REL_TOL):
+        raise InvalidInputError(
+            f"estimate.multiplier {multiplier:g} is not the product {product:g} of the applied factors"
+        )
+    if not math.isclose(cost, base * multiplier, rel_tol=_REL_TOL, abs_tol=1e-12):
+        raise InvalidInputError(
+            f"estimate.cost {cost:g} is not base_cost {base:g} x multiplier {multiplier:g}"
+        )
+    return cost
 
 
 @dataclass(frozen=True)
@@ -141,6 +197,10 @@ class EnergyGovernor:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config or load_governance_config()
+        if not isinstance(self.config, GovernanceConfig):
+            raise InvalidInputError(
+                f"config must be a GovernanceConfig, got {type(self.config).__name__}"
+            )
         self._metrics = GovernorMetrics(registry) if registry is not None else None
         self._on_alert = on_alert
         self._clock = clock
@@ -151,10 +211,13 @@ class EnergyGovernor:
 
     # ------------------------------------------------------------------ periods
     def _open_period(self, period: str, budget: float) -> None:
-        self._period = _validate.text("period", period, max_chars=200)
-        self._budget = _validate.finite_number(
+        """Validate both arguments before touching the ledger, then reset it (tokens included)."""
+        name = _validate.text("period", period, max_chars=200)
+        amount = _validate.finite_number(
             "period_budget", budget, minimum=0, maximum=MAX_COST, exclusive_minimum=True
         )
+        self._period, self._budget = name, amount
+        self._approvals.clear()
         self._committed = 0.0
         self._reserved = 0.0
         self._overrun = 0.0
@@ -167,11 +230,19 @@ class EnergyGovernor:
             self._metrics.utilisation.set(0)
 
     def start_period(self, period: str, budget: float | None = None) -> None:
-        """Close the current period (open reservations lapse) and start a fresh ledger."""
+        """Close the current period (open reservations and approval tokens lapse) and start a
+        fresh ledger."""
         with self._lock:
-            lapsed = len(self._open)
+            lapsed, tokens = len(self._open), len(self._approvals)
             self._open_period(period, self._budget if budget is None else budget)
-        log_event(log, logging.INFO, "period_started", period=period, lapsed=lapsed)
+        log_event(
+            log,
+            logging.INFO,
+            "period_started",
+            period=period,
+            lapsed=lapsed,
+            lapsed_approvals=tokens,
+        )
 
     # ------------------------------------------------------------------ estimate
     def estimate(
@@ -189,7 +260,7 @@ class EnergyGovernor:
         trust = _validate.finite_number("trust_score", trust_score, minimum=0, maximum=1)
         ent = _validate.finite_number("entropy", entropy, minimum=0, maximum=1)
         if not isinstance(emergency, bool):
-            raise InvalidInputError(f"emergency must be a bool, got {emergency!r:.40}")
+            raise InvalidInputError(f"emergency must be a bool, got {_validate.show(emergency)}")
         m, t = self.config.multipliers, self.config.thresholds
         breakdown = (
             MultiplierApplied(
@@ -257,7 +328,12 @@ class EnergyGovernor:
         if approval_token is not None and not isinstance(approval_token, str):
             raise InvalidInputError("approval_token must be a string")
         limits = self.config.budget_limits
-        cost = estimate.cost
+        try:
+            cost = self._checked_cost(estimate)
+        except InvalidInputError:
+            with self._lock:
+                self._count("invalid_estimate")
+            raise
         fired: list[Alert] = []
         with self._lock:
             try:
@@ -313,11 +389,14 @@ class EnergyGovernor:
     def commit(self, reservation: Reservation | str, actual_cost: float | None = None) -> float:
         """Settle a reservation at ``actual_cost`` (default: the reserved cost); return it."""
         fired: list[Alert] = []
-        if actual_cost is not None:
-            _validate.finite_number("actual_cost", actual_cost, minimum=0, maximum=MAX_COST)
+        checked = (
+            None
+            if actual_cost is None
+            else _validate.finite_number("actual_cost", actual_cost, minimum=0, maximum=MAX_COST)
+        )
         with self._lock:
             held = self._take(reservation)
-            actual = held.cost if actual_cost is None else float(actual_cost)
+            actual = held.cost if checked is None else checked
             self._reserved -= held.cost
             self._committed += actual
             self._overrun += max(0.0, actual - held.cost)
@@ -356,17 +435,41 @@ class EnergyGovernor:
             )
 
     # ------------------------------------------------------------------ internals
+    def _checked_cost(self, estimate: CostEstimate) -> float:
+        """Re-check an estimate (it may have been forged or mutated since it was made) and
+        require this governor's multipliers, so no caller can invent its own discount."""
+        cost = _check_estimate(estimate)
+        configured = asdict(self.config.multipliers)
+        factors = {item.factor: item for item in estimate.breakdown}
+        if set(factors) != set(configured) or len(factors) != len(estimate.breakdown):
+            raise InvalidInputError(
+                f"estimate.breakdown must list the factors {sorted(configured)} once each"
+            )
+        for name, value in configured.items():
+            if not math.isclose(factors[name].multiplier, value, rel_tol=_REL_TOL):
+                raise InvalidInputError(
+                    f"estimate.breakdown[{name!r}].multiplier {factors[name].multiplier:g} is not "
+                    f"this governor's {value:g}: make estimates with estimate()"
+                )
+        if factors["emergency_discount"].applied is not estimate.emergency:
+            raise InvalidInputError(
+                "estimate.emergency must match whether the emergency discount was applied"
+            )
+        return cost
+
     def _available(self) -> float:
         return max(0.0, self._budget - self._committed - self._reserved)
 
     def _take(self, reservation: Reservation | str) -> Reservation:
         rid = reservation.id if isinstance(reservation, Reservation) else reservation
         if not isinstance(rid, str):
-            raise InvalidInputError(f"reservation must be a Reservation or id, got {rid!r:.40}")
+            raise InvalidInputError(
+                f"reservation must be a Reservation or id, got {_validate.show(rid)}"
+            )
         held = self._open.pop(rid, None)
         if held is None:
             raise ReservationError(
-                f"reservation {rid!r:.80} is unknown, already settled or from a closed period"
+                f"reservation {_validate.show(rid)} is unknown, already settled or from a closed period"
             )
         return held
 

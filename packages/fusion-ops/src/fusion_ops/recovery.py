@@ -182,7 +182,7 @@ class AdaptiveBackoff:
 
     def record(self, breached: bool) -> BackoffState:
         if not isinstance(breached, bool):
-            raise InvalidInputError(f"breached must be a bool, got {breached!r:.40}")
+            raise InvalidInputError(f"breached must be a bool, got {_validate.show(breached)}")
         with self._lock:
             self._breaches = self._breaches + 1 if breached else 0
             return self._state()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fusion_ops import _validate
 from fusion_ops.config import embedded_defaults_text
 from fusion_ops.errors import ReportError
 
@@ -33,31 +34,51 @@ __all__ = [
 REPORT_SCHEMA_ID = "fusion-ops/budget-report"
 REPORT_SCHEMA_VERSION = 1
 MAX_REPORT_BYTES = 50_000_000
+_CACHE_KEYS = ("cache_read_input_tokens", "cache_creation_input_tokens")
+MAX_TOKENS = 10**12  # per sample and field: far above any real completion, far below float range
 
 
 @dataclass(frozen=True)
 class Sample:
-    """One run. Failed runs have ``ok=False`` and no token counts."""
+    """One run. Failed runs have ``ok=False`` and no token counts.
+
+    ``input_tokens`` follows the provider's meaning: with prompt caching (Anthropic) it excludes
+    the cached prompt tokens, which are reported apart as ``cache_read_input_tokens`` and
+    ``cache_creation_input_tokens`` (None when the backend does not report them).
+    """
 
     ok: bool
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_ms: float | None = None
     error: str | None = None
+    cache_read_input_tokens: int | None = None
+    cache_creation_input_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int:
-        return (self.input_tokens or 0) + (self.output_tokens or 0)
+        """Every token the model processed: prompt (cached or not) plus output."""
+        return (
+            (self.input_tokens or 0)
+            + (self.output_tokens or 0)
+            + (self.cache_read_input_tokens or 0)
+            + (self.cache_creation_input_tokens or 0)
+        )
 
     def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any]
         if self.ok:
-            return {
+            out = {
                 "ok": True,
                 "input_tokens": self.input_tokens,
                 "output_tokens": self.output_tokens,
                 "latency_ms": self.latency_ms,
             }
-        out: dict[str, Any] = {"ok": False, "error": self.error or "unknown"}
+            for key in _CACHE_KEYS:
+                if getattr(self, key) is not None:
+                    out[key] = getattr(self, key)
+            return out
+        out = {"ok": False, "error": self.error or "unknown"}
         if self.latency_ms is not None:
             out["latency_ms"] = self.latency_ms
         return out
@@ -121,39 +142,45 @@ def _str(value: Any, path: str, *, nullable: bool = False) -> str | None:
     if value is None and nullable:
         return None
     if not isinstance(value, str) or not value:
-        raise _fail(path, f"must be a non-empty string, got {value!r:.60}")
+        raise _fail(path, f"must be a non-empty string, got {_validate.show(value)}")
     return value
 
 
 def _count(value: Any, path: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _fail(path, f"must be an integer >= 0, got {value!r:.60}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        raise _fail(path, f"must be an integer in [0, {MAX_TOKENS}], got {_validate.show(value)}")
     return value
 
 
 def _ms(value: Any, path: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _fail(path, f"must be a number, got {value!r:.60}")
-    if not math.isfinite(value) or value < 0:
-        raise _fail(path, f"must be a finite number >= 0, got {value!r}")
-    return float(value)
+        raise _fail(path, f"must be a number, got {_validate.show(value)}")
+    number = _validate.as_float(value)
+    if not math.isfinite(number) or number < 0:
+        raise _fail(path, f"must be a finite number >= 0, got {_validate.show(value)}")
+    return number
 
 
 def _sample(raw: Any, path: str) -> Sample:
     data = _obj(raw, path)
     ok = data.get("ok")
     if ok is True:
-        extra = set(data) - {"ok", "input_tokens", "output_tokens", "latency_ms"}
+        extra = set(data) - {"ok", "input_tokens", "output_tokens", "latency_ms", *_CACHE_KEYS}
         if extra:
             raise _fail(path, f"unexpected keys {sorted(extra)}")
         for key in ("input_tokens", "output_tokens", "latency_ms"):
             if key not in data:
                 raise _fail(f"{path}.{key}", "is missing")
+        cache_read, cache_write = (
+            _count(data[k], f"{path}.{k}") if k in data else None for k in _CACHE_KEYS
+        )
         return Sample(
             ok=True,
             input_tokens=_count(data["input_tokens"], f"{path}.input_tokens"),
             output_tokens=_count(data["output_tokens"], f"{path}.output_tokens"),
             latency_ms=_ms(data["latency_ms"], f"{path}.latency_ms"),
+            cache_read_input_tokens=cache_read,
+            cache_creation_input_tokens=cache_write,
         )
     if ok is False:
         extra = set(data) - {"ok", "error", "latency_ms"}
@@ -167,7 +194,7 @@ def _sample(raw: Any, path: str) -> Sample:
             error=data["error"],
             latency_ms=None if latency is None else _ms(latency, f"{path}.latency_ms"),
         )
-    raise _fail(f"{path}.ok", f"must be true or false, got {ok!r:.60}")
+    raise _fail(f"{path}.ok", f"must be true or false, got {_validate.show(ok)}")
 
 
 def _side(raw: Any, path: str) -> tuple[tuple[Sample, ...], str | None]:
@@ -190,7 +217,9 @@ def _side_metadata(raw: Any, path: str) -> None:
         and len(digest) == 64
         and all(c in "0123456789abcdef" for c in digest)
     ):
-        raise _fail(f"{path}.config_hash", f"must be a sha256 hex digest, got {digest!r:.70}")
+        raise _fail(
+            f"{path}.config_hash", f"must be a sha256 hex digest, got {_validate.show(digest)}"
+        )
     _str(data.get("prompt_strategy"), f"{path}.prompt_strategy")
 
 
@@ -198,11 +227,13 @@ def parse_report(document: Any) -> BudgetReport:
     """Validate a decoded JSON document against the report schema; raise :class:`ReportError`."""
     root = _obj(document, "$")
     if root.get("schema") != REPORT_SCHEMA_ID:
-        raise _fail("$.schema", f"must be {REPORT_SCHEMA_ID!r}, got {root.get('schema')!r:.60}")
+        raise _fail(
+            "$.schema", f"must be {REPORT_SCHEMA_ID!r}, got {_validate.show(root.get('schema'))}"
+        )
     if root.get("schema_version") != REPORT_SCHEMA_VERSION:
         raise _fail(
             "$.schema_version",
-            f"must be {REPORT_SCHEMA_VERSION}, got {root.get('schema_version')!r:.60}",
+            f"must be {REPORT_SCHEMA_VERSION}, got {_validate.show(root.get('schema_version'))}",
         )
     extra = set(root) - {"schema", "schema_version", "metadata", "scenarios"}
     if extra:
@@ -212,7 +243,9 @@ def parse_report(document: Any) -> BudgetReport:
         _str(meta.get(key), f"$.metadata.{key}")
     runs = meta.get("runs_per_side")
     if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
-        raise _fail("$.metadata.runs_per_side", f"must be an integer >= 1, got {runs!r:.60}")
+        raise _fail(
+            "$.metadata.runs_per_side", f"must be an integer >= 1, got {_validate.show(runs)}"
+        )
     _side_metadata(meta.get("baseline"), "$.metadata.baseline")
     _side_metadata(meta.get("candidate"), "$.metadata.candidate")
     raw_scenarios = root.get("scenarios")
@@ -230,7 +263,7 @@ def parse_report(document: Any) -> BudgetReport:
         seen.add(sid)
         category = data.get("category")
         if category is not None and not isinstance(category, str):
-            raise _fail(f"{path}.category", f"must be a string, got {category!r:.60}")
+            raise _fail(f"{path}.category", f"must be a string, got {_validate.show(category)}")
         base, base_overlay = _side(data.get("baseline"), f"{path}.baseline")
         cand, cand_overlay = _side(data.get("candidate"), f"{path}.candidate")
         scenarios.append(ScenarioSamples(sid, category, base, cand, base_overlay, cand_overlay))
@@ -248,11 +281,12 @@ def load_report(path: str | os.PathLike[str]) -> BudgetReport:
     except OSError as exc:
         raise ReportError(f"report file {file}: {exc.strerror or exc}") from exc
     try:
-        document = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, or an int too long
         raise ReportError(f"report file {file} is not valid UTF-8 JSON: {exc}") from exc
     return parse_report(document)
 
 
-def _reject_constant(name: str) -> Any:
+def reject_json_constant(name: str) -> Any:
+    """``parse_constant`` hook: NaN and Infinity are not JSON, and no count may be one."""
     raise json.JSONDecodeError(f"non-standard constant {name}", name, 0)

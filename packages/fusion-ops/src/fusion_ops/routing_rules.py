@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fusion_ops import _validate
 from fusion_ops.errors import ConfigError
 
 __all__ = ["CategoryRule", "ComplexityBand", "KeywordMatcher", "RoutingRules", "parse_rules"]
@@ -132,10 +133,11 @@ class RoutingRules:
 
 def _weight(value: Any, where: str, *, high: float = 10.0) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number, got {value!r:.60}")
-    if not math.isfinite(value) or not 0 <= value <= high:
-        raise ConfigError(f"{where} must be in [0, {high}], got {value!r}")
-    return float(value)
+        raise ConfigError(f"{where} must be a number, got {_validate.show(value)}")
+    number = _validate.as_float(value)
+    if not math.isfinite(number) or not 0 <= number <= high:
+        raise ConfigError(f"{where} must be in [0, {high}], got {_validate.show(value)}")
+    return number
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -146,14 +148,14 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def _overlay_name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", value):
-        raise ConfigError(f"{where} must be an overlay name, got {value!r:.60}")
+        raise ConfigError(f"{where} must be an overlay name, got {_validate.show(value)}")
     return value
 
 
 def parse_rules(data: Mapping[str, Any]) -> RoutingRules:
     """Validate a decoded routing.yaml; every error names the key path."""
     if data.get("version") != 1:
-        raise ConfigError(f"routing.version must be 1, got {data.get('version')!r:.60}")
+        raise ConfigError(f"routing.version must be 1, got {_validate.show(data.get('version'))}")
     scoring = _mapping(data.get("scoring"), "routing.scoring")
     weights = {
         k: _weight(scoring.get(k), f"routing.scoring.{k}")
@@ -218,7 +220,7 @@ def parse_rules(data: Mapping[str, Any]) -> RoutingRules:
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or not 1 <= max_bytes <= 10**7:
         raise ConfigError(
             "routing.limits.max_overlay_bytes must be an integer in [1, 10000000], "
-            f"got {max_bytes!r}"
+            f"got {_validate.show(max_bytes)}"
         )
     return RoutingRules(
         category_primary=weights["category_primary"],

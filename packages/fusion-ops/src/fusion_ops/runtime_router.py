@@ -3,7 +3,8 @@
 ``RuntimeRouter(config_dir)`` loads ``routing.yaml`` and ``micro_overlays/*.md`` once; with no
 ``config_dir`` it uses the defaults embedded in the package. ``route_scenario`` scores every
 overlay (category + complexity band + keyword triggers), returns a typed
-:class:`RoutingDecision`, and abstains when no overlay reaches ``scoring.min_score``.
+:class:`RoutingDecision`, and abstains when no overlay reaches ``scoring.min_score`` or every
+score is 0 (no evidence at all, even with ``min_score: 0``).
 
 Ties are broken deterministically, in this order: higher total score, higher category score,
 higher keyword score, position in ``tie_break_order``, then overlay name. File order never matters.
@@ -30,6 +31,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from fusion_ops import _validate
+from fusion_ops.cli_support import guarded_main
 from fusion_ops.config import read_yaml_mapping
 from fusion_ops.errors import (
     ConfigError,
@@ -188,10 +190,12 @@ class RuntimeRouter:
             raise ScenarioError(f"scenario must be a mapping, got {type(scenario).__name__}")
         category = scenario.get("category")
         if not isinstance(category, str):
-            raise ScenarioError(f"scenario.category must be a string, got {category!r:.60}")
+            raise ScenarioError(
+                f"scenario.category must be a string, got {_validate.show(category)}"
+            )
         if category not in self.rules.categories:
             raise UnknownCategoryError(
-                f"scenario.category {category!r:.60} is not one of {sorted(self.rules.categories)}"
+                f"scenario.category {_validate.show(category)} is not one of {sorted(self.rules.categories)}"
             )
         complexity = _validate.finite_number(
             "scenario.complexity",
@@ -240,7 +244,9 @@ class RuntimeRouter:
         keyed.sort(key=lambda pair: pair[0])
         ranked = tuple(score for _, score in keyed)
         best = ranked[0] if ranked else None
-        abstained = best is None or best.total < rules.min_score - _EPS
+        # a best score of 0 is no evidence for any overlay, whatever min_score allows (and its
+        # confidence would be 0/0): abstain, the safe decision
+        abstained = best is None or best.total <= 0 or best.total < rules.min_score - _EPS
         selected = None if abstained or best is None else best.overlay
         runner_up = ranked[1].total if len(ranked) > 1 else 0.0
         if selected is None or best is None:
@@ -248,7 +254,9 @@ class RuntimeRouter:
         else:
             confidence = best.total / (best.total + runner_up)
         fallbacks = tuple(
-            s.overlay for s in ranked if s.overlay != selected and s.total >= rules.min_score - _EPS
+            s.overlay
+            for s in ranked
+            if s.overlay != selected and s.total > 0 and s.total >= rules.min_score - _EPS
         )
         if self._metrics is not None:
             self._metrics.decisions.labels(overlay=selected or "none").inc()
@@ -275,7 +283,7 @@ class RuntimeRouter:
         overlay = self.overlays.get(overlay_name)
         if overlay is None:
             raise OverlayNotFoundError(
-                f"overlay_name {overlay_name!r:.60} is not loaded; "
+                f"overlay_name {_validate.show(overlay_name)} is not loaded; "
                 f"available: {sorted(self.overlays)}"
             )
         return (
@@ -319,7 +327,10 @@ def _explain(
         lines.append(f"{score.overlay}: {score.total:.2f} = " + " + ".join(parts))
     if selected is None:
         top = ranked[0].total if ranked else 0.0
-        lines.append(f"abstained: best score {top:.2f} is below min_score {min_score:.2f}")
+        if top <= 0:
+            lines.append("abstained: no overlay scored above 0")
+        else:
+            lines.append(f"abstained: best score {top:.2f} is below min_score {min_score:.2f}")
     else:
         lines.append(f"selected {selected}")
     return tuple(lines)
@@ -339,6 +350,7 @@ def load_golden_scenarios(path: str | Path | None = None) -> list[dict[str, Any]
     return scenarios
 
 
+@guarded_main
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m fusion_ops.runtime_router",
@@ -348,16 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scenarios", help="YAML file with a 'scenarios' list (default: golden)")
     parser.add_argument("--output-format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
-    try:
-        router = RuntimeRouter(args.config_dir)
-        scenarios = load_golden_scenarios(args.scenarios)
-        rows = []
-        for scenario in scenarios:
-            decision = router.route_scenario(scenario)
-            rows.append((scenario, decision))
-    except (ConfigError, ScenarioError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    router = RuntimeRouter(args.config_dir)
+    rows = [(s, router.route_scenario(s)) for s in load_golden_scenarios(args.scenarios)]
     agree = sum(1 for s, d in rows if "expected" in s and s["expected"] == d.selected_overlay)
     labelled = sum(1 for s, _ in rows if "expected" in s)
     if args.output_format == "json":

@@ -35,6 +35,7 @@ from fusion_ops.config import TripwireConfig, load_governance_config
 from fusion_ops.errors import InvalidInputError
 from fusion_ops.logs import log_event
 from fusion_ops.metrics import TripwireMetrics
+from fusion_ops.report import reject_json_constant
 
 __all__ = ["BudgetTripwire", "TripwireState", "TripwireStatus"]
 
@@ -76,7 +77,7 @@ class TripwireStatus:
 
 def _parse_state(raw: bytes) -> TripwireState:
     """Strict parse; ValueError on anything unexpected."""
-    data = json.loads(raw.decode("utf-8"))
+    data = json.loads(raw.decode("utf-8"), parse_constant=reject_json_constant)
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
         raise ValueError("not a version-1 tripwire state object")
     expected = {f for f in TripwireState.__dataclass_fields__}

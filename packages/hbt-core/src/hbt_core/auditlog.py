@@ -21,7 +21,12 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from hbt_core.errors import IntegrityError, InvalidInputError, KeyConfigurationError
+from hbt_core.errors import (
+    AuditLogFormatError,
+    IntegrityError,
+    InvalidInputError,
+    KeyConfigurationError,
+)
 from hbt_core.merkle import (
     TreeHasher,
     leaf_hash,
@@ -30,13 +35,18 @@ from hbt_core.merkle import (
 )
 
 MAX_RECORD_BYTES = 1 << 20
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    idx INTEGER PRIMARY KEY, data BLOB NOT NULL, leaf_hash BLOB NOT NULL, ts REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS checkpoints (
-    size INTEGER NOT NULL, root BLOB NOT NULL, ts REAL NOT NULL, origin TEXT NOT NULL,
-    signature BLOB NOT NULL);
-"""
+SCHEMA_VERSION = 1  # PRAGMA user_version; 0 is a log written before the version was set
+_SCHEMA = (
+    "CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL, "
+    "leaf_hash BLOB NOT NULL, ts REAL NOT NULL)",
+    "CREATE TABLE checkpoints (size INTEGER NOT NULL, root BLOB NOT NULL, ts REAL NOT NULL, "
+    "origin TEXT NOT NULL, signature BLOB NOT NULL)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+_COLUMNS = {
+    "entries": ("idx", "data", "leaf_hash", "ts"),
+    "checkpoints": ("size", "root", "ts", "origin", "signature"),
+}
 
 
 def _b64(b: bytes) -> str:
@@ -168,18 +178,87 @@ class AuditLog:
         path: str | Path,
         signing_key: Ed25519PrivateKey | None = None,
         origin: str = "resontinex/hbt-audit",
+        *,
+        read_only: bool = False,
     ) -> None:
+        """Open (a writer creates an empty or new file's schema) or, with ``read_only``, open
+        an existing log through SQLite's ``mode=ro`` URI so verification never writes to it.
+
+        A file that is not an hbt audit log (foreign tables, zero bytes when read-only,
+        truncated, corrupt) raises :class:`AuditLogFormatError`; nothing is written into it.
+        """
         self.path = Path(path)
         self.origin = origin
+        self.read_only = read_only
         self._key = signing_key
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
         self._leaves: list[bytes] = []
         self._hasher = TreeHasher(self._leaf)
-        self._refresh()
+        try:
+            if read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(
+                    uri, uri=True, check_same_thread=False, isolation_level=None
+                )
+            else:
+                self._db = sqlite3.connect(
+                    str(self.path), check_same_thread=False, isolation_level=None
+                )
+        except sqlite3.Error as exc:
+            raise AuditLogFormatError(f"cannot open audit log {str(self.path)!r}: {exc}") from None
+        try:
+            self._check_schema(create=not read_only)
+            if not read_only:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+            self._refresh()
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._unreadable(exc) from None
+            raise
+
+    def _unreadable(self, exc: sqlite3.Error) -> AuditLogFormatError:
+        return AuditLogFormatError(f"{str(self.path)!r} is not a readable audit log: {exc}")
+
+    def _check_schema(self, create: bool) -> None:
+        """Require exactly our tables; a writer creates them in a file that has no tables."""
+        if create:
+            self._db.execute("BEGIN IMMEDIATE")  # two writers creating one file: one wins
+        try:
+            tables = {
+                name
+                for (name,) in self._db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'"
+                )
+            }
+            if not tables and create:
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+            else:
+                for table, columns in _COLUMNS.items():
+                    found = tuple(row[1] for row in self._db.execute(f"PRAGMA table_info({table})"))
+                    if found != columns:
+                        raise AuditLogFormatError(
+                            f"{str(self.path)!r} is not an hbt audit log: table {table!r} "
+                            f"has columns {list(found)}, expected {list(columns)}"
+                        )
+                (version,) = self._db.execute("PRAGMA user_version").fetchone()
+                if version not in (0, SCHEMA_VERSION):
+                    raise AuditLogFormatError(
+                        f"{str(self.path)!r} has audit-log schema version {version}; "
+                        f"this version reads {SCHEMA_VERSION}"
+                    )
+            if create:
+                self._db.execute("COMMIT")
+        except BaseException:
+            if create and self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise InvalidInputError(f"audit log {str(self.path)!r} is open read-only")
 
     def _leaf(self, i: int) -> bytes:
         return self._leaves[i]
@@ -219,6 +298,7 @@ class AuditLog:
         if len(data) > MAX_RECORD_BYTES:
             raise InvalidInputError(f"record has {len(data)} bytes, limit {MAX_RECORD_BYTES}")
         lh = leaf_hash(data)
+        self._writable()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -286,6 +366,7 @@ class AuditLog:
 
     def checkpoint(self) -> Checkpoint:
         """Sign and store the current (size, root)."""
+        self._writable()
         if self._key is None:
             raise KeyConfigurationError("no signing key configured for this audit log")
         with self._lock:
@@ -339,11 +420,24 @@ class AuditLog:
             "checkpoint": cp.to_json(),
         }
 
-    def verify(self, public_key: Ed25519PublicKey | None = None) -> dict[str, Any]:
+    def verify(
+        self, public_key: Ed25519PublicKey | None = None, expect: Checkpoint | None = None
+    ) -> dict[str, Any]:
         """Re-hash every stored record, rebuild the tree and check every stored checkpoint.
 
-        Raises :class:`IntegrityError` naming the first problem; returns a summary otherwise.
+        ``expect`` is a checkpoint the verifier saw earlier (from a proof bundle or an earlier
+        run): the log must still contain it, so a log cut back behind it (entries and
+        checkpoint rows deleted together) fails. Raises :class:`IntegrityError` naming the
+        first problem and :class:`AuditLogFormatError` when the file cannot be read.
         """
+        try:
+            return self._verify(public_key, expect)
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from None
+
+    def _verify(
+        self, public_key: Ed25519PublicKey | None, expect: Checkpoint | None
+    ) -> dict[str, Any]:
         with self._lock:
             rows = self._db.execute("SELECT idx, data, leaf_hash FROM entries ORDER BY idx")
             hashes: list[bytes] = []
@@ -372,6 +466,19 @@ class AuditLog:
                         hasher.consistency_proof(previous.size, cp.size),
                     )
                 previous = cp
+            if expect is not None:
+                if public_key is not None:
+                    expect.verify(public_key)
+                if expect.size > len(hashes):
+                    raise IntegrityError(
+                        f"log has {len(hashes)} entries, fewer than the expected checkpoint's "
+                        f"{expect.size}: it was truncated"
+                    )
+                if hasher.root(0, expect.size) != expect.root:
+                    raise IntegrityError(
+                        f"log does not contain the expected checkpoint of size {expect.size} "
+                        "(its first entries were rewritten)"
+                    )
             return {
                 "entries": len(hashes),
                 "checkpoints": len(cps),

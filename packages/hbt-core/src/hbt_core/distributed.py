@@ -4,11 +4,16 @@ Strategies:
 
 - map-reduce: shards of the challenge set are encoded by workers, counters are summed;
 - hierarchical: the same map, then a pairwise tree reduction executed on the workers;
-- federated: each party encodes its own probes with its own model and shares only its bundle
-  counters and the Merkle root of its leaves, never responses or leaves;
-- gossip: push-sum averaging of the parties' counters over random peers (seeded) until all
-  estimates agree within half a count, then rounding recovers the exact integer sum. Push-sum
-  reaches relative error eps in O(log n + log 1/eps) rounds w.h.p. (Kempe, Dobra, Gehrke 2003).
+- federated: each party encodes its own probes with its own model and shares its bundle
+  counters and the Merkle root of its leaves instead of its responses and leaves. This is data
+  minimisation, not privacy: the counters are the sum of the party's probe-bound leaves and
+  the probe vectors are public, so a party with one probe reveals its leaf exactly and a party
+  with few probes reveals most of its bits. Add noise or secure aggregation where that matters;
+- gossip: a simulation of push-sum averaging, run inside one coordinator process. The parties'
+  encodings run on the executor; the coordinator then runs seeded push-sum rounds over their
+  counters in memory (there is no peer-to-peer network) until all estimates agree within half
+  a count, and rounding recovers the exact integer sum. It shows the round count push-sum
+  needs: relative error eps in O(log n + log 1/eps) rounds w.h.p. (Kempe, Dobra, Gehrke 2003).
 
 Integer counters make every strategy equal to the single-process signature bit for bit.
 Executors: ``ThreadPoolExecutor``/``ProcessPoolExecutor``, a Dask ``Client.get_executor()``,
@@ -120,7 +125,11 @@ def hierarchical(
 
 @dataclass(frozen=True)
 class PartyUpdate:
-    """What a federated party shares: bundle counters and a commitment to its leaves."""
+    """What a federated party shares: bundle counters and a commitment to its leaves.
+
+    The counters are not private: they determine the party's leaves when it has one probe and
+    most of their bits when it has few (see the module docstring).
+    """
 
     party: int
     probe_ids: tuple[str, ...]
@@ -132,7 +141,7 @@ class PartyUpdate:
 def federated_party(
     party: int, model: Model, probes: Sequence[Probe], config: EncoderConfig, run_seed: int
 ) -> PartyUpdate:
-    """Runs at the party: encode locally, keep leaves private, share counters + Merkle root."""
+    """Runs at the party: encode locally, share counters + Merkle root (not the raw leaves)."""
     shard = encode_shard(model, probes, config, run_seed)
     committed = [
         pid.encode() + b"\x00" + leaf.astype("<u8").tobytes()
@@ -224,6 +233,7 @@ def gossip(
     run_seed: int = 0,
     seed: int = 0,
 ) -> GossipResult:
+    """Encode each party's shard on ``executor``, then simulate push-sum in this process."""
     fed = [
         f.result()
         for f in [

@@ -8,7 +8,8 @@ Layout (little-endian)::
 
 The payload holds the first ``sketch_bits`` bits of the bundled signature, the first
 ``leaf_bits`` bits of every probe leaf, per-probe variances as float16 and, at level
-``streaming``, the bundle counters (uint16) so a device can continue incremental updates.
+``streaming``, the bundle total (u32) and counters (uint16) so a device can continue
+incremental updates (counters without their total cannot be thresholded).
 Base vectors are i.i.d. random bits, so a fixed prefix of bit positions is an unbiased
 subsample and similarities computed on it estimate the full ones. Bytes are deterministic:
 no timestamps, fixed compression settings, and Ed25519 signatures are deterministic.
@@ -27,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hbt_core.errors import EdgeFormatError, InvalidInputError
-from hbt_core.hdc import Packed, similarity_many
+from hbt_core.hdc import Accumulator, Packed, similarity_many
 from hbt_core.signature import Signature
 
 MAGIC = b"HBTE"
@@ -92,11 +93,18 @@ class EdgePackage:
     counters: npt.NDArray[np.uint16] | None
     probes_digest: bytes
     root: bytes
+    total: int | None = None  # bundle total weight, carried with ``counters`` (streaming)
 
     def similarity(self, signature: Signature) -> float:
         """Similarity of a fresh full signature's bundle to this sketch (same bit prefix)."""
         words = self.sketch.shape[0]
         return float(similarity_many(self.sketch, signature.bundled()[None, :words])[0])
+
+    def accumulator(self) -> Accumulator:
+        """The streaming bundle (counters and total) to continue incremental updates on."""
+        if self.counters is None or self.total is None:
+            raise InvalidInputError(f"level {self.level!r} carries no bundle counters")
+        return Accumulator.from_counts(self.counters.astype(np.int64), self.total)
 
     def leaf_similarities(self, signature: Signature) -> npt.NDArray[np.float64]:
         if self.leaves is None:
@@ -143,7 +151,11 @@ def export_edge(
         )
         parts.append(signature.variances.astype("<f2").tobytes())
     if level == "streaming":
-        if signature.counts.max(initial=0) > 0xFFFF or signature.total > 0xFFFF:
+        if (
+            signature.counts.max(initial=0) > 0xFFFF
+            or signature.counts.min(initial=0) < 0
+            or signature.total > 0xFFFF
+        ):
             raise InvalidInputError(
                 "counters exceed uint16; streaming export needs <= 65535 members"
             )
@@ -209,6 +221,7 @@ def load_edge(data: bytes, public_key: Ed25519PublicKey) -> EdgePackage:
     off = sketch_bits // 8
     sketch = np.frombuffer(raw[:off], dtype="<u8").astype(np.uint64)
     leaves = variances = counters = None
+    total = None
     if leaf_bits:
         size = n * leaf_bits // 8
         leaves = np.frombuffer(raw[off : off + size], dtype="<u8").astype(np.uint64)
@@ -217,8 +230,11 @@ def load_edge(data: bytes, public_key: Ed25519PublicKey) -> EdgePackage:
         variances = np.frombuffer(raw[off : off + 2 * n], dtype="<f2").copy()
         off += 2 * n
     if level == "streaming":
+        (total,) = struct.unpack_from("<I", raw, off)
         off += 4
         counters = np.frombuffer(raw[off : off + 2 * dim], dtype="<u2").copy()
+        if int(counters.max(initial=0)) > total:
+            raise EdgeFormatError(f"streaming counters exceed the bundle total {total}")
     return EdgePackage(
-        level, comps[comp_code], dim, n, sketch, leaves, variances, counters, digest, root
+        level, comps[comp_code], dim, n, sketch, leaves, variances, counters, digest, root, total
     )

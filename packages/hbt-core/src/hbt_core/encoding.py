@@ -21,6 +21,11 @@ from hbt_core.hdc import DEFAULT_DIM, base_vector, check_dim, unpack
 
 Counts = npt.NDArray[np.int64]
 MAX_VOCAB = 1 << 20
+# Valid ranges of the encoder knobs, shared by the encoders and ``EncoderConfig``.
+TOP_K_RANGE = (1, 256)
+QUANTUM_RANGE = (1, 1 << 16)
+POSITIONS_RANGE = (1, 4096)
+NGRAM_RANGE = (1, 8)
 
 
 @lru_cache(maxsize=8)
@@ -60,9 +65,11 @@ class LogitEncoder:
         self, dim: int = DEFAULT_DIM, top_k: int = 8, quantum: int = 64, positions: int = 8
     ) -> None:
         self.dim = check_dim(dim)
-        self.top_k = check_int("top_k", top_k, low=1, high=256)
-        self.quantum = check_int("quantum", quantum, low=1, high=1 << 16)
-        self.positions = check_int("positions", positions, low=1, high=4096)
+        self.top_k = check_int("top_k", top_k, low=TOP_K_RANGE[0], high=TOP_K_RANGE[1])
+        self.quantum = check_int("quantum", quantum, low=QUANTUM_RANGE[0], high=QUANTUM_RANGE[1])
+        self.positions = check_int(
+            "positions", positions, low=POSITIONS_RANGE[0], high=POSITIONS_RANGE[1]
+        )
 
     def weights(
         self, probs: npt.NDArray[np.float64]
@@ -109,7 +116,7 @@ class TextEncoder:
 
     def __init__(self, dim: int = DEFAULT_DIM, n: int = 3) -> None:
         self.dim = check_dim(dim)
-        self.n = check_int("n", n, low=1, high=8)
+        self.n = check_int("n", n, low=NGRAM_RANGE[0], high=NGRAM_RANGE[1])
 
     def counts(self, text: bytes) -> tuple[Counts, int]:
         if not isinstance(text, (bytes, bytearray)):

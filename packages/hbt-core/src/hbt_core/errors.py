@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
+
 
 class HBTError(Exception):
     """Base class of every error raised by hbt-core."""
@@ -23,6 +27,10 @@ class IntegrityError(HBTError):
     """A proof, signature, commitment or package failed verification (tampering or corruption)."""
 
 
+class AuditLogFormatError(HBTError):
+    """A file is not a readable hbt audit log: missing, foreign, truncated or corrupt."""
+
+
 class KeyConfigurationError(HBTError):
     """A signing key could not be loaded from the configured path or environment variable."""
 
@@ -39,7 +47,7 @@ def check_finite_number(
     name: str, value: object, *, low: float | None = None, high: float | None = None
 ) -> float:
     """Validate a real number (bool rejected) and return it as float; messages name the field."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise InvalidInputError(f"{name} must be a number, got {type(value).__name__} {value!r}")
     result = float(value)
     if result != result or result in (float("inf"), float("-inf")):

@@ -14,11 +14,17 @@ import itertools
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from hbt_core.errors import DimensionMismatchError, InvalidInputError, check_int
+from hbt_core.errors import (
+    DimensionMismatchError,
+    InvalidInputError,
+    check_finite_number,
+    check_int,
+)
 
 DEFAULT_DIM = 16_384
 MIN_DIM = 8_192
@@ -239,7 +245,7 @@ class Accumulator:
             arr.shape[0], dtype=arr.dtype if arr.dtype.kind in "if" else np.int64, tie_seed=tie_seed
         )
         acc.counts = arr.astype(acc.dtype, copy=True)
-        acc.total = float(total)
+        acc.total = check_finite_number("total", total)
         return acc
 
     def copy(self) -> Accumulator:
@@ -251,8 +257,24 @@ class Accumulator:
             raise DimensionMismatchError(
                 f"hypervector has {dim_of(hv)} bits, bundle has {self.dim}"
             )
-        self.counts += unpack(hv).astype(self.dtype) * weight
-        self.total += weight
+        w = self._check_weights(np.asarray([weight]))[0]
+        self.counts += unpack(hv).astype(self.dtype) * w
+        self.total += w
+
+    def _check_weights(self, weights: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        """Weights as this accumulator's dtype, refusing NaN/inf and (for integer counters)
+        fractions, which a cast would silently truncate to a different bundle."""
+        if weights.dtype.kind not in "iuf":
+            raise InvalidInputError(f"weights must be numbers, got dtype {weights.dtype}")
+        if not np.all(np.isfinite(weights)):
+            raise InvalidInputError("weights must be finite (no NaN or inf)")
+        whole = np.all(weights == np.rint(weights)) and not np.any(np.abs(weights) >= 2**53)
+        if self.dtype.kind == "i" and weights.dtype.kind == "f" and not whole:
+            raise InvalidInputError(
+                "weights must be whole numbers for integer counters; "
+                "use dtype=float64 for fractional weights"
+            )
+        return weights.astype(self.dtype)
 
     def add_many(self, matrix: Packed, weights: npt.ArrayLike | None = None) -> None:
         """Add each row of a packed matrix (optionally weighted) in one vectorised step."""
@@ -268,7 +290,7 @@ class Accumulator:
             self.counts += bits.sum(axis=0, dtype=self.dtype)
             self.total += m.shape[0]
             return
-        w = np.asarray(weights, dtype=self.dtype)
+        w = self._check_weights(np.asarray(weights))
         if w.shape != (m.shape[0],):
             raise InvalidInputError(f"weights must have shape ({m.shape[0]},), got {w.shape}")
         if self.dtype.kind == "i" and len(levels := np.unique(w)) <= 32:
@@ -293,6 +315,7 @@ class Accumulator:
 
     def scale(self, factor: float) -> None:
         """Multiply every counter and the total weight (exponential forgetting)."""
+        factor = check_finite_number("factor", factor)
         self.counts = self.counts * factor
         self.total = self.total * factor
 
@@ -315,8 +338,21 @@ def bundle(
     *,
     dim: int | None = None,
 ) -> Packed:
-    """Majority bundle of hypervectors (counter-based, order-independent)."""
+    """Majority bundle of hypervectors (counter-based, order-independent).
+
+    Whole-number weights bundle with exact integer counters; fractional weights with float64
+    counters (never truncated). NaN/inf weights raise :class:`InvalidInputError`.
+    """
     m = np.atleast_2d(np.asarray(vectors, dtype=np.uint64))
-    acc = Accumulator(dim or dim_of(m))
-    acc.add_many(m, None if weights is None else np.fromiter(weights, dtype=np.int64))
+    if weights is None:
+        acc = Accumulator(dim or dim_of(m))
+        acc.add_many(m)
+        return acc.threshold()
+    try:
+        w = np.asarray(list(weights), dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInputError("weights must be a sequence of numbers") from None
+    integral = bool(np.all(np.isfinite(w))) and bool(np.all(w == np.rint(w)))
+    acc = Accumulator(dim or dim_of(m), dtype=np.int64 if integral else np.float64)
+    acc.add_many(m, w)
     return acc.threshold()

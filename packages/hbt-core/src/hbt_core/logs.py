@@ -1,26 +1,19 @@
-"""Structured JSON logging with a correlation id held in a ``ContextVar``."""
+"""Structured JSON logging for hbt-core: cert-runtime's formatter, correlation id and redaction.
+
+hbt-core used to carry its own formatter, which wrote messages and fields exactly as given (an
+endpoint URL with credentials, a token inside an error message). It now reuses cert-runtime's,
+which masks secrets by key and by value shape, so every member logs the same redacted way.
+Log with :func:`log_event` (fields as keyword arguments) under the ``hbt_core`` logger.
+"""
 
 from __future__ import annotations
 
-import json
-import logging
-from contextvars import ContextVar
+from cert.runtime.logging import (
+    JsonFormatter,
+    correlation_id,
+    correlation_scope,
+    log_event,
+    redact,
+)
 
-correlation_id: ContextVar[str] = ContextVar("hbt_correlation_id", default="-")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record; ``extra={"fields": {...}}`` adds structured fields."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "ts": record.created,
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "correlation_id": correlation_id.get(),
-        }
-        fields = getattr(record, "fields", None)
-        if isinstance(fields, dict):
-            payload.update(fields)
-        return json.dumps(payload, default=str)
+__all__ = ["JsonFormatter", "correlation_id", "correlation_scope", "log_event", "redact"]

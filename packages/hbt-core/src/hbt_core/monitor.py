@@ -16,20 +16,23 @@ import logging
 import math
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
+from cert.runtime.metrics import MetricsFactory
 from hbt_core.challenges import Probe
 from hbt_core.drift import BernoulliCUSUM, calibrate_cusum, classify_drift, variance_stable
-from hbt_core.errors import InvalidInputError, check_finite_number
+from hbt_core.errors import EndpointError, InvalidInputError, check_finite_number, check_int
 from hbt_core.hdc import similarity
 from hbt_core.incremental import ExponentialDecay
-from hbt_core.logs import correlation_id
+from hbt_core.logs import correlation_id, log_event
 from hbt_core.models import LogitModel, TextModel
+from hbt_core.server import public_url
 from hbt_core.signature import Signature, encode_probe, probe_vector
 from hbt_core.verification import Calibration
 
@@ -38,7 +41,12 @@ logger = logging.getLogger("hbt_core.monitor")
 
 @dataclass(frozen=True)
 class MonitorConfig:
-    """Monitoring knobs (names follow the seed's ``monitoring_config``)."""
+    """Monitoring knobs (names follow the seed's ``monitoring_config``); validated on creation.
+
+    Endpoint failures are retried after ``retry_backoff`` seconds, doubling up to
+    ``retry_backoff_max``; ``failure_alert_after`` consecutive failures raise one
+    ``endpoint_unavailable`` alert per outage. ``history_limit`` bounds the per-probe history.
+    """
 
     sample_rate: float = 0.1
     check_interval: float = 60.0
@@ -47,6 +55,30 @@ class MonitorConfig:
     horizon: int = 1000
     decay: float = 0.95
     max_checks: int | None = None
+    retry_backoff: float = 1.0
+    retry_backoff_max: float = 300.0
+    failure_alert_after: int = 3
+    history_limit: int = 10_000
+
+    def __post_init__(self) -> None:
+        p = "monitoring_config."
+        check_finite_number(p + "sample_rate", self.sample_rate, low=1e-6, high=1.0)
+        check_finite_number(p + "check_interval", self.check_interval, low=0.0)
+        check_finite_number(p + "drift_sensitivity", self.drift_sensitivity, low=1e-4, high=0.5)
+        check_finite_number(p + "disagreement_alt", self.disagreement_alt, low=1e-3, high=0.999)
+        check_int(p + "horizon", self.horizon, low=1, high=10_000_000)
+        check_finite_number(p + "decay", self.decay, low=1e-6, high=1.0)
+        if self.max_checks is not None:
+            check_int(p + "max_checks", self.max_checks, low=1)
+        check_finite_number(p + "retry_backoff", self.retry_backoff, low=0.0)
+        check_finite_number(p + "retry_backoff_max", self.retry_backoff_max, low=self.retry_backoff)
+        check_int(p + "failure_alert_after", self.failure_alert_after, low=1)
+        check_int(p + "history_limit", self.history_limit, low=16, high=100_000_000)
+
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` consecutive endpoint failures (exponential)."""
+        n = check_int("failures", failures, low=1)
+        return float(min(self.retry_backoff * 2.0 ** min(n - 1, 60), self.retry_backoff_max))
 
     @classmethod
     def from_mapping(cls, raw: dict[str, Any]) -> MonitorConfig:
@@ -54,26 +86,24 @@ class MonitorConfig:
         unknown = set(raw) - known - {"alert_channels"}
         if unknown:
             raise InvalidInputError(f"monitoring_config has unknown keys {sorted(unknown)}")
-        cfg = cls(**{k: v for k, v in raw.items() if k in known})
-        check_finite_number("monitoring_config.sample_rate", cfg.sample_rate, low=1e-6, high=1.0)
-        check_finite_number("monitoring_config.check_interval", cfg.check_interval, low=0.0)
-        check_finite_number(
-            "monitoring_config.drift_sensitivity", cfg.drift_sensitivity, low=1e-4, high=0.5
-        )
-        return cfg
+        return cls(**{k: v for k, v in raw.items() if k in known})
 
 
 @dataclass(frozen=True)
 class Alert:
+    """A drift alarm, or (``kind="endpoint_unavailable"``) a persistent endpoint failure, for
+    which ``mean_similarity`` is None (nothing was measured) and ``error`` says what failed."""
+
     kind: str
     check: int
     observations: int
     statistic: float
-    mean_similarity: float
+    mean_similarity: float | None
     served_by: str
     variance_ratio: float = 1.0
     variance_stable: bool = True
     timestamp: float = field(default_factory=time.time)
+    error: str = ""
 
 
 class AlertSink(Protocol):
@@ -81,20 +111,22 @@ class AlertSink(Protocol):
 
 
 class MemorySink:
-    """Keeps alerts in a list (tests, dashboards in-process)."""
+    """Keeps the latest ``max_alerts`` alerts in a list (tests, dashboards in-process)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_alerts: int = 1000) -> None:
+        self.max_alerts = check_int("max_alerts", max_alerts, low=1)
         self.alerts: list[Alert] = []
 
     async def emit(self, alert: Alert) -> None:
         self.alerts.append(alert)
+        del self.alerts[: -self.max_alerts]
 
 
 class LogSink:
     """Writes each alert as a structured warning record."""
 
     async def emit(self, alert: Alert) -> None:
-        logger.warning("drift alert", extra={"fields": asdict(alert)})
+        log_event(logger, "WARNING", "monitor alert", **asdict(alert))
 
 
 class WebhookSink:
@@ -102,7 +134,8 @@ class WebhookSink:
 
     def __init__(self, url: str, timeout: float = 5.0) -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidInputError(f"webhook url must be http(s), got {url!r}")
+            shown = public_url(url) if isinstance(url, str) else type(url).__name__
+            raise InvalidInputError(f"webhook url must be http(s), got {shown!r}")
         self.url, self.timeout = url, timeout
         self.failures = 0
 
@@ -121,31 +154,31 @@ class WebhookSink:
             await asyncio.to_thread(self._post, alert)
         except OSError as exc:
             self.failures += 1
-            logger.error("webhook delivery failed", extra={"fields": {"error": str(exc)}})
+            log_event(logger, "ERROR", "webhook delivery failed", error=str(exc))
 
 
 class _Metrics:
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.checks = Counter(
-            "hbt_monitor_checks_total", "Monitoring checks run", registry=registry
+    """Idempotent: a second monitor on the same registry shares these collectors."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        f = MetricsFactory(registry, enabled=registry is not None)
+        self.checks = f.counter("hbt_monitor_checks_total", "Monitoring checks run")
+        self.alerts = f.counter("hbt_monitor_alerts_total", "Drift alerts", ["kind"])
+        self.endpoint_errors = f.counter(
+            "hbt_monitor_endpoint_errors_total", "Checks that failed on the model endpoint"
         )
-        self.alerts = Counter(
-            "hbt_monitor_alerts_total", "Drift alerts", ["kind"], registry=registry
+        self.hook_errors = f.counter(
+            "hbt_monitor_hook_errors_total", "Alert sinks or remediation hooks that raised"
         )
-        self.similarity = Gauge(
-            "hbt_monitor_probe_similarity_ratio",
-            "Mean probe similarity in the last check",
-            registry=registry,
+        self.similarity = f.gauge(
+            "hbt_monitor_probe_similarity_ratio", "Mean probe similarity in the last check"
         )
-        self.cusum = Gauge("hbt_monitor_cusum_statistic", "CUSUM statistic", registry=registry)
-        self.bundle = Gauge(
+        self.cusum = f.gauge("hbt_monitor_cusum_statistic", "CUSUM statistic")
+        self.bundle = f.gauge(
             "hbt_monitor_bundle_similarity_ratio",
             "Similarity of the decayed running bundle to the reference bundle",
-            registry=registry,
         )
-        self.duration = Histogram(
-            "hbt_monitor_check_duration_seconds", "Time per check", registry=registry
-        )
+        self.duration = f.histogram("hbt_monitor_check_duration_seconds", "Time per check")
 
 
 class MonitoringService:
@@ -168,15 +201,18 @@ class MonitoringService:
         self.model, self.reference, self.probes = model, reference, list(probes)
         self.calibration, self.config = calibration, config
         self.sinks, self.remediation = list(sinks), remediation
-        self.metrics = _Metrics(registry) if registry is not None else None
+        self.metrics = _Metrics(registry)
         q0 = max(1e-3, 1 - calibration.p0)
         q1 = max(config.disagreement_alt, 2 * q0)
         h = calibrate_cusum(q0, q1, config.horizon, config.drift_sensitivity, n_sim=1000)
         self.cusum = BernoulliCUSUM(q0, q1, h)
         self.decayed = ExponentialDecay(reference.dim, config.decay)
-        self.history: list[tuple[float, int, float]] = []  # (similarity, domain, variance)
-        self.alerts: list[Alert] = []
+        # (similarity, domain, variance) of the last ``history_limit`` probe observations
+        self.history: deque[tuple[float, int, float]] = deque(maxlen=config.history_limit)
+        self.observations = 0  # all observations ever (the history keeps the latest)
+        self.alerts: deque[Alert] = deque(maxlen=1000)
         self.checks = 0
+        self.consecutive_failures = 0
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._stop = asyncio.Event()
@@ -190,53 +226,72 @@ class MonitoringService:
         self._stop.set()
 
     async def check_once(self) -> Alert | None:
-        """One sampling round; returns the alert it raised, if any."""
+        """One sampling round; returns the alert it raised, if any.
+
+        All sampled probes are queried before any state changes, so a check that fails on the
+        endpoint (:class:`EndpointError`, ``OSError``) leaves the detector untouched.
+        """
         self.checks += 1
         token = correlation_id.set(f"monitor-check-{self.checks}")
         start = time.perf_counter()
         try:
             k = max(1, math.ceil(self.config.sample_rate * len(self.probes)))
-            chosen = self._rng.choice(len(self.probes), size=k, replace=False)
+            chosen = sorted(
+                int(c) for c in self._rng.choice(len(self.probes), size=k, replace=False)
+            )
             run_seed = self._seed + self.checks
-            sims, alarm = [], False
-            for i in sorted(int(c) for c in chosen):
-                probe = self.probes[i]
-                leaf, var = await asyncio.to_thread(
-                    encode_probe, self.model, probe, self.reference.config, run_seed
+            answers = [
+                await asyncio.to_thread(
+                    encode_probe, self.model, self.probes[i], self.reference.config, run_seed
                 )
+                for i in chosen
+            ]
+            sims, alarm = [], False
+            for i, (leaf, var) in zip(chosen, answers, strict=True):
+                probe = self.probes[i]
                 sim = similarity(leaf, self.reference.leaves[i])
                 sims.append(sim)
                 self.history.append((sim, self._domains[probe.domain], var))
+                self.observations += 1
                 self.decayed.update(
                     np.bitwise_xor(leaf, probe_vector(probe.probe_id, self.reference.dim))
                 )
                 alarm |= self.cusum.update(sim < self.calibration.probe_threshold)
             mean_sim = float(np.mean(sims))
-            if self.metrics is not None:
-                self.metrics.checks.inc()
-                self.metrics.similarity.set(mean_sim)
-                self.metrics.cusum.set(self.cusum.statistic)
-                self.metrics.bundle.set(self.bundle_similarity())
-                self.metrics.duration.observe(time.perf_counter() - start)
+            self.metrics.checks.inc()
+            self.metrics.similarity.set(mean_sim)
+            self.metrics.cusum.set(self.cusum.statistic)
+            self.metrics.bundle.set(self.bundle_similarity())
+            self.metrics.duration.observe(time.perf_counter() - start)
             if not alarm:
                 return None
             alert = self._alert(mean_sim)
-            self.alerts.append(alert)
-            for sink in self.sinks:
-                await sink.emit(alert)
-            if self.metrics is not None:
-                self.metrics.alerts.labels(kind=alert.kind).inc()
-            if self.remediation is not None:
-                result = self.remediation(alert)
-                if asyncio.iscoroutine(result):
-                    await result
+            await self._raise(alert)
             return alert
         finally:
             correlation_id.reset(token)
 
+    async def _raise(self, alert: Alert) -> None:
+        """Record ``alert``, deliver it to every sink and the remediation hook; a hook that
+        raises is logged and counted, never allowed to stop the monitor."""
+        self.alerts.append(alert)
+        self.metrics.alerts.labels(kind=alert.kind).inc()
+        hooks: list[Callable[[Alert], Awaitable[None] | None]] = [s.emit for s in self.sinks]
+        if self.remediation is not None:
+            hooks.append(self.remediation)
+        for hook in hooks:
+            try:
+                result = hook(alert)
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:
+                self.metrics.hook_errors.inc()
+                log_event(logger, "ERROR", "alert hook failed", hook=repr(hook), error=repr(exc))
+
     def _alert(self, mean_sim: float) -> Alert:
         hist = np.asarray(self.history)
-        change = max(0, min(self.cusum.last_reset, len(hist) - 8))
+        dropped = self.observations - len(hist)  # observations the bounded history forgot
+        change = max(0, min(self.cusum.last_reset - dropped, len(hist) - 8))
         null = np.asarray(self.calibration.null_scores)
         kind = "sudden"
         if change >= 8:
@@ -250,11 +305,11 @@ class MonitoringService:
             ).kind
         served = str(getattr(self.model, "last_served_by", ""))
         stable, ratio = variance_stable(self.reference.variances, hist[change:, 2])
-        logger.warning("drift detected", extra={"fields": {"kind": kind, "check": self.checks}})
+        log_event(logger, "WARNING", "drift detected", kind=kind, check=self.checks)
         return Alert(
             kind,
             self.checks,
-            len(self.history),
+            self.observations,
             self.cusum.threshold,
             mean_sim,
             served,
@@ -263,11 +318,43 @@ class MonitoringService:
         )
 
     async def run(self) -> list[Alert]:
-        """Check until :meth:`stop` or ``max_checks``; return the alerts raised."""
+        """Check until :meth:`stop` or ``max_checks``; return the (latest) alerts raised.
+
+        An endpoint failure does not end the run: the check is retried after an exponential
+        backoff, and ``failure_alert_after`` failures in a row raise an
+        ``endpoint_unavailable`` alert (once per outage). Other exceptions are bugs and
+        propagate.
+        """
         while not self._stop.is_set():
-            await self.check_once()
+            delay = self.config.check_interval
+            try:
+                await self.check_once()
+                self.consecutive_failures = 0
+            except (EndpointError, OSError) as exc:
+                delay = await self._endpoint_failed(exc)
             if self.config.max_checks is not None and self.checks >= self.config.max_checks:
                 break
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), timeout=self.config.check_interval)
-        return self.alerts
+                await asyncio.wait_for(self._stop.wait(), timeout=delay)
+        return list(self.alerts)
+
+    async def _endpoint_failed(self, exc: Exception) -> float:
+        """Count, log and (when persistent) alert an endpoint failure; return the retry delay."""
+        self.consecutive_failures += 1
+        n = self.consecutive_failures
+        self.metrics.endpoint_errors.inc()
+        log_event(logger, "WARNING", "endpoint check failed", failures=n, error=str(exc))
+        if n == self.config.failure_alert_after:
+            served = str(getattr(self.model, "last_served_by", ""))
+            await self._raise(
+                Alert(
+                    "endpoint_unavailable",
+                    self.checks,
+                    self.observations,
+                    float(n),
+                    None,
+                    served,
+                    error=str(exc),
+                )
+            )
+        return self.config.retry_delay(n)

@@ -12,15 +12,16 @@ import hashlib
 import struct
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
+from cert.runtime.metrics import MetricsFactory
 from hbt_core.errors import InvalidInputError, check_finite_number, check_int
 
 T = TypeVar("T")
@@ -81,15 +82,13 @@ class CacheManager:
         self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = self.misses = self.evictions = 0
-        self._metric: Counter | None = None
-        if registry is not None:
-            self._metric = Counter(
-                "hbt_cache_requests_total", "Cache lookups by result", ["result"], registry=registry
-            )
+        # idempotent: several caches (or facades) may share one registry
+        self._metric = MetricsFactory(registry, enabled=registry is not None).counter(
+            "hbt_cache_requests_total", "Cache lookups by result", ["result"]
+        )
 
     def _count(self, result: str) -> None:
-        if self._metric is not None:
-            self._metric.labels(result=result).inc()
+        self._metric.labels(result=result).inc()
 
     def get(self, key: str) -> tuple[bool, Any]:
         """(found, value); expired entries count as misses and are removed."""
@@ -135,17 +134,18 @@ class CacheManager:
 class PerformanceOptimizer:
     """Profiles named operations and runs batched work on pools it always shuts down."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.timings: dict[str, list[float]] = {}
+    def __init__(
+        self, registry: CollectorRegistry | None = None, max_samples: int = 10_000
+    ) -> None:
+        self.max_samples = check_int("max_samples", max_samples, low=1)
+        # per operation: the latest ``max_samples`` timings (for the median) ...
+        self.timings: dict[str, deque[float]] = {}
+        # ... and running (count, total seconds) over every call
+        self._totals: dict[str, tuple[int, float]] = {}
         self._lock = threading.Lock()
-        self._hist: Histogram | None = None
-        if registry is not None:
-            self._hist = Histogram(
-                "hbt_operation_duration_seconds",
-                "Profiled operation time",
-                ["operation"],
-                registry=registry,
-            )
+        self._hist = MetricsFactory(registry, enabled=registry is not None).histogram(
+            "hbt_operation_duration_seconds", "Profiled operation time", ["operation"]
+        )
 
     @contextmanager
     def profile(self, operation: str) -> Iterator[None]:
@@ -155,17 +155,18 @@ class PerformanceOptimizer:
         finally:
             elapsed = time.perf_counter() - start
             with self._lock:
-                self.timings.setdefault(operation, []).append(elapsed)
-            if self._hist is not None:
-                self._hist.labels(operation=operation).observe(elapsed)
+                self.timings.setdefault(operation, deque(maxlen=self.max_samples)).append(elapsed)
+                count, total = self._totals.get(operation, (0, 0.0))
+                self._totals[operation] = (count + 1, total + elapsed)
+            self._hist.labels(operation=operation).observe(elapsed)
 
     def summary(self) -> dict[str, dict[str, float]]:
         with self._lock:
             return {
                 op: {
-                    "count": float(len(ts)),
-                    "total_s": float(sum(ts)),
-                    "median_s": float(np.median(ts)),
+                    "count": float(self._totals[op][0]),
+                    "total_s": float(self._totals[op][1]),
+                    "median_s": float(np.median(ts)),  # of the latest max_samples
                 }
                 for op, ts in self.timings.items()
             }

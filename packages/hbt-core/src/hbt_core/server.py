@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -88,6 +89,17 @@ class ModelEndpoint:
         self.stop()
 
 
+def public_url(url: str) -> str:
+    """``url`` without credentials, query or fragment: what errors and logs may show."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable url>"
+    return f"{parts.scheme}://{host}{port}{parts.path}"
+
+
 def _post(url: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
     req = urllib.request.Request(
         url,
@@ -99,9 +111,9 @@ def _post(url: str, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = json.loads(resp.read(MAX_BODY * 4))
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise EndpointError(f"endpoint {url!r} failed: {exc}") from None
+        raise EndpointError(f"endpoint {public_url(url)!r} failed: {exc}") from None
     if not isinstance(body, dict):
-        raise EndpointError(f"endpoint {url!r} answered a non-object")
+        raise EndpointError(f"endpoint {public_url(url)!r} answered a non-object")
     return body
 
 
@@ -110,7 +122,8 @@ class HTTPModel:
 
     def __init__(self, url: str, timeout: float = 10.0, name: str = "remote") -> None:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise InvalidInputError(f"model_endpoint must be an http(s) URL, got {url!r}")
+            shown = public_url(url) if isinstance(url, str) else type(url).__name__
+            raise InvalidInputError(f"model_endpoint must be an http(s) URL, got {shown!r}")
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.name = name

@@ -4,7 +4,8 @@ For every probe the model answers ``n_samples`` prompts (the probe and fresh per
 each answer is encoded to counters; the probe's leaf is the majority of all its answers and its
 variance is the mean pairwise normalised Hamming distance between the per-answer hypervectors
 (a real spread, from at least two samples). The signature bundles the leaves, each bound to its
-probe's vector, with integer counters, and commits to the leaves with an RFC 6962 Merkle root.
+probe's vector, with integer counters, and commits to the leaves and to a header (format,
+encoder config, model name, run seed, bundle counts and total) with an RFC 6962 Merkle root.
 Encoding is split in shards (:func:`encode_shard`) and reduced (:func:`reduce_shards`) so a
 distributed run gives exactly the single-process result.
 """
@@ -27,8 +28,21 @@ import numpy.typing as npt
 
 from hbt_core import merkle
 from hbt_core.challenges import Probe, perturb
-from hbt_core.encoding import LogitEncoder, TextEncoder
-from hbt_core.errors import DimensionMismatchError, InvalidInputError, ModelFormatError, check_int
+from hbt_core.encoding import (
+    NGRAM_RANGE,
+    POSITIONS_RANGE,
+    QUANTUM_RANGE,
+    TOP_K_RANGE,
+    LogitEncoder,
+    TextEncoder,
+)
+from hbt_core.errors import (
+    DimensionMismatchError,
+    IntegrityError,
+    InvalidInputError,
+    ModelFormatError,
+    check_int,
+)
 from hbt_core.hdc import DEFAULT_DIM, Accumulator, Packed, base_vector, check_dim, hamming_many
 from hbt_core.models import LogitModel, TextModel
 
@@ -54,6 +68,15 @@ class EncoderConfig:
         check_dim(self.dim)
         check_int("n_samples", self.n_samples, low=2, high=256)
         check_int("gen_tokens", self.gen_tokens, low=1, high=1024)
+        # Validated here, not first at encode time: a config is committed and saved with a
+        # signature, so an invalid one must never exist (top_k=0 or quantum=-5 used to).
+        for name, (low, high) in (
+            ("top_k", TOP_K_RANGE),
+            ("quantum", QUANTUM_RANGE),
+            ("positions", POSITIONS_RANGE),
+            ("ngram", NGRAM_RANGE),
+        ):
+            check_int(f"EncoderConfig.{name}", getattr(self, name), low=low, high=high)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -146,9 +169,19 @@ def encode_shard(
     )
 
 
+FORMAT_VERSION = 2
+_HEADER_TAG = b"hbt-signature/v2\x00"
+
+
 @dataclass
 class Signature:
-    """A model's behavioural twin over a challenge set."""
+    """A model's behavioural twin over a challenge set.
+
+    ``root`` is an RFC 6962 Merkle root over one leaf per probe (id, leaf, variance) followed
+    by a header leaf that commits everything else a consumer uses: the format version, the
+    encoder config, the model name, the run seed, the bundle ``total`` and a SHA-256 of the
+    bundle ``counts``. Editing any of them in a saved file breaks :meth:`verify_commitment`.
+    """
 
     config: EncoderConfig
     probe_ids: tuple[str, ...]
@@ -166,8 +199,14 @@ class Signature:
             raise DimensionMismatchError(f"leaves shape {self.leaves.shape} != ({n}, {words})")
         if self.variances.shape != (n,) or self.counts.shape != (self.config.dim,):
             raise DimensionMismatchError("variances or counts do not match the probes/dim")
+        if not np.all(np.isfinite(self.variances)):
+            raise InvalidInputError("signature variances must be finite")
+        check_int("total", self.total, low=0)
+        check_int("run_seed", self.run_seed, low=0)
+        if not isinstance(self.model_name, str):
+            raise InvalidInputError(f"model_name must be a string, got {self.model_name!r}")
         if not self.root:
-            self.root = merkle.root_of(self.leaf_data())
+            self.root = merkle.root_of(self.committed_data())
 
     @property
     def dim(self) -> int:
@@ -183,20 +222,38 @@ class Signature:
             for pid, leaf, var in zip(self.probe_ids, self.leaves, self.variances, strict=True)
         ]
 
+    def header_data(self) -> bytes:
+        """The committed header leaf: format, config, model, run seed, total, counts digest."""
+        header = {
+            "format": FORMAT_VERSION,
+            "config": self.config.to_json(),
+            "model_name": self.model_name,
+            "run_seed": self.run_seed,
+            "total": self.total,
+            "counts_sha256": hashlib.sha256(self.counts.astype("<i8").tobytes()).hexdigest(),
+        }
+        return _HEADER_TAG + json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+    def committed_data(self) -> list[bytes]:
+        """Every Merkle leaf of the commitment: the probe leaves, then the header leaf."""
+        return [*self.leaf_data(), self.header_data()]
+
     def bundled(self) -> Packed:
         """The bundled signature hypervector (majority of probe-bound leaves)."""
         return _threshold(self.counts, self.total)
 
     def verify_commitment(self) -> None:
-        from hbt_core.errors import IntegrityError
-
-        if merkle.root_of(self.leaf_data()) != self.root:
-            raise IntegrityError("signature leaves do not match its Merkle root")
+        if merkle.root_of(self.committed_data()) != self.root:
+            raise IntegrityError(
+                "signature does not match its Merkle root (leaves, variances, counts, total, "
+                "config, model name or run seed were altered)"
+            )
 
     def save(self, path: str | Path) -> None:
-        """Write as ``.npz`` of plain arrays (no pickle)."""
+        """Write as ``.npz`` of plain arrays (no pickle), atomically."""
         meta = json.dumps(
             {
+                "format": FORMAT_VERSION,
                 "config": self.config.to_json(),
                 "probe_ids": list(self.probe_ids),
                 "model_name": self.model_name,
@@ -227,24 +284,50 @@ class Signature:
 
     @classmethod
     def load(cls, path: str | Path) -> Signature:
+        """Read a saved signature and verify its commitment.
+
+        Raises :class:`ModelFormatError` for an unreadable file or another format version
+        (format 1 committed neither counts nor config, so it is refused, not trusted) and
+        :class:`IntegrityError` when the contents do not match the committed root.
+        """
         try:
             with np.load(Path(path), allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
+                if not isinstance(meta, dict):
+                    raise ValueError("meta is not a JSON object")
+                version = meta.get("format", 1)
+                if version != FORMAT_VERSION:
+                    raise ModelFormatError(
+                        f"signature {str(path)!r} has format {version!r}; this version reads "
+                        f"format {FORMAT_VERSION} only (format 1 did not commit the counts and "
+                        "config: rebuild it with `hbt fingerprint`)"
+                    )
                 sig = cls(
                     EncoderConfig(**meta["config"]),
                     tuple(meta["probe_ids"]),
-                    z["leaves"].astype(np.uint64),
-                    z["variances"].astype(np.float64),
-                    z["counts"].astype(np.int64),
-                    int(meta["total"]),
+                    _array(z, "leaves", np.uint64),
+                    _array(z, "variances", np.float64),
+                    _array(z, "counts", np.int64),
+                    meta["total"],
                     meta["model_name"],
-                    int(meta["run_seed"]),
+                    meta["run_seed"],
                     bytes.fromhex(meta["root"]),
                 )
-        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+        except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelFormatError(f"cannot read signature {str(path)!r}: {exc}") from None
         sig.verify_commitment()
         return sig
+
+
+def _array(z: Any, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """A stored array, refused unless its values survive the cast to ``dtype`` unchanged."""
+    raw = z[name]
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{name} has dtype {raw.dtype}, expected numbers")
+    arr = raw.astype(dtype)
+    if not np.array_equal(arr, raw):
+        raise ValueError(f"{name} does not fit {np.dtype(dtype).name}")
+    return arr
 
 
 def reduce_shards(

@@ -10,10 +10,15 @@ reports the number of probes it needed.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -72,9 +77,13 @@ def sprt(
     return SequentialResult("undecided", n, llr, a, b)
 
 
+CALIBRATION_FORMAT = 1
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """Thresholds learned from same-model repeat runs."""
+    """Thresholds learned from same-model repeat runs, bound to the reference they were
+    learned on (``reference_root``; empty only for calibrations built by hand)."""
 
     probe_threshold: float
     p0: float
@@ -82,6 +91,87 @@ class Calibration:
     null_scores: tuple[float, ...]
     alpha: float
     alpha_probe: float
+    reference_root: bytes = b""
+
+    def __post_init__(self) -> None:
+        check_finite_number("probe_threshold", self.probe_threshold, low=0.0, high=1.0)
+        check_finite_number("p0", self.p0, low=0.5, high=0.999)
+        check_finite_number("score_threshold", self.score_threshold, low=0.0, high=1.0)
+        check_finite_number("alpha", self.alpha, low=1e-9, high=0.5)
+        check_finite_number("alpha_probe", self.alpha_probe, low=1e-3, high=0.5)
+        if len(self.null_scores) < 2:
+            raise InvalidInputError("null_scores needs >= 2 values")
+        for i, v in enumerate(self.null_scores):
+            check_finite_number(f"null_scores[{i}]", v, low=0.0, high=1.0)
+        if not isinstance(self.reference_root, bytes) or len(self.reference_root) not in (0, 32):
+            raise InvalidInputError("reference_root must be a 32-byte Merkle root")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": CALIBRATION_FORMAT,
+            "probe_threshold": self.probe_threshold,
+            "p0": self.p0,
+            "score_threshold": self.score_threshold,
+            "null_scores": list(self.null_scores),
+            "alpha": self.alpha,
+            "alpha_probe": self.alpha_probe,
+            "reference_root": self.reference_root.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, obj: object) -> Calibration:
+        """Parse and validate; every problem is an :class:`InvalidInputError` naming the key."""
+        if not isinstance(obj, dict):
+            raise InvalidInputError(f"calibration must be a JSON object, got {type(obj).__name__}")
+        if obj.get("format") != CALIBRATION_FORMAT:
+            raise InvalidInputError(
+                f"calibration format must be {CALIBRATION_FORMAT}, got {obj.get('format')!r}"
+            )
+        expected = set(cls.__dataclass_fields__) | {"format"}
+        if set(obj) != expected:
+            raise InvalidInputError(
+                f"calibration keys must be {sorted(expected)}, got {sorted(obj)}"
+            )
+        scores, root = obj["null_scores"], obj["reference_root"]
+        if not isinstance(scores, list):
+            raise InvalidInputError("calibration null_scores must be a list")
+        try:
+            root_bytes = bytes.fromhex(root)
+        except (TypeError, ValueError):
+            raise InvalidInputError("calibration reference_root must be hex") from None
+        if len(root_bytes) != 32:
+            raise InvalidInputError("calibration reference_root must be a 32-byte root")
+        return cls(
+            obj["probe_threshold"],
+            obj["p0"],
+            obj["score_threshold"],
+            tuple(scores),
+            obj["alpha"],
+            obj["alpha_probe"],
+            root_bytes,
+        )
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON, atomically (temp file + ``os.replace``)."""
+        p = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(self.to_json(), fh, indent=2, allow_nan=False)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidInputError(f"cannot read calibration {str(path)!r}: {exc}") from None
+        return cls.from_json(raw)
 
     @classmethod
     def from_null(
@@ -94,6 +184,18 @@ class Calibration:
         """Calibrate on signatures of the reference model under other run seeds (>= 2)."""
         if len(null_runs) < 2:
             raise InvalidInputError(f"null_runs needs >= 2 signatures, got {len(null_runs)}")
+        seeds = [s.run_seed for s in null_runs]
+        if reference.run_seed in seeds or len(set(seeds)) != len(seeds):
+            raise InvalidInputError(
+                f"null_runs must use distinct run seeds other than the reference's "
+                f"({reference.run_seed}), got {seeds}"
+            )
+        for i, s in enumerate(null_runs):
+            if s.model_name != reference.model_name or s.config != reference.config:
+                raise InvalidInputError(
+                    f"null_runs[{i}] is not the reference model under the same encoder "
+                    f"(model {s.model_name!r} vs {reference.model_name!r})"
+                )
         check_finite_number("alpha", alpha, low=1e-9, high=0.5)
         check_finite_number("alpha_probe", alpha_probe, low=1e-3, high=0.5)
         sims = np.stack([per_probe_similarity(reference, s) for s in null_runs])
@@ -110,6 +212,7 @@ class Calibration:
             tuple(float(s) for s in scores),
             alpha,
             alpha_probe,
+            reference.root,
         )
 
 
@@ -134,6 +237,8 @@ def verify(
     beta: float = 0.01,
 ) -> VerificationResult:
     """Compare a candidate signature with the reference using calibrated thresholds."""
+    if calibration.reference_root and calibration.reference_root != reference.root:
+        raise InvalidInputError("calibration was learned on a different reference signature")
     sims = per_probe_similarity(reference, candidate)
     score = float(sims.mean())
     agreements = sims >= calibration.probe_threshold

@@ -1,0 +1,145 @@
+"""Governed-pipeline throughput with micro-batching vs the same pipeline with batching off.
+
+Both pipelines are built by ``build_pipeline`` on the same locally trained model (the one the
+integration tests use), in this process, and serve the same mixed requests (four categories,
+so four overlays and prompt lengths) at concurrency 1, 4, 8 and 16. "ours" is the default model
+worker (5 ms window, batches of up to 16); the peer is ``max_batch=1``, one generation at a
+time, which is what the pipeline did before. Every request's decision, answer and perplexity
+must be the same in both runs (rel 1e-6), or the script exits 1. The drift watch is off in both,
+so the numbers are the request path alone. Run: python benchmarks/bench_pipeline.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from cert.trajectory import TinyModelSpec, build_tiny_model
+from resontinex.pipeline import (
+    GovernedPipeline,
+    PipelineRequest,
+    PipelineResult,
+    PipelineSettings,
+    build_pipeline,
+)
+
+CACHE = Path(__file__).resolve().parents[1] / ".cache"
+# The same model (recipe and directory) as the integration tests, so CI trains it once.
+MODEL_SPEC = TinyModelSpec(n_positions=2048, steps=150)
+PROMPTS = (
+    ("Restart the payment workers after the failed deploy", "financial_operations"),
+    ("Add tracing and alerts to the checkout API", "infrastructure_management"),
+    ("Summarise what changed in the customer import job", "data_operations"),
+    ("Rotate the service credentials that leaked", "security_operations"),
+)
+
+
+def requests(total: int, max_new_tokens: int) -> list[PipelineRequest]:
+    return [
+        PipelineRequest(p, category=c, max_new_tokens=max_new_tokens)
+        for p, c in (PROMPTS[i % len(PROMPTS)] for i in range(total))
+    ]
+
+
+async def load(
+    pipeline: GovernedPipeline, batch: list[PipelineRequest], concurrency: int
+) -> tuple[dict[str, float], list[PipelineResult]]:
+    latencies: list[float] = []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(request: PipelineRequest) -> PipelineResult:
+        async with gate:
+            started = time.perf_counter()
+            result = await pipeline.run(request)
+            latencies.append(time.perf_counter() - started)
+            return result
+
+    began = time.perf_counter()
+    results = list(await asyncio.gather(*(one(r) for r in batch)))
+    wall = time.perf_counter() - began
+    sizes = [r.stage("generate").output.get("batch_size", 1) for r in results]
+    return {
+        "rps": len(batch) / wall,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * statistics.quantiles(latencies, n=100, method="inclusive")[98],
+        "batch": statistics.mean(sizes),
+    }, results
+
+
+def same(a: PipelineResult, b: PipelineResult) -> bool:
+    pa = a.stage("generate").output["perplexity"]
+    pb = b.stage("generate").output["perplexity"]
+    return a.decision == b.decision and a.answer == b.answer and math.isclose(pa, pb, rel_tol=1e-6)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    levels, total, new_tokens = ((1, 8), 8, 8) if args.quick else ((1, 4, 8, 16), 48, 48)
+
+    model_dir = build_tiny_model(CACHE / "models" / "seed0", MODEL_SPEC)
+    with tempfile.TemporaryDirectory() as tmp:
+        pipelines: dict[str, Any] = {
+            name: build_pipeline(
+                PipelineSettings(
+                    state_dir=Path(tmp) / name, model_dir=model_dir, drift=None, max_batch=size
+                ),
+                registry=CollectorRegistry(),
+            )
+            for name, size in (("batched", 16), ("unbatched", 1))
+        }
+        rows = []
+        mismatches = 0
+        for concurrency in levels:
+            batch = requests(total, new_tokens)
+            ours, ours_results = asyncio.run(load(pipelines["batched"], batch, concurrency))
+            peer, peer_results = asyncio.run(load(pipelines["unbatched"], batch, concurrency))
+            mismatches += sum(
+                not same(a, b) for a, b in zip(ours_results, peer_results, strict=True)
+            )
+            rows.append((concurrency, ours, peer))
+        stage_p50 = {
+            s.name: 1000 * s.latency_s for s in ours_results[len(ours_results) // 2].stages
+        }
+        for pipeline in pipelines.values():
+            pipeline.close()
+
+    print(
+        f"Governed pipeline in process, {total} mixed requests per level (4 categories), "
+        f"max_new_tokens={new_tokens}, tiny local GPT-2 (2048 positions) on CPU. "
+        "ours = micro-batching (5 ms window, up to 16); peer = the same pipeline with "
+        f"batching off (max_batch=1). Decisions, answers and perplexities that differ between "
+        f"the two: {mismatches}.\n"
+    )
+    print("| metric | ours | peer | ratio |")
+    print("| --- | --- | --- | --- |")
+    for concurrency, ours, peer in rows:
+        for key, label in (
+            ("rps", "throughput (req/s)"),
+            ("p50_ms", "p50 latency (ms)"),
+            ("p99_ms", "p99 latency (ms)"),
+            ("batch", "mean batch size"),
+        ):
+            print(
+                f"| concurrency {concurrency}: {label} | {ours[key]:.2f} | {peer[key]:.2f} "
+                f"| {ours[key] / peer[key]:.3g} |"
+            )
+    print(
+        "\nStage latencies of one request at the highest concurrency (ms): "
+        + ", ".join(f"{k} {v:.1f}" for k, v in stage_p50.items())
+    )
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

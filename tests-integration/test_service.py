@@ -526,11 +526,9 @@ def test_batch_evaluation_matches_single_evaluations(client: httpx.Client) -> No
     assert client.post("/trust/evaluate/batch", json=too_many).status_code in {413, 422}
 
 
-def test_the_server_listens_while_the_pipeline_builds(
-    local_model: LocalModel, tmp_path: Path
-) -> None:
+def test_the_server_listens_while_the_pipeline_builds(model_dir: Path, tmp_path: Path) -> None:
     release = threading.Event()
-    build = pipeline_factory(local_model, tmp_path, drift=False)
+    build = pipeline_factory(model_dir, tmp_path, drift=False)
 
     def slow(registry: CollectorRegistry) -> GovernedPipeline:
         release.wait(60)

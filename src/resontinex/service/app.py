@@ -378,7 +378,12 @@ def create_app(
 
     # ------------------------------------------------------------ pipeline
 
-    @app.post("/pipeline/run", responses=documented(400, 401, 403, 422))
+    @app.post(
+        "/pipeline/run",
+        responses=documented(400, 401, 403, 422),
+        # the token is optional: anonymous requests are ordinary, emergency ones need it
+        openapi_extra={"security": [{}, {"HTTPBearer": []}]},
+    )
     async def pipeline_run(
         request: Request,
         body: PipelineBody,  # type: ignore[valid-type]

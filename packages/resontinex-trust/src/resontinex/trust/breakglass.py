@@ -77,6 +77,20 @@ def _text(field: str, value: object, limit: int) -> str:
     return value.strip()
 
 
+def _instant(now: object) -> float:
+    """The clock's reading as a finite POSIX time: NaN would make an override never expire."""
+    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+        raise BreakGlassError(f"clock: expected a finite POSIX time, got {now!r}")
+    return float(now)
+
+
+def _iso(instant: float) -> str:
+    try:
+        return dt.datetime.fromtimestamp(instant, dt.timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise BreakGlassError(f"clock: {instant!r} is not a representable time") from None
+
+
 def _is_authorised(authorizer: Authorizer, operator_id: str, token: str | None) -> bool:
     if callable(authorizer):
         try:
@@ -132,7 +146,9 @@ def break_glass_override(
     log = log_path if isinstance(log_path, AuditLog) else AuditLog(log_path)
     allowed = authorizer if authorizer is not None else settings.authorized_operators
 
-    now = clock()
+    now = _instant(clock())
+    expires_at = now + float(ttl)
+    issued, expires = _iso(now), _iso(expires_at)
     context = {
         "operator_id": operator,
         "override_reason": reason,
@@ -140,7 +156,7 @@ def break_glass_override(
         "trust_score": gate.trust_score,
         "risk_tier": gate.risk_tier.value,
         "config_hash": gate.config.config_hash,
-        "timestamp": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(),
+        "timestamp": issued,
     }
     if not _is_authorised(allowed, operator, operator_token):
         log.append("break_glass_refused", context)
@@ -152,14 +168,13 @@ def break_glass_override(
         )
 
     override_id = uuid.uuid4().hex
-    expires_at = now + float(ttl)
     entry = log.append(
         "break_glass_granted",
         {
             **context,
             "override_id": override_id,
             "granted_decision": Decision.EXECUTE.value,
-            "expires_at": dt.datetime.fromtimestamp(expires_at, dt.timezone.utc).isoformat(),
+            "expires_at": expires,
         },
     )
     if metrics is not None:

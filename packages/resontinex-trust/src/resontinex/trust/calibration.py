@@ -70,7 +70,12 @@ def _check_scores(scores: Iterable[object], field: str = "scores") -> list[float
                 raise CalibrationError(
                     f"{field}[{i}]: expected a number, got {type(s).__name__} {s!r}"
                 )
-            s = float(s)
+            try:
+                s = float(s)
+            except (OverflowError, TypeError, ValueError):
+                raise CalibrationError(
+                    f"{field}[{i}]: must be a finite probability in [0, 1], got {s!r}"
+                ) from None
         if not 0.0 <= s <= 1.0:  # also rejects NaN
             raise CalibrationError(
                 f"{field}[{i}]: must be a finite probability in [0, 1], got {s!r}"
@@ -297,12 +302,13 @@ class CalibrationAdapter:
             raise CalibrationError(f"method: expected one of {METHODS}, got {method!r}")
         if backend not in BACKENDS:
             raise CalibrationError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        for name, value in (
-            ("min_samples", min_samples),
-            ("isotonic_min_samples", isotonic_min_samples),
+        for name, value, low in (
+            ("min_samples", min_samples, 2),
+            ("isotonic_min_samples", isotonic_min_samples, 2),
+            ("numpy_threshold", numpy_threshold, 0),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise CalibrationError(f"{name}: expected an integer >= 2, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise CalibrationError(f"{name}: expected an integer >= {low}, got {value!r}")
         self.method = method
         self.min_samples = min_samples
         self.isotonic_min_samples = isotonic_min_samples
@@ -317,6 +323,22 @@ class CalibrationAdapter:
     @property
     def is_fitted(self) -> bool:
         return self.fitted_method is not None
+
+    @property
+    def is_monotone(self) -> bool:
+        """Whether the fitted map is non-decreasing, checked on the parameters (never assumed).
+
+        Platt needs a finite slope a > 0; isotonic needs strictly increasing knot scores and
+        non-decreasing knot values. False when unfitted. ``explain()`` reports this.
+        """
+        if self.platt is not None:
+            a, b = self.platt
+            return math.isfinite(a) and math.isfinite(b) and a > 0.0
+        if self.fitted_method != "isotonic" or not self.knots_x:
+            return False
+        return all(x1 > x0 for x0, x1 in itertools.pairwise(self.knots_x)) and all(
+            y1 >= y0 for y0, y1 in itertools.pairwise(self.knots_y)
+        )
 
     def __repr__(self) -> str:
         state = self.fitted_method or "unfitted"
@@ -422,8 +444,10 @@ class CalibrationAdapter:
         if score >= xs[-1]:
             return ys[-1]
         j = bisect.bisect_right(xs, score) - 1
-        slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
-        return slope * (score - xs[j]) + ys[j]
+        # The fraction of the gap is in [0, 1], so nothing overflows even for knots a
+        # subnormal apart (a slope would: 0.5 / 5e-324 is inf, and inf * 0 is NaN).
+        fraction = (score - xs[j]) / (xs[j + 1] - xs[j])
+        return ys[j] + (ys[j + 1] - ys[j]) * fraction
 
     def predict(self, score: float) -> float | None:
         """The calibrated probability of ``score``, or None when the adapter is not fitted."""
@@ -493,7 +517,7 @@ class CalibrationAdapter:
         """Rebuild from :meth:`to_json`; anything malformed raises :class:`CalibrationError`."""
         try:
             data = json.loads(text)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise CalibrationError(f"calibrator JSON: not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise CalibrationError(f"calibrator JSON: format must be {_FORMAT!r}")
@@ -544,7 +568,12 @@ def _finite(value: object) -> bool:
 def calibration_report(
     probs: Sequence[float], labels: Sequence[int], n_bins: int = 15
 ) -> dict[str, Any]:
-    """ECE (equal-mass bins), Brier score, log loss, ROC AUC and the reliability table."""
+    """ECE (equal-mass bins), Brier score, log loss, ROC AUC and the reliability table.
+
+    ``n_bins`` must be a positive integer: zero bins would report an ECE of 0, a fake "perfect".
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise CalibrationError(f"n_bins: expected an integer >= 1, got {n_bins!r}")
     return {
         "samples": len(probs),
         "ece": expected_calibration_error(probs, labels, n_bins),

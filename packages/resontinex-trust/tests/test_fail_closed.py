@@ -532,3 +532,79 @@ def test_a_deeply_nested_calibrator_file_is_a_typed_error(tmp_path: Path) -> Non
     path = tmp_path / "calibrator.json"
     path.write_text("[" * 200_000)
     assert main(["evaluate", "0.8", "0.3", "0.2", "--calibrator", str(path)]) == 2
+
+
+# ------------------------------------------------------------ the same patterns elsewhere
+
+
+def test_sigmoid_takes_any_real_and_only_reals() -> None:
+    assert sigmoid(10**400) == 1.0
+    assert sigmoid(-(10**400)) == 0.0
+    assert sigmoid(3) == sigmoid(3.0)
+    for bad in ("1", None, True):
+        with pytest.raises(TrustInputError, match="z"):
+            sigmoid(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["[" * 100_000, "version: .nan\n", "version: 1.0e+400\n"])
+def test_config_files_that_break_the_parser_or_the_version_are_typed(
+    tmp_path: Path, text: str
+) -> None:
+    from resontinex.trust import load_config
+
+    path = tmp_path / "gate.yaml"
+    path.write_text(text)
+    with pytest.raises(TrustConfigError):
+        load_config(path)
+
+
+def test_break_glass_ttl_beyond_the_float_range_is_refused(tmp_path: Path) -> None:
+    config = validate_and_normalize_config({"break_glass": {"authorized_operators": ["ops"]}})
+    gate = CompositeTrustGate(InputVector(0.1, 0.9, 0.5), config)
+    log = AuditLog(tmp_path / "audit.jsonl")
+    with pytest.raises(BreakGlassError, match="ttl_seconds"):
+        break_glass_override(gate, "incident", "ops", audit_log=log, ttl_seconds=10**400)
+    assert log.records() == []
+
+
+@pytest.mark.parametrize("payload", [{"value": math.nan}, {"value": object()}])
+def test_an_unstorable_audit_payload_is_a_typed_error(
+    tmp_path: Path, payload: dict[str, Any]
+) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("note", {"i": 0})
+    with pytest.raises(AuditLogError, match="payload"):
+        log.append("note", payload)
+    result = log.verify()
+    assert (result.ok, result.records) == (True, 1)
+
+
+def test_calibrate_never_saves_a_calibrator_whose_final_fit_was_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Rows 1-4 of every 5 (the training split) rank well; every fifth row is inverted and
+    # extreme, so the fit on all rows has a negative slope and is refused.
+    rows = []
+    for i in range(100):
+        if i % 5:
+            rows.append((0.55, 1) if i % 2 else (0.45, 0))
+        else:
+            rows.append((1e-6, 1) if (i // 5) % 2 else (1 - 1e-6, 0))
+    csv = tmp_path / "scores.csv"
+    csv.write_text("score,label\n" + "".join(f"{s!r},{y}\n" for s, y in rows))
+    model = tmp_path / "calibrator.json"
+    assert main(["calibrate", str(csv), "--method", "platt", "--save", str(model)]) == 1
+    assert "not saved" in capsys.readouterr().out
+    assert not model.exists()
+
+
+def test_calibrate_json_is_valid_json_when_auc_is_undefined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Held-out rows (every fifth) all have label 0: their AUC is undefined, reported as null.
+    rows = [(0.3, 0) if i % 5 == 0 else ((0.7, 1) if i % 2 else (0.2, 0)) for i in range(200)]
+    csv = tmp_path / "scores.csv"
+    csv.write_text("score,label\n" + "".join(f"{s!r},{y}\n" for s, y in rows))
+    assert main(["calibrate", str(csv), "--method", "platt", "--output-format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))
+    assert result["heldout"]["before"]["auc"] is None

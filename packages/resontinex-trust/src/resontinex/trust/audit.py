@@ -201,7 +201,10 @@ class AuditLog:
         with self._locked():
             count, prev = self._anchored_head()
             record: dict[str, Any] = {"seq": count, "event": event, **payload, "prev_hash": prev}
-            record["hash"] = record_hash(record)
+            try:
+                record["hash"] = record_hash(record)
+            except (TypeError, ValueError) as exc:  # NaN, an object JSON cannot hold
+                raise AuditLogError(f"payload: not storable as JSON ({exc})") from None
             line = _canonical(record) + b"\n"
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

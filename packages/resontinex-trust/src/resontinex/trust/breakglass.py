@@ -79,9 +79,17 @@ def _text(field: str, value: object, limit: int) -> str:
 
 def _instant(now: object) -> float:
     """The clock's reading as a finite POSIX time: NaN would make an override never expire."""
-    if isinstance(now, bool) or not isinstance(now, int | float) or not math.isfinite(now):
+    if isinstance(now, bool) or not isinstance(now, int | float) or not _finite(now):
         raise BreakGlassError(f"clock: expected a finite POSIX time, got {now!r}")
     return float(now)
+
+
+def _finite(number: float) -> bool:
+    """math.isfinite without its OverflowError for ints beyond the float range (10**400)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _iso(instant: float) -> str:
@@ -131,7 +139,7 @@ def break_glass_override(
     operator = _text("operator_id", operator_id, MAX_OPERATOR_CHARS)
     settings = gate.config.break_glass
     ttl = settings.ttl_seconds if ttl_seconds is None else ttl_seconds
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not _finite(ttl):
         raise BreakGlassError(f"ttl_seconds: expected a finite number, got {ttl!r}")
     if not 0 < ttl <= settings.max_ttl_seconds:
         raise BreakGlassError(

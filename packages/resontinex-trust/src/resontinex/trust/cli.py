@@ -137,7 +137,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     }
     if args.save:
         final = CalibrationAdapter(args.method)
-        final.fit(scores, labels)
+        if not final.fit(scores, labels):  # never save an unfitted calibrator as the result
+            _emit(
+                args,
+                {"fitted": False, **final.fit_report},
+                f"not saved: the fit on all rows was refused: {final.fit_report['reason']}",
+            )
+            return EXIT_VERDICT
         save = Path(args.save)
         with file_lock(save.with_name(save.name + ".lock")):
             atomic_write(save, final.to_json().encode())

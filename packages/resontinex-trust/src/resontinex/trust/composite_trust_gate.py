@@ -71,6 +71,12 @@ def sigmoid(z: float) -> float:
     ~13.8); below about -709.78 it would overflow, and there ``exp(z)`` is the same value to
     within rounding (``1 + exp(-z)`` equals ``exp(-z)`` in floating point), still monotone.
     """
+    if isinstance(z, bool) or not isinstance(z, Real):
+        raise TrustInputTypeError(f"z: expected a real number, got {type(z).__name__} {z!r}")
+    try:
+        z = float(z)
+    except OverflowError:  # an int beyond the float range
+        z = math.inf if z > 0 else -math.inf
     if z != z:
         raise TrustInputError(f"z: must not be NaN, got {z!r}")
     try:

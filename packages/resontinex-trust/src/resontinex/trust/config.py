@@ -414,7 +414,7 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
 
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise TrustConfigError(source, text[:80], f"malformed YAML: {exc}") from None
     if data is None:
         return {}
@@ -467,6 +467,7 @@ def validate_and_normalize_config(
     if (
         isinstance(version, bool)
         or not isinstance(version, str | int | float)
+        or (isinstance(version, float) and not math.isfinite(version))
         or str(version) == ""
     ):
         raise TrustConfigError("version", version, "expected a non-empty version string")

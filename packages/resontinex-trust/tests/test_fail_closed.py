@@ -608,3 +608,25 @@ def test_calibrate_json_is_valid_json_when_auc_is_undefined(
     assert main(["calibrate", str(csv), "--method", "platt", "--output-format", "json"]) == 0
     result = json.loads(capsys.readouterr().out, parse_constant=lambda name: pytest.fail(name))
     assert result["heldout"]["before"]["auc"] is None
+
+
+@pytest.mark.parametrize(
+    ("probs", "labels", "match"),
+    [([math.nan, 0.5], [0, 1], r"scores\[0\]"), ([], [], "empty"), ([0.5, 1.5], [0, 1], "1.5")],
+)
+def test_calibration_report_validates_its_input(
+    probs: list[float], labels: list[int], match: str
+) -> None:
+    from resontinex.trust import calibration_report
+
+    with pytest.raises(CalibrationError, match=match):
+        calibration_report(probs, labels)
+
+
+def test_evaluate_refuses_an_unfitted_calibrator_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "calibrator.json"
+    path.write_text(CalibrationAdapter("platt").to_json())  # never fitted: it would be ignored
+    assert main(["evaluate", "0.1", "0.9", "0.5", "--calibrator", str(path)]) == 2
+    assert "not fitted" in capsys.readouterr().err

@@ -486,12 +486,12 @@ class CalibrationAdapter:
         s, y = _check_data(scores, labels)
         if not s:
             raise CalibrationError("scores: empty")
-        before = calibration_report(s, y, n_bins)
+        before = _report(s, y, n_bins)
         if not self.is_fitted:
             return {"before": before, "after": None}
         return {
             "before": before,
-            "after": calibration_report([self._predict_unchecked(v) for v in s], y, n_bins),
+            "after": _report([self._predict_unchecked(v) for v in s], y, n_bins),
         }
 
     def to_json(self) -> str:
@@ -566,9 +566,21 @@ def _finite(value: object) -> bool:
 
 
 def calibration_report(
-    probs: Sequence[float], labels: Sequence[int], n_bins: int = 15
+    probs: Iterable[object], labels: Iterable[object], n_bins: int = 15
 ) -> dict[str, Any]:
     """ECE (equal-mass bins), Brier score, log loss, ROC AUC and the reliability table.
+
+    Validates like :meth:`CalibrationAdapter.fit`: NaN, out-of-range or empty data raise
+    :class:`CalibrationError` rather than come back as NaN metrics (or a ZeroDivisionError).
+    """
+    p, y = _check_data(probs, labels)
+    if not p:
+        raise CalibrationError("probs: empty")
+    return _report(p, y, n_bins)
+
+
+def _report(probs: Sequence[float], labels: Sequence[int], n_bins: int) -> dict[str, Any]:
+    """The report on validated, non-empty data.
 
     ``n_bins`` must be a positive integer: zero bins would report an ECE of 0, a fake "perfect".
     """

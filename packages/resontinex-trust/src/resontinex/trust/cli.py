@@ -60,6 +60,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     calibrator = None
     if args.calibrator:
         calibrator = CalibrationAdapter.from_json(Path(args.calibrator).read_text("utf-8"))
+        if not calibrator.is_fitted:  # it would be ignored, and the raw score would decide
+            raise TrustError(f"{args.calibrator}: the calibrator is not fitted")
     gate = CompositeTrustGate(
         InputVector(args.alignment, args.risk, args.confidence), config, calibrator
     )

@@ -630,3 +630,17 @@ def test_evaluate_refuses_an_unfitted_calibrator_file(
     path.write_text(CalibrationAdapter("platt").to_json())  # never fitted: it would be ignored
     assert main(["evaluate", "0.1", "0.9", "0.5", "--calibrator", str(path)]) == 2
     assert "not fitted" in capsys.readouterr().err
+
+
+def test_platt_calibration_is_monotone_to_the_last_bit() -> None:
+    # The claim explain() makes for a CalibrationAdapter: adjacent raw scores never step back.
+    import random
+
+    from resontinex.trust.synthetic import miscalibrated_scores
+
+    adapter = CalibrationAdapter("platt")
+    assert adapter.fit(*miscalibrated_scores(2000, seed=5))
+    rng = random.Random(7)
+    for _ in range(100_000):
+        s = rng.random()
+        assert adapter.predict(math.nextafter(s, 1.0)) >= adapter.predict(s)  # type: ignore[operator]

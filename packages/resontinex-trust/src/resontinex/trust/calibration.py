@@ -3,7 +3,8 @@
 * **Platt**: p = σ(a·logit(s) + b), fitted by Newton's method with backtracking on Platt's
   smoothed targets ((N₊+1)/(N₊+2), 1/(N₋+2)), as in Lin, Lin & Weng (2007). Working on
   logit(s) makes the identity map a member of the family. A fit with a ≤ 0 is refused: it
-  would reverse the order of scores and break the gate's monotonicity.
+  would reverse the order of scores and break the gate's monotonicity. σ is the gate's
+  one-branch ``logistic`` (monotone in floating point, total for Platt's unbounded argument).
 * **Isotonic**: pool-adjacent-violators on the distinct scores (weighted by multiplicity),
   merging until block means increase strictly. Predictions interpolate linearly between block
   centroids (mean score → mean label), so the map is strictly increasing inside the fitted
@@ -33,6 +34,7 @@ from resontinex.trust.calibration_metrics import (
     reliability_table,
     roc_auc,
 )
+from resontinex.trust.composite_trust_gate import logistic
 from resontinex.trust.errors import CalibrationError
 from resontinex.trust.logs import log_event
 
@@ -134,14 +136,6 @@ def _logit(s: float) -> float:
     return math.log(s / (1.0 - s))
 
 
-def _sigmoid(z: float) -> float:
-    """Two-branch stable sigmoid: Platt's a·f + b is unbounded."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 # ---------------------------------------------------------------- Platt scaling
 
 
@@ -196,7 +190,7 @@ def _platt_fit_python(features: Sequence[float], labels: Sequence[int]) -> tuple
     def derivatives(a: float, b: float) -> Derivatives:
         ga = gb = haa = hab = hbb = 0.0
         for f, t in pairs:
-            p = _sigmoid(a * f + b)
+            p = logistic(a * f + b)
             d, w = p - t, p * (1.0 - p)
             ga += d * f
             gb += d
@@ -437,7 +431,7 @@ class CalibrationAdapter:
     def _predict_unchecked(self, score: float) -> float:
         if self.platt is not None:
             a, b = self.platt
-            return _sigmoid(a * _logit(score) + b)
+            return logistic(a * _logit(score) + b)
         xs, ys = self.knots_x, self.knots_y
         if score <= xs[0]:
             return ys[0]

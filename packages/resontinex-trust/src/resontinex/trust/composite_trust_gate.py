@@ -43,6 +43,7 @@ __all__ = [
     "CompositeTrustGate",
     "check_calibrated_score",
     "explain_schema",
+    "logistic",
     "logit_contributions",
     "sigmoid",
 ]
@@ -79,6 +80,15 @@ def sigmoid(z: float) -> float:
         z = math.inf if z > 0 else -math.inf
     if z != z:
         raise TrustInputError(f"z: must not be NaN, got {z!r}")
+    return logistic(z)
+
+
+def logistic(z: float) -> float:
+    """:func:`sigmoid` without the argument checks, for callers that hold a float (Platt).
+
+    One branch, so monotone in floating point (the two-branch ``e / (1 + e)`` steps back by an
+    ulp now and then); total, because ``exp(z)`` takes over where ``exp(-z)`` overflows.
+    """
     try:
         return 1.0 / (1.0 + _exp(-z))
     except OverflowError:

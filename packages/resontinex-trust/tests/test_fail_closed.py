@@ -632,15 +632,41 @@ def test_evaluate_refuses_an_unfitted_calibrator_file(
     assert "not fitted" in capsys.readouterr().err
 
 
-def test_platt_calibration_is_monotone_to_the_last_bit() -> None:
+@pytest.mark.parametrize("method", ["platt", "isotonic"])
+def test_calibration_is_monotone_to_the_last_bit(method: str) -> None:
     # The claim explain() makes for a CalibrationAdapter: adjacent raw scores never step back.
     import random
 
     from resontinex.trust.synthetic import miscalibrated_scores
 
-    adapter = CalibrationAdapter("platt")
+    adapter = CalibrationAdapter(method)
     assert adapter.fit(*miscalibrated_scores(2000, seed=5))
     rng = random.Random(7)
-    for _ in range(100_000):
-        s = rng.random()
+    points = [rng.random() for _ in range(100_000)] + adapter.knots_x
+    for s in points:
         assert adapter.predict(math.nextafter(s, 1.0)) >= adapter.predict(s)  # type: ignore[operator]
+        assert adapter.predict(s) >= adapter.predict(math.nextafter(s, 0.0))  # type: ignore[operator]
+
+
+def test_isotonic_never_steps_past_the_next_knot() -> None:
+    # Just below 0.5 the fraction of the gap (0.15, 0.5) rounds to 1.0, and
+    # 0.3398... + (0.8788... - 0.3398...) rounds one ulp above 0.8788...: the clamp holds it.
+    y0, y1 = 0.3398233550130431, 0.8788128002554817
+    adapter = CalibrationAdapter.from_json(
+        json.dumps(
+            {
+                "format": "resontinex-trust/calibrator",
+                "format_version": 1,
+                "method": "isotonic",
+                "fitted_method": "isotonic",
+                "platt": None,
+                "knots_x": [0.15, 0.5, 0.9],
+                "knots_y": [y0, y1, 0.95],
+                "min_samples": 50,
+                "isotonic_min_samples": 500,
+            }
+        )
+    )
+    below = adapter.predict(math.nextafter(0.5, 0.0))
+    assert below is not None
+    assert below <= y1 == adapter.predict(0.5)

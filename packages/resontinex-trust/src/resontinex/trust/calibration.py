@@ -439,9 +439,10 @@ class CalibrationAdapter:
             return ys[-1]
         j = bisect.bisect_right(xs, score) - 1
         # The fraction of the gap is in [0, 1], so nothing overflows even for knots a
-        # subnormal apart (a slope would: 0.5 / 5e-324 is inf, and inf * 0 is NaN).
+        # subnormal apart (a slope would: 0.5 / 5e-324 is inf, and inf * 0 is NaN). The clamp
+        # to the segment keeps rounding from stepping past the next knot: monotone to the bit.
         fraction = (score - xs[j]) / (xs[j + 1] - xs[j])
-        return ys[j] + (ys[j + 1] - ys[j]) * fraction
+        return min(ys[j + 1], ys[j] + (ys[j + 1] - ys[j]) * fraction)
 
     def predict(self, score: float) -> float | None:
         """The calibrated probability of ``score``, or None when the adapter is not fitted."""

@@ -43,6 +43,7 @@ GENESIS_HASH = "0" * 64
 _RESERVED = ("seq", "prev_hash", "hash")
 _HEX = frozenset("0123456789abcdef")
 _logger = logging.getLogger("resontinex.trust.audit")
+_ALLOW_MISSING = "allow_missing=True, or --allow-missing, accepts a log never written to"
 
 
 def _canonical(record: Mapping[str, Any]) -> bytes:
@@ -261,8 +262,7 @@ class AuditLog:
             if allow_missing:
                 return AuditVerification(True, 0, GENESIS_HASH)
             raise AuditLogError(
-                f"audit_log: {self.path} does not exist (allow it explicitly if no record was "
-                "ever written)"
+                f"audit_log: {self.path} does not exist ({_ALLOW_MISSING})"
             ) from None
         with handle:
             for number, raw in enumerate(handle, start=1):
@@ -295,8 +295,7 @@ class AuditLog:
                 before, prev, seen = prev, record["hash"], seen + 1
         if seen == 0 and head is None and not allow_missing:
             raise AuditLogError(
-                f"audit_log: {self.path} has no records and no head file (allow it explicitly "
-                "if no record was ever written)"
+                f"audit_log: {self.path} has no records and no head file ({_ALLOW_MISSING})"
             )
         if seen == count and prev == head_hash:
             return AuditVerification(True, seen, prev)

@@ -78,6 +78,20 @@ def test_verify_audit_accepts_a_good_log_and_names_tampering(run_cli, tmp_path: 
     assert missing.returncode == 2
 
 
+def test_verify_audit_refuses_empty_and_foreign_files(run_cli, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    proc = run_cli("verify-audit", str(empty))
+    assert proc.returncode == 2
+    assert "empty" in proc.stderr
+    assert empty.read_bytes() == b""  # nothing was written into it
+    foreign = tmp_path / "notes.sqlite"
+    foreign.write_text("not a database\n" * 100)
+    proc = run_cli("verify-audit", str(foreign))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "cannot verify" in proc.stderr
+
+
 def test_every_subcommand_has_help(run_cli) -> None:
     for command in ("version", "demo", "serve", "verify-audit"):
         proc = run_cli(command, "--help")

@@ -111,8 +111,10 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
     from hbt_core.errors import HBTError, IntegrityError
 
     log_path: Path = args.log
-    if not log_path.is_file():
-        print(f"audit log not found: {log_path}", file=sys.stderr)
+    if not log_path.is_file() or log_path.stat().st_size == 0:
+        # Nothing to verify is not "valid"; and an empty file must not be opened, or the store
+        # would write its schema into it.
+        print(f"audit log not found or empty: {log_path}", file=sys.stderr)
         return EXIT_USAGE
     key_path = args.public_key or log_path.with_name("audit-public-key.pem")
     try:
@@ -122,8 +124,9 @@ def cmd_verify_audit(args: argparse.Namespace) -> int:
     except IntegrityError as exc:
         report = {"valid": False, "problem": str(exc)}
         code = EXIT_FAILED
-    except HBTError as exc:
-        print(f"cannot verify {log_path}: {exc}", file=sys.stderr)
+    except Exception as exc:  # HBTError, or a file that is not a database: never exit 1
+        kind = "" if isinstance(exc, HBTError) else f"{type(exc).__name__}: "
+        print(f"cannot verify {log_path}: {kind}{exc}", file=sys.stderr)
         return EXIT_USAGE
     else:
         report = {"valid": True, **summary}

@@ -78,6 +78,7 @@ class FrozenGateResult:
     config: object
     calibrator: object
     raw_trust_score: float
+    calibrated_trust_score: float | None
     trust_score: float
     risk_tier: object
     decision: object
@@ -216,6 +217,7 @@ def main() -> None:
         config,
         None,
         gate.raw_trust_score,
+        gate.calibrated_trust_score,
         gate.trust_score,
         gate.risk_tier,
         gate.decision,

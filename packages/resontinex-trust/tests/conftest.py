@@ -63,3 +63,21 @@ class FixedCalibrator:
 @pytest.fixture
 def fixed_calibrator() -> type[FixedCalibrator]:
     return FixedCalibrator
+
+
+class SwitchCalibrator:
+    """Raises while ``broken`` is set (a failing part: a service error for the monitor's
+    health and breaker); otherwise unfitted, so the raw score decides."""
+
+    def __init__(self) -> None:
+        self.broken = False
+
+    def predict(self, score: float) -> float | None:
+        if self.broken:
+            raise RuntimeError("calibration service unavailable")
+        return None
+
+
+@pytest.fixture
+def switch() -> SwitchCalibrator:
+    return SwitchCalibrator()

@@ -104,8 +104,14 @@ def test_bad_input_is_counted_logged_and_reraised(
         pytest.raises(TrustInputError, match="epistemic_risk"),
     ):
         monitor.evaluate(0.5, bad, 0.5)  # type: ignore[arg-type]
-    assert sample(monitor.registry, "trust_gate_evaluation_errors_total") == 1
-    assert monitor.get_health_status()["error_count"] == 1
+    assert sample(monitor.registry, "trust_gate_input_rejections_total") == 1
+    assert sample(monitor.registry, "trust_gate_evaluation_errors_total") == 0  # not a failure
+    status = monitor.get_health_status()
+    assert (status["rejected_count"], status["error_count"], status["window"]["events"]) == (
+        1,
+        0,
+        0,
+    )
     payload = json.loads(caplog.records[-1].getMessage())
     assert payload["event"] == "trust_evaluation_rejected"
 
@@ -138,26 +144,34 @@ def test_one_json_log_line_per_evaluation_with_secrets_redacted(
     assert "t0k" not in lines[0]
 
 
-def test_health_moves_through_its_states(small_window: dict[str, Any]) -> None:
+def failures(monitor: TrustMonitor, switch: Any, times: int) -> None:
+    """``times`` evaluations that fail inside the service (the calibrator raises)."""
+    switch.broken = True
+    for _ in range(times):
+        with pytest.raises(RuntimeError):
+            monitor.evaluate(0.8, 0.3, 0.2)
+    switch.broken = False
+
+
+def test_health_moves_through_its_states(small_window: dict[str, Any], switch: Any) -> None:
     clock = Clock()
-    monitor = TrustMonitor(config=small_window, clock=clock)
+    monitor = TrustMonitor(config=small_window, clock=clock, calibrator=switch)
     status = monitor.get_health_status()
     assert status["status"] == "healthy"
     assert status["window"]["enough_samples"] is False
     for _ in range(19):
         monitor.evaluate(0.8, 0.3, 0.2)
-    with pytest.raises(TrustInputError):
-        monitor.evaluate(2.0, 0.3, 0.2)
+    failures(monitor, switch, 1)
     assert monitor.get_health_status()["status"] == "healthy"  # 1/20 = 5 % is not above 5 %
-    for _ in range(3):
-        with pytest.raises(TrustInputError):
-            monitor.evaluate(2.0, 0.3, 0.2)
+    failures(monitor, switch, 3)
     status = monitor.get_health_status()
     assert status["status"] == "degraded"
     assert status["window"]["error_rate"] == pytest.approx(4 / 23)
-    for _ in range(10):
+    for _ in range(5):  # caller errors change nothing
         with pytest.raises(TrustInputError):
             monitor.evaluate(2.0, 0.3, 0.2)
+    assert monitor.get_health_status()["window"]["error_rate"] == pytest.approx(4 / 23)
+    failures(monitor, switch, 10)
     assert monitor.get_health_status()["status"] == "unhealthy"
     clock.now += 61  # the window slides past every event
     status = monitor.get_health_status()
@@ -165,21 +179,20 @@ def test_health_moves_through_its_states(small_window: dict[str, Any]) -> None:
     assert status["window"]["events"] == 0
     assert status["evaluation_count"] == 33
     assert status["error_count"] == 14
+    assert status["rejected_count"] == 5
     assert status["uptime_seconds"] == pytest.approx(61)
     assert status["config_hash"] == monitor.config.config_hash
     json.dumps(status)  # a plain dict, ready for an HTTP response
 
 
 def test_circuit_breaker_opens_forces_review_and_recovers(
-    small_window: dict[str, Any], caplog: pytest.LogCaptureFixture
+    small_window: dict[str, Any], caplog: pytest.LogCaptureFixture, switch: Any
 ) -> None:
     clock = Clock()
     registry = CollectorRegistry()
-    monitor = TrustMonitor(config=small_window, registry=registry, clock=clock)
+    monitor = TrustMonitor(config=small_window, registry=registry, clock=clock, calibrator=switch)
     with caplog.at_level(logging.WARNING, logger="resontinex.trust.monitor"):
-        for _ in range(10):
-            with pytest.raises(TrustInputError):
-                monitor.evaluate(math.nan, 0.3, 0.2)
+        failures(monitor, switch, 10)
     assert monitor.circuit_open
     assert sample(registry, "trust_gate_circuit_breaker_open") == 1
     assert any("trust_circuit_breaker_opened" in r.getMessage() for r in caplog.records)
@@ -193,11 +206,12 @@ def test_circuit_breaker_opens_forces_review_and_recovers(
     assert sample(registry, "trust_gate_circuit_breaker_open") == 0
 
 
-def test_window_is_capped_in_events() -> None:
-    monitor = TrustMonitor(config={"monitor": {"window_max_events": 5, "min_samples": 1}})
-    for _ in range(3):
-        with pytest.raises(TrustInputError):
-            monitor.evaluate(-1.0, 0.3, 0.2)
+def test_window_is_capped_in_events(switch: Any) -> None:
+    monitor = TrustMonitor(
+        config={"monitor": {"window_max_events": 5, "min_samples": 1}}, calibrator=switch
+    )
+    failures(monitor, switch, 3)
+    assert monitor.get_health_status()["window"]["errors"] == 3
     for _ in range(5):
         monitor.evaluate(0.8, 0.3, 0.2)
     window = monitor.get_health_status()["window"]

@@ -6,8 +6,19 @@ file, replaced atomically after every append, holds the record count and the las
 deleting records at the end is detected too. Appends take an exclusive ``flock`` on
 ``<log>.lock``; each line is written with one ``write`` and fsync'ed before the head moves.
 
+A crash between those two steps leaves exactly one valid record after the head's last one.
+That state, and only that one (one record, chained to the head's hash, its own hash correct),
+is accepted: :meth:`AuditLog.verify` reports it as ``unanchored=1`` and the next
+:meth:`AuditLog.append` moves the head over it first (logged). Two records ahead, a record that
+does not chain or does not hash, a torn line: all remain tampering.
+
+A verifier needs something to verify: a log that does not exist (or is empty with no head file)
+raises :class:`AuditLogError` unless ``allow_missing=True``; a missing log whose head file
+remains is tampering.
+
 What it does not protect against: someone who can rewrite the whole log *and* its head file
-consistently (anchor the head hash elsewhere, e.g. in a ticket, if that matters).
+consistently, or append one well-formed record (anchor the head hash elsewhere, e.g. in a
+ticket, if that matters).
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,15 +35,45 @@ from typing import Any
 
 from resontinex.trust.errors import AuditLogError, AuditTamperError
 from resontinex.trust.files import atomic_write, file_lock
+from resontinex.trust.logs import log_event
 
 __all__ = ["GENESIS_HASH", "AuditLog", "AuditVerification"]
 
 GENESIS_HASH = "0" * 64
 _RESERVED = ("seq", "prev_hash", "hash")
+_HEX = frozenset("0123456789abcdef")
+_logger = logging.getLogger("resontinex.trust.audit")
+_ALLOW_MISSING = "allow_missing=True, or --allow-missing, accepts a log never written to"
 
 
 def _canonical(record: Mapping[str, Any]) -> bytes:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _parse(raw: bytes) -> dict[str, Any]:
+    """One log line as a record; ValueError for anything our appends never write (NaN too)."""
+    record = json.loads(raw, parse_constant=_no_constant)
+    if not isinstance(record, dict):
+        raise ValueError("line is not a JSON object")
+    return record
+
+
+def _is_hash(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
+
+
+def _chains(record: Mapping[str, Any], seq: int, prev_hash: str) -> bool:
+    """Whether ``record`` is a well-formed record number ``seq`` following ``prev_hash``."""
+    return (
+        type(record.get("seq")) is int
+        and record["seq"] == seq
+        and record.get("prev_hash") == prev_hash
+        and record.get("hash") == record_hash(record)
+    )
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -48,6 +90,9 @@ class AuditVerification:
     head_hash: str
     problem: str | None = None
     line: int | None = None
+    unanchored: int = 0
+    """Records after the head file's last one: 1 after an append interrupted before its head
+    update (accepted; the next append anchors it), otherwise 0."""
 
 
 class AuditLog:
@@ -69,54 +114,98 @@ class AuditLog:
         except OSError as exc:
             raise AuditLogError(f"audit_log_path: cannot lock {self.lock_path}: {exc}") from None
 
-    def _read_head(self) -> tuple[int, str]:
-        if not self.head_path.exists():
-            if self.path.exists() and self.path.stat().st_size > 0:
-                raise AuditTamperError(f"{self.head_path}: head file missing for a non-empty log")
-            return 0, GENESIS_HASH
+    def _read_head(self) -> tuple[int, str] | None:
+        """(records, last hash) from the head file; None if there is none."""
         try:
-            head = json.loads(self.head_path.read_text("utf-8"))
-            return int(head["records"]), str(head["head_hash"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            text = self.head_path.read_text("utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise AuditLogError(f"{self.head_path}: cannot read the head file ({exc})") from None
+        try:
+            head = json.loads(text, parse_constant=_no_constant)
+        except ValueError as exc:
             raise AuditTamperError(f"{self.head_path}: unreadable head file ({exc})") from None
+        records = head.get("records") if isinstance(head, dict) else None
+        head_hash = head.get("head_hash") if isinstance(head, dict) else None
+        if type(records) is not int or records < 0 or not _is_hash(head_hash):
+            raise AuditTamperError(f"{self.head_path}: malformed head file {text[:120]!r}")
+        return records, str(head_hash)
 
     def _write_head(self, records: int, head_hash: str) -> None:
         atomic_write(
             self.head_path, json.dumps({"records": records, "head_hash": head_hash}).encode()
         )
 
-    def _last_line(self) -> bytes:
+    def _tail(self, n: int) -> list[bytes]:
+        """The last ``n`` lines of the log (fewer if it is shorter), read from the end."""
         with self.path.open("rb") as handle:
             handle.seek(0, os.SEEK_END)
             end = handle.tell()
             block, data = 4096, b""
-            while end > 0 and data.count(b"\n") < 2:
+            while end > 0 and data.count(b"\n") <= n:
                 start = max(0, end - block)
                 handle.seek(start)
                 data = handle.read(end - start) + data
                 end = start
-        lines = data.rstrip(b"\n").split(b"\n")
-        return lines[-1]
+        stripped = data.rstrip(b"\n")
+        return stripped.split(b"\n")[-n:] if stripped else []
+
+    def _anchored_head(self) -> tuple[int, str]:
+        """Under the lock: the (count, hash) to append after, matching the log's tail.
+
+        A tail one valid chained record ahead of the head (a crash between the line's fsync
+        and the head update) is anchored here, logged; any other mismatch raises.
+        """
+        head = self._read_head()
+        count, prev = head if head is not None else (0, GENESIS_HASH)
+        try:
+            tail = [_parse(line) for line in self._tail(2)] if self.path.exists() else []
+        except ValueError as exc:
+            raise AuditTamperError(f"{self.path}: unreadable last record ({exc})") from None
+        last = tail[-1] if tail else None
+        if last is None and count == 0:
+            return count, prev
+        if last is not None and count and last.get("seq") == count - 1 and last.get("hash") == prev:
+            return count, prev
+        # One record ahead: it chains to the head's hash, and the line before it is the head's.
+        before_ok = (
+            len(tail) == 1
+            if count == 0
+            else len(tail) == 2 and tail[0].get("seq") == count - 1 and tail[0].get("hash") == prev
+        )
+        if last is not None and before_ok and _chains(last, count, prev):
+            self._write_head(count + 1, last["hash"])
+            log_event(
+                _logger,
+                logging.WARNING,
+                "audit_head_recovered",
+                path=str(self.path),
+                records=count + 1,
+                reason="an append was interrupted after writing its record, before its head update",
+            )
+            return count + 1, last["hash"]
+        missing = "missing" if head is None else f"at {count} records"
+        raise AuditTamperError(
+            f"{self.path}: the log's tail does not match its head file ({missing})"
+        )
 
     def append(self, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Append one record; returns it with ``seq``, ``prev_hash`` and ``hash`` filled in.
 
-        Refuses (AuditTamperError) to extend a log whose tail does not match its head file.
+        Refuses (AuditTamperError) to extend a log whose tail does not match its head file,
+        except for the one record a crashed append can leave ahead of it (anchored first).
         """
         clash = [k for k in _RESERVED if k in payload]
         if clash or "event" in payload:
             raise AuditLogError(f"payload: reserved key(s) {clash or ['event']}")
         with self._locked():
-            count, prev = self._read_head()
-            if count:
-                try:
-                    last = json.loads(self._last_line())
-                except (OSError, ValueError) as exc:
-                    raise AuditTamperError(f"{self.path}: unreadable last record ({exc})") from None
-                if last.get("hash") != prev or last.get("seq") != count - 1:
-                    raise AuditTamperError(f"{self.path}: last record does not match the head file")
+            count, prev = self._anchored_head()
             record: dict[str, Any] = {"seq": count, "event": event, **payload, "prev_hash": prev}
-            record["hash"] = record_hash(record)
+            try:
+                record["hash"] = record_hash(record)
+            except (TypeError, ValueError) as exc:  # NaN, an object JSON cannot hold
+                raise AuditLogError(f"payload: not storable as JSON ({exc})") from None
             line = _canonical(record) + b"\n"
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -136,59 +225,92 @@ class AuditLog:
         """Every record, in order (no verification; see :meth:`verify`)."""
         if not self.path.exists():
             return []
+        out = []
         with self.path.open("rb") as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+            for number, raw in enumerate(handle, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    out.append(_parse(raw))
+                except ValueError as exc:
+                    raise AuditLogError(
+                        f"{self.path}:{number}: unreadable record ({exc})"
+                    ) from None
+        return out
 
-    def verify(self) -> AuditVerification:
-        """Walk the chain: every hash recomputed, every link and sequence number checked."""
+    def verify(self, *, allow_missing: bool = False) -> AuditVerification:
+        """Walk the chain: every hash recomputed, every link and sequence number checked.
+
+        Opens nothing for writing. Raises :class:`AuditLogError` when there is nothing to verify
+        (no log, or an empty one, and no head file) unless ``allow_missing``, and when a file
+        cannot be read; every finding about the content is a result with ``ok=False``.
+        """
         try:
-            count, head_hash = self._read_head()
+            head = self._read_head()
         except AuditTamperError as exc:
             return AuditVerification(False, 0, GENESIS_HASH, str(exc))
-        prev, seen = GENESIS_HASH, 0
-        if self.path.exists():
-            with self.path.open("rb") as handle:
-                for number, raw in enumerate(handle, start=1):
-                    try:
-                        record = json.loads(raw)
-                    except ValueError:
-                        return AuditVerification(
-                            False, seen, prev, "line is not valid JSON", number
-                        )
-                    if not isinstance(record, dict):
-                        return AuditVerification(
-                            False, seen, prev, "line is not a JSON object", number
-                        )
-                    if record.get("seq") != seen:
-                        return AuditVerification(
-                            False, seen, prev, "sequence gap (record deleted or inserted)", number
-                        )
-                    if record.get("prev_hash") != prev:
-                        return AuditVerification(
-                            False,
-                            seen,
-                            prev,
-                            "prev_hash does not link to the previous record",
-                            number,
-                        )
-                    if record.get("hash") != record_hash(record):
-                        return AuditVerification(
-                            False,
-                            seen,
-                            prev,
-                            "record content does not match its hash (edited)",
-                            number,
-                        )
-                    prev, seen = record["hash"], seen + 1
-        if seen != count or prev != head_hash:
-            return AuditVerification(
-                False, seen, prev, f"head file expects {count} records ending in {head_hash[:12]}"
+        count, head_hash = head if head is not None else (0, GENESIS_HASH)
+        prev = before = GENESIS_HASH
+        seen = 0
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            if head is not None:
+                return AuditVerification(
+                    False, 0, GENESIS_HASH, f"log file missing; its head file records {count}"
+                )
+            if allow_missing:
+                return AuditVerification(True, 0, GENESIS_HASH)
+            raise AuditLogError(
+                f"audit_log: {self.path} does not exist ({_ALLOW_MISSING})"
+            ) from None
+        with handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    record = _parse(raw)
+                except ValueError as exc:
+                    return AuditVerification(
+                        False, seen, prev, f"line is not a valid record ({exc})", number
+                    )
+                if type(record.get("seq")) is not int or record["seq"] != seen:
+                    return AuditVerification(
+                        False, seen, prev, "sequence gap (record deleted or inserted)", number
+                    )
+                if record.get("prev_hash") != prev:
+                    return AuditVerification(
+                        False,
+                        seen,
+                        prev,
+                        "prev_hash does not link to the previous record",
+                        number,
+                    )
+                if record.get("hash") != record_hash(record):
+                    return AuditVerification(
+                        False,
+                        seen,
+                        prev,
+                        "record content does not match its hash (edited)",
+                        number,
+                    )
+                before, prev, seen = prev, record["hash"], seen + 1
+        if seen == 0 and head is None and not allow_missing:
+            raise AuditLogError(
+                f"audit_log: {self.path} has no records and no head file ({_ALLOW_MISSING})"
             )
-        return AuditVerification(True, seen, prev)
+        if seen == count and prev == head_hash:
+            return AuditVerification(True, seen, prev)
+        if seen == count + 1 and before == head_hash:  # a crash before the head update
+            return AuditVerification(True, seen, prev, unanchored=1)
+        return AuditVerification(
+            False,
+            seen,
+            prev,
+            f"head file expects {count} records ending in {head_hash[:12]}; the log has {seen}",
+        )
 
-    def ensure_intact(self) -> AuditVerification:
+    def ensure_intact(self, *, allow_missing: bool = False) -> AuditVerification:
         """Like :meth:`verify`, but raise :class:`AuditTamperError` on any problem."""
-        result = self.verify()
+        result = self.verify(allow_missing=allow_missing)
         if not result.ok:
             where = f" at line {result.line}" if result.line else ""
             raise AuditTamperError(f"{self.path}{where}: {result.problem}")

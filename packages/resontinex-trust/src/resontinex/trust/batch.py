@@ -18,9 +18,10 @@ from resontinex.trust.composite_trust_gate import (
     RULE_TIER_ACTION,
     RULE_TRUST_FLOOR,
     CompositeTrustGate,
+    check_calibrated_score,
 )
 from resontinex.trust.config import TrustConfig, default_config, validate_and_normalize_config
-from resontinex.trust.errors import TrustInputError, TrustInputTypeError
+from resontinex.trust.errors import CalibratedScoreError, TrustInputError, TrustInputTypeError
 from resontinex.trust.signals import DECISIONS, SIGNAL_NAMES, TIERS, Decision, InputVector, RiskTier
 
 if TYPE_CHECKING:
@@ -90,6 +91,35 @@ def _weighted_logit(np: Any, x: np.ndarray, weight: float, scratch: np.ndarray) 
     return x
 
 
+def _calibrated(np: Any, calibrator: ScoreCalibrator, raw: np.ndarray) -> np.ndarray:
+    """The calibrator's score for every row, held to the scalar gate's rule.
+
+    Every value passes :func:`check_calibrated_score` (vectorised: a range test, then the
+    scalar check on the first failing row, which raises naming ``trust_scores[i]``).
+    """
+    predict_many = getattr(calibrator, "predict_many", None)
+    if predict_many is None:
+        rows = raw.tolist()
+        return np.array(
+            [
+                v if p is None else check_calibrated_score(p, v, f"trust_scores[{i}]")
+                for i, (p, v) in enumerate(zip(map(calibrator.predict, rows), rows, strict=True))
+            ],
+            dtype=np.float64,
+        )
+    answer = np.asarray(predict_many(raw))
+    if answer.dtype.kind not in "fiu" or answer.shape != raw.shape:
+        raise CalibratedScoreError(
+            f"trust_scores: predict_many returned {answer.dtype} values of shape {answer.shape}; "
+            f"expected {raw.shape[0]} finite probabilities"
+        )
+    score = answer.astype(np.float64)
+    if score.size and not (score.min() >= 0.0 and score.max() <= 1.0):  # NaN fails both
+        for i in np.flatnonzero(~((score >= 0.0) & (score <= 1.0))).tolist():
+            score[i] = check_calibrated_score(answer[i].item(), raw[i].item(), f"trust_scores[{i}]")
+    return score
+
+
 def evaluate_batch(
     alignment_score: Any,
     epistemic_risk: Any,
@@ -134,14 +164,7 @@ def evaluate_batch(
     np.divide(1.0, raw, out=raw)
     score = raw
     if calibrator is not None and getattr(calibrator, "is_fitted", True):
-        predict_many = getattr(calibrator, "predict_many", None)
-        if predict_many is not None:
-            score = np.asarray(predict_many(raw), dtype=np.float64)
-        else:
-            predicted = (calibrator.predict(v) for v in raw.tolist())
-            score = np.array(
-                [v if p is None else p for p, v in zip(predicted, raw.tolist(), strict=True)]
-            )
+        score = _calibrated(np, calibrator, raw)
     # Tier = how many upper bounds lie strictly below the score (bounds are inclusive).
     tier = np.zeros(score.shape, dtype=np.int8)
     for bound in config.tier_bounds[:3]:

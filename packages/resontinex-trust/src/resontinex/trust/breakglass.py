@@ -77,6 +77,28 @@ def _text(field: str, value: object, limit: int) -> str:
     return value.strip()
 
 
+def _instant(now: object) -> float:
+    """The clock's reading as a finite POSIX time: NaN would make an override never expire."""
+    if isinstance(now, bool) or not isinstance(now, int | float) or not _finite(now):
+        raise BreakGlassError(f"clock: expected a finite POSIX time, got {now!r}")
+    return float(now)
+
+
+def _finite(number: float) -> bool:
+    """math.isfinite without its OverflowError for ints beyond the float range (10**400)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
+def _iso(instant: float) -> str:
+    try:
+        return dt.datetime.fromtimestamp(instant, dt.timezone.utc).isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise BreakGlassError(f"clock: {instant!r} is not a representable time") from None
+
+
 def _is_authorised(authorizer: Authorizer, operator_id: str, token: str | None) -> bool:
     if callable(authorizer):
         try:
@@ -117,7 +139,7 @@ def break_glass_override(
     operator = _text("operator_id", operator_id, MAX_OPERATOR_CHARS)
     settings = gate.config.break_glass
     ttl = settings.ttl_seconds if ttl_seconds is None else ttl_seconds
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl):
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not _finite(ttl):
         raise BreakGlassError(f"ttl_seconds: expected a finite number, got {ttl!r}")
     if not 0 < ttl <= settings.max_ttl_seconds:
         raise BreakGlassError(
@@ -132,7 +154,9 @@ def break_glass_override(
     log = log_path if isinstance(log_path, AuditLog) else AuditLog(log_path)
     allowed = authorizer if authorizer is not None else settings.authorized_operators
 
-    now = clock()
+    now = _instant(clock())
+    expires_at = now + float(ttl)
+    issued, expires = _iso(now), _iso(expires_at)
     context = {
         "operator_id": operator,
         "override_reason": reason,
@@ -140,7 +164,7 @@ def break_glass_override(
         "trust_score": gate.trust_score,
         "risk_tier": gate.risk_tier.value,
         "config_hash": gate.config.config_hash,
-        "timestamp": dt.datetime.fromtimestamp(now, dt.timezone.utc).isoformat(),
+        "timestamp": issued,
     }
     if not _is_authorised(allowed, operator, operator_token):
         log.append("break_glass_refused", context)
@@ -152,14 +176,13 @@ def break_glass_override(
         )
 
     override_id = uuid.uuid4().hex
-    expires_at = now + float(ttl)
     entry = log.append(
         "break_glass_granted",
         {
             **context,
             "override_id": override_id,
             "granted_decision": Decision.EXECUTE.value,
-            "expires_at": dt.datetime.fromtimestamp(expires_at, dt.timezone.utc).isoformat(),
+            "expires_at": expires,
         },
     )
     if metrics is not None:

@@ -3,7 +3,8 @@
 * **Platt**: p = σ(a·logit(s) + b), fitted by Newton's method with backtracking on Platt's
   smoothed targets ((N₊+1)/(N₊+2), 1/(N₋+2)), as in Lin, Lin & Weng (2007). Working on
   logit(s) makes the identity map a member of the family. A fit with a ≤ 0 is refused: it
-  would reverse the order of scores and break the gate's monotonicity.
+  would reverse the order of scores and break the gate's monotonicity. σ is the gate's
+  one-branch ``logistic`` (monotone in floating point, total for Platt's unbounded argument).
 * **Isotonic**: pool-adjacent-violators on the distinct scores (weighted by multiplicity),
   merging until block means increase strictly. Predictions interpolate linearly between block
   centroids (mean score → mean label), so the map is strictly increasing inside the fitted
@@ -33,6 +34,7 @@ from resontinex.trust.calibration_metrics import (
     reliability_table,
     roc_auc,
 )
+from resontinex.trust.composite_trust_gate import logistic
 from resontinex.trust.errors import CalibrationError
 from resontinex.trust.logs import log_event
 
@@ -70,7 +72,12 @@ def _check_scores(scores: Iterable[object], field: str = "scores") -> list[float
                 raise CalibrationError(
                     f"{field}[{i}]: expected a number, got {type(s).__name__} {s!r}"
                 )
-            s = float(s)
+            try:
+                s = float(s)
+            except (OverflowError, TypeError, ValueError):
+                raise CalibrationError(
+                    f"{field}[{i}]: must be a finite probability in [0, 1], got {s!r}"
+                ) from None
         if not 0.0 <= s <= 1.0:  # also rejects NaN
             raise CalibrationError(
                 f"{field}[{i}]: must be a finite probability in [0, 1], got {s!r}"
@@ -129,14 +136,6 @@ def _logit(s: float) -> float:
     return math.log(s / (1.0 - s))
 
 
-def _sigmoid(z: float) -> float:
-    """Two-branch stable sigmoid: Platt's a·f + b is unbounded."""
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
 # ---------------------------------------------------------------- Platt scaling
 
 
@@ -191,7 +190,7 @@ def _platt_fit_python(features: Sequence[float], labels: Sequence[int]) -> tuple
     def derivatives(a: float, b: float) -> Derivatives:
         ga = gb = haa = hab = hbb = 0.0
         for f, t in pairs:
-            p = _sigmoid(a * f + b)
+            p = logistic(a * f + b)
             d, w = p - t, p * (1.0 - p)
             ga += d * f
             gb += d
@@ -297,12 +296,13 @@ class CalibrationAdapter:
             raise CalibrationError(f"method: expected one of {METHODS}, got {method!r}")
         if backend not in BACKENDS:
             raise CalibrationError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        for name, value in (
-            ("min_samples", min_samples),
-            ("isotonic_min_samples", isotonic_min_samples),
+        for name, value, low in (
+            ("min_samples", min_samples, 2),
+            ("isotonic_min_samples", isotonic_min_samples, 2),
+            ("numpy_threshold", numpy_threshold, 0),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
-                raise CalibrationError(f"{name}: expected an integer >= 2, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise CalibrationError(f"{name}: expected an integer >= {low}, got {value!r}")
         self.method = method
         self.min_samples = min_samples
         self.isotonic_min_samples = isotonic_min_samples
@@ -317,6 +317,22 @@ class CalibrationAdapter:
     @property
     def is_fitted(self) -> bool:
         return self.fitted_method is not None
+
+    @property
+    def is_monotone(self) -> bool:
+        """Whether the fitted map is non-decreasing, checked on the parameters (never assumed).
+
+        Platt needs a finite slope a > 0; isotonic needs strictly increasing knot scores and
+        non-decreasing knot values. False when unfitted. ``explain()`` reports this.
+        """
+        if self.platt is not None:
+            a, b = self.platt
+            return math.isfinite(a) and math.isfinite(b) and a > 0.0
+        if self.fitted_method != "isotonic" or not self.knots_x:
+            return False
+        return all(x1 > x0 for x0, x1 in itertools.pairwise(self.knots_x)) and all(
+            y1 >= y0 for y0, y1 in itertools.pairwise(self.knots_y)
+        )
 
     def __repr__(self) -> str:
         state = self.fitted_method or "unfitted"
@@ -415,15 +431,18 @@ class CalibrationAdapter:
     def _predict_unchecked(self, score: float) -> float:
         if self.platt is not None:
             a, b = self.platt
-            return _sigmoid(a * _logit(score) + b)
+            return logistic(a * _logit(score) + b)
         xs, ys = self.knots_x, self.knots_y
         if score <= xs[0]:
             return ys[0]
         if score >= xs[-1]:
             return ys[-1]
         j = bisect.bisect_right(xs, score) - 1
-        slope = (ys[j + 1] - ys[j]) / (xs[j + 1] - xs[j])
-        return slope * (score - xs[j]) + ys[j]
+        # The fraction of the gap is in [0, 1], so nothing overflows even for knots a
+        # subnormal apart (a slope would: 0.5 / 5e-324 is inf, and inf * 0 is NaN). The clamp
+        # to the segment keeps rounding from stepping past the next knot: monotone to the bit.
+        fraction = (score - xs[j]) / (xs[j + 1] - xs[j])
+        return min(ys[j + 1], ys[j] + (ys[j + 1] - ys[j]) * fraction)
 
     def predict(self, score: float) -> float | None:
         """The calibrated probability of ``score``, or None when the adapter is not fitted."""
@@ -462,12 +481,12 @@ class CalibrationAdapter:
         s, y = _check_data(scores, labels)
         if not s:
             raise CalibrationError("scores: empty")
-        before = calibration_report(s, y, n_bins)
+        before = _report(s, y, n_bins)
         if not self.is_fitted:
             return {"before": before, "after": None}
         return {
             "before": before,
-            "after": calibration_report([self._predict_unchecked(v) for v in s], y, n_bins),
+            "after": _report([self._predict_unchecked(v) for v in s], y, n_bins),
         }
 
     def to_json(self) -> str:
@@ -493,7 +512,7 @@ class CalibrationAdapter:
         """Rebuild from :meth:`to_json`; anything malformed raises :class:`CalibrationError`."""
         try:
             data = json.loads(text)
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, RecursionError) as exc:
             raise CalibrationError(f"calibrator JSON: not valid JSON ({exc})") from None
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise CalibrationError(f"calibrator JSON: format must be {_FORMAT!r}")
@@ -542,9 +561,26 @@ def _finite(value: object) -> bool:
 
 
 def calibration_report(
-    probs: Sequence[float], labels: Sequence[int], n_bins: int = 15
+    probs: Iterable[object], labels: Iterable[object], n_bins: int = 15
 ) -> dict[str, Any]:
-    """ECE (equal-mass bins), Brier score, log loss, ROC AUC and the reliability table."""
+    """ECE (equal-mass bins), Brier score, log loss, ROC AUC and the reliability table.
+
+    Validates like :meth:`CalibrationAdapter.fit`: NaN, out-of-range or empty data raise
+    :class:`CalibrationError` rather than come back as NaN metrics (or a ZeroDivisionError).
+    """
+    p, y = _check_data(probs, labels)
+    if not p:
+        raise CalibrationError("probs: empty")
+    return _report(p, y, n_bins)
+
+
+def _report(probs: Sequence[float], labels: Sequence[int], n_bins: int) -> dict[str, Any]:
+    """The report on validated, non-empty data.
+
+    ``n_bins`` must be a positive integer: zero bins would report an ECE of 0, a fake "perfect".
+    """
+    if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
+        raise CalibrationError(f"n_bins: expected an integer >= 1, got {n_bins!r}")
     return {
         "samples": len(probs),
         "ece": expected_calibration_error(probs, labels, n_bins),

@@ -1,7 +1,8 @@
 """``resontinex-trust``: evaluate signals, fit a calibrator from CSV, check configs and audit logs.
 
 Exit codes: 0 ok; 1 policy verdict (the gate said ABORT, a calibration could not be fitted, an
-audit log failed verification); 2 usage or input error.
+audit log failed verification); 2 usage or input error (a missing audit log included, unless
+``--allow-missing``), and any unexpected error.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from resontinex.trust.signals import Decision, InputVector
 
 EXIT_OK, EXIT_VERDICT, EXIT_USAGE = 0, 1, 2
 MAX_CSV_ROWS = 10_000_000
+_LABELS = {"0": 0, "1": 1, "false": 0, "true": 1}
 
 
 def _probability(text: str) -> float:
@@ -33,8 +36,23 @@ def _probability(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as null: an undefined metric (AUC of one class) is not
+    a number, and ``NaN`` is not JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True) if args.output_format == "json" else text)
+    if args.output_format == "json":
+        print(json.dumps(_json_safe(data), indent=2, sort_keys=True, allow_nan=False))
+    else:
+        print(text)
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
@@ -42,6 +60,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     calibrator = None
     if args.calibrator:
         calibrator = CalibrationAdapter.from_json(Path(args.calibrator).read_text("utf-8"))
+        if not calibrator.is_fitted:  # it would be ignored, and the raw score would decide
+            raise TrustError(f"{args.calibrator}: the calibrator is not fitted")
     gate = CompositeTrustGate(
         InputVector(args.alignment, args.risk, args.confidence), config, calibrator
     )
@@ -55,28 +75,41 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_VERDICT if gate.decision is Decision.ABORT else EXIT_OK
 
 
+def _csv_score(path: str, line: int, text: object) -> float:
+    """A CSV cell as a probability, or an error naming the file and line (not a split index)."""
+    try:
+        score = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        score = math.nan
+    if not 0.0 <= score <= 1.0:  # NaN, inf, 1e999 and words all end here
+        raise TrustError(
+            f"{path}:{line}: score must be a finite probability in [0, 1], got {text!r}"
+        )
+    return score
+
+
 def _read_csv(path: str) -> tuple[list[float], list[int]]:
     scores: list[float] = []
     labels: list[int] = []
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        if not reader.fieldnames or not {"score", "label"} <= set(reader.fieldnames):
-            raise TrustError(f"{path}: header must name the columns 'score' and 'label'")
-        for line, row in enumerate(reader, start=2):
-            if len(scores) >= MAX_CSV_ROWS:
-                raise TrustError(f"{path}: more than {MAX_CSV_ROWS} rows")
-            try:
-                score, label = float(row["score"]), row["label"].strip().lower()
-            except (TypeError, ValueError, AttributeError):
-                raise TrustError(
-                    f"{path}:{line}: score must be a number, got {row.get('score')!r}"
-                ) from None
-            if label not in {"0", "1", "true", "false"}:
-                raise TrustError(
-                    f"{path}:{line}: label must be 0/1/true/false, got {row['label']!r}"
-                )
-            scores.append(score)
-            labels.append(1 if label in {"1", "true"} else 0)
+        line = 1
+        try:
+            if not reader.fieldnames or not {"score", "label"} <= set(reader.fieldnames):
+                raise TrustError(f"{path}: header must name the columns 'score' and 'label'")
+            for row in reader:
+                line = reader.line_num
+                if len(scores) >= MAX_CSV_ROWS:
+                    raise TrustError(f"{path}: more than {MAX_CSV_ROWS} rows")
+                score = _csv_score(path, line, row["score"])
+                label = row["label"]
+                if not isinstance(label, str) or label.strip().lower() not in _LABELS:
+                    raise TrustError(f"{path}:{line}: label must be 0/1/true/false, got {label!r}")
+                scores.append(score)
+                labels.append(_LABELS[label.strip().lower()])
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            # The error is raised while the reader takes the line after ``line_num``.
+            raise TrustError(f"{path}:{reader.line_num + 1}: unreadable CSV ({exc})") from None
     return scores, labels
 
 
@@ -106,7 +139,13 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     }
     if args.save:
         final = CalibrationAdapter(args.method)
-        final.fit(scores, labels)
+        if not final.fit(scores, labels):  # never save an unfitted calibrator as the result
+            _emit(
+                args,
+                {"fitted": False, **final.fit_report},
+                f"not saved: the fit on all rows was refused: {final.fit_report['reason']}",
+            )
+            return EXIT_VERDICT
         save = Path(args.save)
         with file_lock(save.with_name(save.name + ".lock")):
             atomic_write(save, final.to_json().encode())
@@ -134,18 +173,27 @@ def _cmd_validate_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify_audit(args: argparse.Namespace) -> int:
-    result = AuditLog(args.file).verify()
+    result = AuditLog(args.file).verify(allow_missing=args.allow_missing)
     data = {
         "ok": result.ok,
         "records": result.records,
+        "unanchored": result.unanchored,
         "problem": result.problem,
         "line": result.line,
     }
     where = f" (line {result.line})" if result.line else ""
+    pending = (
+        " (the last record is not yet in the head file: an append was interrupted before its"
+        " head update; the next append anchors it)"
+        if result.unanchored
+        else ""
+    )
     _emit(
         args,
         data,
-        f"intact: {result.records} records" if result.ok else f"TAMPERED{where}: {result.problem}",
+        f"intact: {result.records} records{pending}"
+        if result.ok
+        else f"TAMPERED{where}: {result.problem}",
     )
     return EXIT_OK if result.ok else EXIT_VERDICT
 
@@ -181,6 +229,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ver = sub.add_parser("verify-audit", parents=[common], help="verify a break-glass audit log")
     ver.add_argument("file")
+    ver.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="accept a log that was never written (no log, or an empty one, and no head file); "
+        "without it that is an error (exit 2)",
+    )
     ver.set_defaults(func=_cmd_verify_audit)
     return parser
 
@@ -192,6 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except (TrustError, OSError, UnicodeDecodeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # never the verdict code 1 for a crash
+        print(f"error: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return code
 

@@ -8,7 +8,10 @@ The math (the contract, see docs/packages/resontinex-trust.md):
   ``1 / (1 + exp(-z))`` can neither overflow nor cancel there; it is also monotone in floating
   point, which the two-branch form is not at the last bit;
 * the tier is judged on ``trust_score``: the calibrated score when a fitted calibrator is
-  attached, else the raw score (never a rounded display value); upper bounds are inclusive;
+  attached, else the raw score (never a rounded display value); upper bounds are inclusive.
+  A calibrated score that is not a finite probability in [0, 1] (NaN, 1.7, a string) raises
+  :class:`CalibratedScoreError` through :func:`check_calibrated_score`, here and in
+  ``evaluate_batch`` alike: a broken calibrator never decides;
 * the decision is the tier's action, then the policy: an EXECUTE whose score is below
   ``trust_floor`` becomes ``policy.below_floor`` (REVIEW), else an EXECUTE whose confidence band
   is at or above ``entropy_threshold`` becomes ``policy.entropy_flag`` (DEFER). An open circuit
@@ -22,10 +25,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from numbers import Real
 
 from resontinex.trust.__about__ import __version__
 from resontinex.trust.config import TrustConfig, default_config, validate_and_normalize_config
-from resontinex.trust.errors import TrustInputTypeError
+from resontinex.trust.errors import CalibratedScoreError, TrustInputError, TrustInputTypeError
 from resontinex.trust.signals import SIGNAL_NAMES, TIERS, Decision, InputVector, RiskTier
 
 TYPE_CHECKING = False  # typing is not imported at runtime: it costs milliseconds of import time
@@ -37,7 +41,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CLAMP_EPSILON",
     "CompositeTrustGate",
+    "check_calibrated_score",
     "explain_schema",
+    "logistic",
     "logit_contributions",
     "sigmoid",
 ]
@@ -51,6 +57,8 @@ _EXECUTE = Decision.EXECUTE
 _REVIEW = Decision.REVIEW
 _BLOCK, _TIER_REVIEW, _MONITOR, _PASS = TIERS
 
+_DIRECTIONS = ("non-decreasing", "non-increasing", "non-increasing")  # per SIGNAL_NAMES
+
 RULE_TIER_ACTION = "tier_action"
 RULE_TRUST_FLOOR = "trust_floor"
 RULE_ENTROPY = "entropy_threshold"
@@ -58,8 +66,62 @@ RULE_CIRCUIT_BREAKER = "circuit_breaker"
 
 
 def sigmoid(z: float) -> float:
-    """The gate's sigmoid; exact and monotone for the bounded logits the gate produces."""
-    return 1.0 / (1.0 + _exp(-z))
+    """The gate's sigmoid, for any real ``z``; NaN raises :class:`TrustInputError`.
+
+    ``1 / (1 + exp(-z))`` wherever ``exp(-z)`` is finite (the gate's own logits are bounded by
+    ~13.8); below about -709.78 it would overflow, and there ``exp(z)`` is the same value to
+    within rounding (``1 + exp(-z)`` equals ``exp(-z)`` in floating point), still monotone.
+    """
+    if isinstance(z, bool) or not isinstance(z, Real):
+        raise TrustInputTypeError(f"z: expected a real number, got {type(z).__name__} {z!r}")
+    try:
+        z = float(z)
+    except OverflowError:  # an int beyond the float range
+        z = math.inf if z > 0 else -math.inf
+    if z != z:
+        raise TrustInputError(f"z: must not be NaN, got {z!r}")
+    return logistic(z)
+
+
+def logistic(z: float) -> float:
+    """:func:`sigmoid` without the argument checks, for callers that hold a float (Platt).
+
+    One branch, so monotone in floating point (the two-branch ``e / (1 + e)`` steps back by an
+    ulp now and then); total, because ``exp(z)`` takes over where ``exp(-z)`` overflows.
+    """
+    try:
+        return 1.0 / (1.0 + _exp(-z))
+    except OverflowError:
+        return _exp(z)
+
+
+def check_calibrated_score(
+    value: object, raw: float, field: str = "calibrated_trust_score"
+) -> float:
+    """``value`` (a calibrator's answer for ``raw``) as a float in [0, 1], or raise.
+
+    The one rule for the scalar gate and ``evaluate_batch``: NaN, infinities, values outside
+    [0, 1] and non-numbers raise :class:`CalibratedScoreError`; they never pick a tier.
+    """
+    if type(value) is not float:
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise CalibratedScoreError(
+                f"{field}: the calibrator returned {type(value).__name__} {value!r} for raw "
+                f"score {raw!r}; expected a finite probability in [0, 1]"
+            )
+        try:
+            value = float(value)
+        except (OverflowError, TypeError, ValueError):
+            raise CalibratedScoreError(
+                f"{field}: the calibrator returned {value!r} for raw score {raw!r}, "
+                "which is not a finite probability in [0, 1]"
+            ) from None
+    if not 0.0 <= value <= 1.0:  # also rejects NaN
+        raise CalibratedScoreError(
+            f"{field}: the calibrator returned {value!r} for raw score {raw!r}; "
+            "expected a finite probability in [0, 1]"
+        )
+    return value
 
 
 def _clamp(x: float) -> float:
@@ -108,6 +170,7 @@ class CompositeTrustGate:
     """
 
     __slots__ = (
+        "calibrated_trust_score",
         "calibrator",
         "config",
         "decision",
@@ -123,6 +186,8 @@ class CompositeTrustGate:
     calibrator: ScoreCalibrator | None
     raw_trust_score: float
     """sigmoid(total_logit), before any calibration."""
+    calibrated_trust_score: float | None
+    """What the calibrator answered (checked), or None when no fitted calibrator took part."""
     trust_score: float
     """The score the tier is judged on: calibrated if a fitted calibrator is attached."""
     risk_tier: RiskTier
@@ -171,10 +236,14 @@ class CompositeTrustGate:
             )
         )
         self.raw_trust_score = raw
+        calibrated = None
         if calibrator is not None:
             calibrated = calibrator.predict(raw)
             if calibrated is not None:
+                if not (type(calibrated) is float and 0.0 <= calibrated <= 1.0):
+                    calibrated = check_calibrated_score(calibrated, raw)
                 score = calibrated
+        self.calibrated_trust_score = calibrated
         self.trust_score = score
         if score <= b0:
             self.risk_tier, decision = _BLOCK, d0
@@ -210,13 +279,6 @@ class CompositeTrustGate:
         terms = logit_contributions(self.inputs, self.config)
         a, r, c = (terms[n]["contribution"] for n in SIGNAL_NAMES)
         return a + r + c
-
-    @property
-    def calibrated_trust_score(self) -> float | None:
-        """The calibrator's output, or None when no fitted calibrator took part."""
-        if self.calibrator is None:
-            return None
-        return self.calibrator.predict(self.raw_trust_score)
 
     @property
     def floor_met(self) -> bool:
@@ -265,16 +327,51 @@ class CompositeTrustGate:
                 "environment": config.environment,
                 "package_version": __version__,
             },
-            "mathematical_guarantees": {
-                "monotone_in": {
-                    "alignment_score": "non-decreasing",
-                    "epistemic_risk": "non-increasing",
-                    "confidence_band": "non-increasing",
-                },
-                "weights_non_negative_sum_to_one": True,
+            "mathematical_guarantees": self._guarantees(),
+        }
+
+    def _guarantees(self) -> dict[str, Any]:
+        """What holds for ``trust_score`` here, computed rather than asserted.
+
+        The raw score is monotone (non-negative weights, monotone clamp, log-odds, sum and
+        sigmoid, each monotone in floating point too) and a pure function of inputs and config.
+        A calibrated score keeps both only if the calibrator does: a :class:`CalibrationAdapter`
+        is checked on its fitted parameters; any other calibrator is "unverified".
+        """
+        weights = self.config.weights
+        claims: dict[str, Any] = {
+            "weights_non_negative_sum_to_one": all(w >= 0.0 for w in weights)
+            and abs(math.fsum(weights) - 1.0) <= 1e-12,
+            "clamp_epsilon": CLAMP_EPSILON,
+        }
+        directions = dict(zip(SIGNAL_NAMES, _DIRECTIONS, strict=True))
+        if self.calibrated_trust_score is None:
+            return {
+                **claims,
+                "monotone_in": directions,
                 "deterministic": True,
-                "clamp_epsilon": CLAMP_EPSILON,
-            },
+                "basis": "raw score: the gate's own math",
+            }
+        from resontinex.trust.calibration import CalibrationAdapter
+
+        calibrator = self.calibrator
+        if isinstance(calibrator, CalibrationAdapter):
+            monotone = calibrator.is_monotone
+            return {
+                **claims,
+                "monotone_in": directions
+                if monotone
+                else dict.fromkeys(SIGNAL_NAMES, "not monotone"),
+                "deterministic": True,
+                "basis": f"calibrated score: CalibrationAdapter ({calibrator.fitted_method}), "
+                f"parameters {'' if monotone else 'not '}order-preserving",
+            }
+        return {
+            **claims,
+            "monotone_in": dict.fromkeys(SIGNAL_NAMES, "unverified"),
+            "deterministic": None,
+            "basis": f"calibrated score: {type(calibrator).__name__} is not a CalibrationAdapter; "
+            "its monotonicity and determinism are not verified",
         }
 
 

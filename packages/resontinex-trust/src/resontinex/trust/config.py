@@ -41,6 +41,9 @@ CONFIG_ENV_VAR = "RESONTINEX_TRUST_CONFIG"
 ENVIRONMENT_ENV_VAR = "RESONTINEX_TRUST_ENV"
 MAX_CONFIG_BYTES = 1 << 20
 MAX_TIER_BOUND = 1.01
+MAX_WEIGHT = 1e6
+"""Weights are relative; the cap keeps their sum finite (1e308 + 1e308 overflows) and names a
+typo as one, instead of an OverflowError."""
 
 _TOP_LEVEL_KEYS = frozenset(
     {
@@ -237,7 +240,10 @@ class TrustConfig:
 def _number(path: str, value: object, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TrustConfigError(path, value, "expected a number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the float range, e.g. 10**400
+        raise TrustConfigError(path, value, "must be finite") from None
     if not math.isfinite(number):
         raise TrustConfigError(path, value, "must be finite")
     if not low <= number <= high:
@@ -291,7 +297,7 @@ def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[st
 
 def _weights(raw: object) -> tuple[float, float, float]:
     section = _section("weights", raw, SIGNAL_NAMES)
-    values = [_number(f"weights.{n}", section[n], 0.0, math.inf) for n in SIGNAL_NAMES]
+    values = [_number(f"weights.{n}", section[n], 0.0, MAX_WEIGHT) for n in SIGNAL_NAMES]
     total = math.fsum(values)
     if total <= 0.0:
         raise TrustConfigError("weights", dict(section), "weights must not all be zero")
@@ -344,6 +350,13 @@ def _monitor(raw: object) -> MonitorSettings:
             "monitor.circuit_breaker_error_rate", s["circuit_breaker_error_rate"], 0.0, 1.0
         ),
     )
+    if settings.min_samples > settings.window_max_events:  # the window could never fill
+        raise TrustConfigError(
+            "monitor.min_samples",
+            settings.min_samples,
+            f"must not exceed monitor.window_max_events ({settings.window_max_events}), "
+            "or health and the circuit breaker would never judge",
+        )
     if settings.degraded_error_rate > settings.unhealthy_error_rate:
         raise TrustConfigError(
             "monitor.degraded_error_rate",
@@ -401,7 +414,7 @@ def _parse_yaml(text: str, source: str) -> dict[str, Any]:
 
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise TrustConfigError(source, text[:80], f"malformed YAML: {exc}") from None
     if data is None:
         return {}
@@ -454,6 +467,7 @@ def validate_and_normalize_config(
     if (
         isinstance(version, bool)
         or not isinstance(version, str | int | float)
+        or (isinstance(version, float) and not math.isfinite(version))
         or str(version) == ""
     ):
         raise TrustConfigError("version", version, "expected a non-empty version string")

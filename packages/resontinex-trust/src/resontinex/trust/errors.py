@@ -32,6 +32,13 @@ class CalibrationError(TrustError, ValueError):
     """Calibration data or a serialised calibrator is invalid."""
 
 
+class CalibratedScoreError(CalibrationError):
+    """A calibrator answered something other than a finite probability in [0, 1].
+
+    The gate refuses to decide on it (a broken calibrator is a failing part, never a PASS).
+    """
+
+
 class BreakGlassError(TrustError):
     """A break-glass override could not be granted."""
 

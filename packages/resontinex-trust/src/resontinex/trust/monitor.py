@@ -7,6 +7,11 @@ Health is judged on the error rate over a sliding window (``monitor.window_secon
 ``monitor.window_max_events`` events, at least ``monitor.min_samples`` before it counts). Above
 ``monitor.circuit_breaker_error_rate`` the breaker opens: every decision becomes REVIEW until
 the rate in the window falls back, and health reports ``unhealthy`` with the breaker open.
+
+Only the service's own failures count there (a calibrator that raises or answers NaN, a bug).
+A caller's invalid signals (:class:`TrustInputError`) are refused, counted in
+``trust_gate_input_rejections_total`` and logged, but never enter the window: one client
+sending NaN must not switch every other client to REVIEW.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from resontinex.trust.breakglass import OverrideRecord, break_glass_override
 from resontinex.trust.composite_trust_gate import CompositeTrustGate
 from resontinex.trust.config import TrustConfig, load_config, validate_and_normalize_config
-from resontinex.trust.errors import TrustConfigError, TrustError
+from resontinex.trust.errors import TrustConfigError, TrustInputError
 from resontinex.trust.logs import log_event
 from resontinex.trust.protocols import ScoreCalibrator
 from resontinex.trust.signals import TIERS, Decision, InputVector
@@ -72,7 +77,12 @@ class TrustMetrics:
         )
         self.evaluation_errors = Counter(
             "trust_gate_evaluation_errors_total",
-            "Evaluations rejected with an error.",
+            "Evaluations that failed inside the service (these drive health and the breaker).",
+            registry=registry,
+        )
+        self.input_rejections = Counter(
+            "trust_gate_input_rejections_total",
+            "Evaluations refused because the caller's signals were invalid.",
             registry=registry,
         )
         self.config_validation_failures = Counter(
@@ -150,6 +160,7 @@ class TrustMonitor:
         self._lock = threading.Lock()
         self._evaluations = 0
         self._errors = 0
+        self._rejected = 0
         self._window = self._new_window()
         self._breaker_open = False
 
@@ -234,21 +245,20 @@ class TrustMonitor:
         started = time.perf_counter()
         try:
             inputs = InputVector(alignment_score, epistemic_risk, confidence_band)
+        except TrustInputError as exc:  # the caller's error: counted apart, not in the window
+            self.metrics.input_rejections.inc()
+            with self._lock:
+                self._rejected += 1
+            self._log_error(logging.WARNING, "trust_evaluation_rejected", exc, context)
+            raise
+        try:
             gate = CompositeTrustGate(
                 inputs, self.config, self.calibrator, circuit_open=self.circuit_open
             )
-        except Exception as exc:  # counted and logged whatever it is, then re-raised
+        except Exception as exc:  # a failing part: counted toward health and the breaker
             self.metrics.evaluation_errors.inc()
             self._record(True)
-            rejected = isinstance(exc, TrustError)  # bad input, as opposed to a failing part
-            log_event(
-                self.logger,
-                logging.WARNING if rejected else logging.ERROR,
-                "trust_evaluation_rejected" if rejected else "trust_evaluation_failed",
-                error=str(exc),
-                error_type=type(exc).__name__,
-                context=dict(context or {}),
-            )
+            self._log_error(logging.ERROR, "trust_evaluation_failed", exc, context)
             raise
         elapsed = time.perf_counter() - started
         m = self.metrics
@@ -278,6 +288,18 @@ class TrustMonitor:
             context=dict(context or {}),
         )
         return gate
+
+    def _log_error(
+        self, level: int, event: str, exc: Exception, context: Mapping[str, Any] | None
+    ) -> None:
+        log_event(
+            self.logger,
+            level,
+            event,
+            error=str(exc),
+            error_type=type(exc).__name__,
+            context=dict(context or {}),
+        )
 
     def break_glass_override(
         self,
@@ -310,6 +332,7 @@ class TrustMonitor:
                 "uptime_seconds": self._clock() - self._started,
                 "evaluation_count": self._evaluations,
                 "error_count": self._errors,
+                "rejected_count": self._rejected,
                 "window": {
                     "seconds": settings.window_seconds,
                     "events": events,

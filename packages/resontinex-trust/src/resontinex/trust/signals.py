@@ -83,7 +83,7 @@ def check_probability(field: str, value: object) -> float:
         )
     try:
         number = float(value)
-    except OverflowError:
+    except (OverflowError, TypeError, ValueError):  # 10**400, or a Real whose float() fails
         raise TrustInputError(f"{field}: must be in [0, 1], got {value!r}") from None
     if not math.isfinite(number):
         raise TrustInputError(f"{field}: must be finite, got {value!r}")

@@ -131,10 +131,10 @@ class ReplayTraffic:
         batch = {
             "ndcg_candidate": ev.ndcg_candidate[rows].copy(),
             "ndcg_baseline": ev.ndcg_baseline[rows].copy(),
-            "latency_ms": ev.latency_candidate_ms[rows].copy(),
-            "jaccard": ev.jaccard[rows].copy(),
-            "confidence": np.clip(ev.router_confidence[rows], 0.0, 1.0),
-            "benefit": ev.realised_benefit[rows].copy(),
+            "latency_ms": ev.require("latency_candidate_ms")[rows].copy(),
+            "jaccard": ev.require("jaccard")[rows].copy(),
+            "confidence": np.clip(ev.require("router_confidence")[rows], 0.0, 1.0),
+            "benefit": ev.require("realised_benefit")[rows].copy(),
         }
         faulty = self.window >= self.fault_start_window
         if faulty and self.scenario == "quality-regression":
@@ -253,6 +253,8 @@ class ProductionMonitoringSystem:
         if not isinstance(release_contract, T1ReleaseContract):
             raise InvalidInputError("release_contract must be a T1ReleaseContract")
         self.contract = release_contract
+        for name in ("latency_candidate_ms", "jaccard", "router_confidence", "realised_benefit"):
+            reference.require(name)  # the replay draws from each of them
         self.config = config or MonitoringConfig()
         self.clock = clock or time.time
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
@@ -284,11 +286,13 @@ class ProductionMonitoringSystem:
         cfg = self.config
         n = cfg.queries_per_window * cfg.calibration_windows
         rng = np.random.default_rng(cfg.seed + 7)
-        conf = np.clip(ev.router_confidence, 0.0, 1.0)
+        conf = np.clip(ev.require("router_confidence"), 0.0, 1.0)
         values = []
         for _ in range(30):
             rows = rng.integers(0, len(conf), size=n)
-            values.append(adaptive_ece(conf[rows], ev.realised_benefit[rows], cfg.aece_bins))
+            values.append(
+                adaptive_ece(conf[rows], ev.require("realised_benefit")[rows], cfg.aece_bins)
+            )
         return float(np.mean(values))
 
     def _register(self, registry: Any) -> dict[str, Any]:

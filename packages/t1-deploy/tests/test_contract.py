@@ -85,7 +85,8 @@ def test_global_guard_fails_on_regression_and_on_no_change(rng: np.random.Genera
     same = CandidateEvidence(**{**ev.__dict__, "ndcg_candidate": ev.ndcg_baseline.copy()})
     g = _guards(same, rng)["noninferiority_global"]
     assert (g.status, g.value, g.threshold) == ("failed", 0.0, 0.0)
-    assert "degenerate" in g.detail and "superiority" in g.detail
+    assert "degenerate" in g.detail
+    assert "superiority" in g.detail
     margin = ProductionGuards(noninferiority_margin=0.01, n_resamples=500, aece_permutations=199)
     g = _guards(same, rng, margin)["noninferiority_global"]
     assert (g.status, g.threshold) == ("passed", -0.01)
@@ -103,7 +104,9 @@ def test_hard_nl_guard_fails_on_slice_regression_and_is_not_vacuous(
     # Hard-NL queries exist but none reached T1: nothing about T1 on the slice is known.
     unrouted = CandidateEvidence(**{**ev.__dict__, "routed": ev.routed & ~ev.hard_nl})  # type: ignore[operator]
     g = _guards(unrouted, rng)["noninferiority_hard_nl"]
-    assert g.status == "not_evaluated" and not g.passed and "0 of them routed" in g.detail
+    assert g.status == "not_evaluated"
+    assert not g.passed
+    assert "0 of them routed" in g.detail
     few = CandidateEvidence(**{**ev.__dict__, "hard_nl": np.arange(N) < 5})
     assert _guards(few, rng)["noninferiority_hard_nl"].status == "not_evaluated"
 
@@ -114,7 +117,9 @@ def test_jaccard_guard_reads_routed_queries_only(rng: np.random.Generator) -> No
     garbage = np.where(routed, 0.2, 1.0)
     ev = _evidence(rng, effect=0.1, routed=routed, jaccard=garbage)
     g = _guards(ev, rng)["jaccard_at_10_routed"]
-    assert g.status == "failed" and g.value == pytest.approx(0.2) and g.n == 18
+    assert g.status == "failed"
+    assert g.value == pytest.approx(0.2)
+    assert g.n == 18
     clean = _evidence(rng, effect=0.1, routed=routed, jaccard=np.where(routed, 0.9, 0.0))
     assert _guards(clean, rng)["jaccard_at_10_routed"].status == "passed"
     few = _evidence(rng, routed=np.arange(N) < 3)
@@ -147,7 +152,8 @@ def test_aece_drift_guard_fails_on_drift_not_on_unequal_sizes(rng: np.random.Gen
         **{**ev.__dict__, "router_confidence": ev.router_confidence**0.3}  # type: ignore[operator]
     )
     g = _guards(drifted, rng)["aece_drift"]
-    assert g.status == "failed" and g.value > 0.05
+    assert g.status == "failed"
+    assert g.value > 0.05
     no_ref = T1ReleaseContract(BaselineMetrics(0.4, 1.0, 0.02, N), GUARDS)
     g = {x.name: x for x in no_ref.validate_release_contract(ev).guards}["aece_drift"]
     assert g.status == "not_evaluated"
@@ -232,9 +238,9 @@ def test_bad_inputs() -> None:
         _evidence(rng, jaccard=np.ones(5))
     with pytest.raises(InvalidInputError, match="routed"):
         _evidence(rng, routed=np.ones(N))
+    reps = np.ones((N, 3))
+    reps[0, 1] = np.nan
     with pytest.raises(InvalidInputError, match="trailing padding"):
-        reps = np.ones((N, 3))
-        reps[0, 1] = np.nan
         _evidence(rng, latency_candidate_reps=reps, latency_baseline_reps=np.ones((N, 3)))
     with pytest.raises(InvalidInputError, match="ndcg_candidate"):
         _evidence(rng, ndcg_candidate=np.full(N, np.nan))

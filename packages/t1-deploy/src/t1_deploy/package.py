@@ -209,6 +209,7 @@ class ProductionDeploymentPackage:
             validation_data.features[:, 2],
             validation_data.features[:, 1],
             validation_data.domain,
+            theta=gate.theta_star,
             seed=cfg.seed,
         )
         audit = resolver.resolve_confounding(obs)
@@ -285,7 +286,7 @@ class ProductionDeploymentPackage:
             },
             "distillation": asdict(report),
             "no_regret": no_regret,
-            "gating": {k: v for k, v in asdict(gate).items() if k not in ("history", "roc")},
+            "gating": {k: v for k, v in asdict(gate).items() if k != "roc"},
             "confounding": asdict(audit),
             "harvest": None
             if harvest.result is None

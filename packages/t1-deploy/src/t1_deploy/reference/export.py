@@ -21,21 +21,10 @@ import numpy as np
 
 from t1_deploy._io import atomic_write_text
 from t1_deploy._validate import check_int, check_number
+from t1_deploy.confounding import epsilon_greedy
 from t1_deploy.trec import Qrels, Run, write_qrels, write_run
 
 TOP = 10
-
-
-def epsilon_greedy(
-    scores: np.ndarray, theta: float, epsilon: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decisions and the probability of each logged decision under ε-greedy around θ."""
-    greedy = scores >= theta
-    explore = rng.random(len(scores)) < epsilon
-    coin = rng.random(len(scores)) < 0.5
-    upshift = np.where(explore, coin, greedy)
-    p_logged = np.where(upshift == greedy, 1.0 - epsilon / 2.0, epsilon / 2.0)
-    return upshift, p_logged
 
 
 def _timed(run: Any, repeats: int) -> tuple[Any, list[float]]:
@@ -107,7 +96,8 @@ def export_reference(
             features.append(system.context_features(pair.query, t0_ids, bm25))
     scores = distiller.predict(np.asarray(features))
     rng = np.random.default_rng(seed + 17)
-    upshift, p_logged = epsilon_greedy(scores, gate.theta_star, epsilon, rng)
+    upshift, p_upshift = epsilon_greedy(scores, gate.theta_star, epsilon, rng)
+    p_logged = np.where(upshift, p_upshift, 1.0 - p_upshift)  # probability of the logged action
     write_qrels(out / "qrels.txt", qrels)
     for name, run in runs.items():
         write_run(out / f"{name}.run", run, f"reference-{name}")

@@ -150,6 +150,17 @@ def test_real_ann_sweep_and_export(
         assert 0 <= p.jaccard <= 1
     reference = next(p for p in result.points if (p.ef, p.topk) == (108, 88))
     assert reference.delta_ndcg == 0.0  # same configuration as the system's own T1
+    for p in result.points:  # admissibility is the documented rule, and it can reject
+        assert p.admissible == (p.delta_ndcg_lcb >= 0.0 and p.jaccard >= config.jaccard_min)
+    # Jaccard of the ANN candidates, not of the fused top-10: a shallow search finds fewer of the
+    # exact neighbours, which fusion with T0's candidates would hide.
+    shallow = next(p for p in result.points if (p.ef, p.topk) == (2, 10))
+    assert shallow.jaccard < reference.jaccard
+    strict = LatencyHarvestOptimizer(
+        LatencyHarvestConfig(**{**config.__dict__, "jaccard_min": reference.jaccard + 1e-9})
+    ).optimize_latency_harvest(system, logs.validation.pair_ids.tolist())
+    assert not strict.points[[(p.ef, p.topk) for p in strict.points].index((2, 10))].admissible
+    assert strict.chosen is None or strict.points[strict.chosen].admissible
     opt.export_latency_harvest_config(tmp_path / "h.json", tmp_path / "pareto.png")
     assert (tmp_path / "pareto.png").stat().st_size > 1000
     with pytest.raises(InvalidInputError):

@@ -120,8 +120,12 @@ def test_cusum_limit_grows_with_horizon() -> None:
 
 @pytest.mark.slow
 def test_aa_false_rollback_rate_and_detection_delay(evidence: CandidateEvidence) -> None:
-    monitor = _monitor(evidence)
-    aa = simulate_false_rollbacks(monitor, days=10, seed=100)
+    calibration, held_out = evidence.split(seed=3)
+    monitor = _monitor(calibration)
+    with pytest.raises(InvalidInputError, match="in-sample"):
+        simulate_false_rollbacks(monitor, calibration, days=1)
+    aa = simulate_false_rollbacks(monitor, held_out, days=10, seed=100)
+    assert aa["held_out_queries"] == len(held_out.ndcg_candidate)
     assert (
         aa["false_rollback_rate"] <= 0.10
     )  # target 5 %; 10 days give a coarse estimate (the benchmark runs more)

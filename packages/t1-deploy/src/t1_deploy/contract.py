@@ -187,6 +187,21 @@ class CandidateEvidence:
         ):
             raise InvalidInputError("router_confidence must lie in [0, 1]")
 
+    def subset(self, rows: npt.ArrayLike) -> CandidateEvidence:
+        """The same evidence restricted to `rows` (every per-query array, given or not)."""
+        idx = np.asarray(rows)
+        columns: dict[str, Any] = {
+            name: None if value is None else np.asarray(value)[idx]
+            for name, value in self.__dict__.items()
+        }
+        return CandidateEvidence(**columns)
+
+    def split(self, seed: int = 0) -> tuple[CandidateEvidence, CandidateEvidence]:
+        """Two disjoint halves of the queries (seeded): one to calibrate on, one to measure on."""
+        order = np.random.default_rng(seed).permutation(len(self.ndcg_candidate))
+        half = len(order) // 2
+        return self.subset(np.sort(order[:half])), self.subset(np.sort(order[half:]))
+
     def require(self, name: str) -> npt.NDArray[Any]:
         """The named optional array, for consumers (monitoring replay) that cannot do without it."""
         value = getattr(self, name)

@@ -530,20 +530,36 @@ def _lower(name: str, value: float, limit: float, margin: float) -> GuardStatus:
 
 
 def simulate_false_rollbacks(
-    system: ProductionMonitoringSystem, *, days: int, seed: int = 0
+    system: ProductionMonitoringSystem,
+    held_out: CandidateEvidence,
+    *,
+    days: int,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """A/A: healthy replayed traffic for `days` days of windows; share of days with a rollback."""
+    """Out-of-sample A/A: healthy traffic replayed from `held_out` — queries the monitor's limits
+    were not calibrated on — for `days` days of windows; the share of days with a rollback."""
     days = check_int("days", days, low=1, high=10_000)
+    if not isinstance(held_out, CandidateEvidence):
+        raise InvalidInputError("held_out must be CandidateEvidence disjoint from the reference")
+    if held_out is system.reference_evidence:
+        raise InvalidInputError(
+            "held_out is the calibration evidence itself: A/A would be in-sample"
+        )
     rollbacks = 0
     triggers: dict[str, int] = {}
     for d in range(days):
-        traffic = ReplayTraffic(system.reference_evidence, "healthy", seed=seed + d)
+        traffic = ReplayTraffic(held_out, "healthy", seed=seed + d)
         run = system.run(traffic, system.config.horizon_windows)
         if run.rollback:
             rollbacks += 1
             for t in run.rollback["triggers"]:
                 triggers[t] = triggers.get(t, 0) + 1
-    return {"days": days, "false_rollback_rate": rollbacks / days, "triggers": triggers}
+    return {
+        "days": days,
+        "false_rollback_rate": rollbacks / days,
+        "triggers": triggers,
+        "held_out_queries": len(held_out.ndcg_candidate),
+    }
 
 
 def detection_delay(

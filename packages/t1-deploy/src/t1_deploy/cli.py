@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         default=0.0,
         help="δ in nDCG@10 units: authorise when the LCB of ΔnDCG@10 > −δ (0 = superiority)",
     )
+    byod.add_argument(
+        "--hard-nl-margin",
+        type=float,
+        default=0.02,
+        help="non-inferiority margin of the hard-NL slice: its LCB must be ≥ −this",
+    )
     byod.add_argument("--slo-p95-ratio", type=float, default=1.2, help="p95 ≤ this × T0's p95")
     byod.add_argument("--slo-p99-ratio", type=float, default=1.5, help="p99 ≤ this × T0's p99")
     byod.add_argument("--slo-p95-ms", type=float, default=None, help="absolute p95 SLO (ms)")
@@ -145,6 +151,7 @@ def _run_files(args: argparse.Namespace) -> int:
     files = InputFiles(**{f: getattr(args, f) for f in BYOD_FLAGS})
     guards = ProductionGuards(
         noninferiority_margin=args.noninferiority_margin,
+        hard_nl_margin=args.hard_nl_margin,
         slo_p95_ratio=args.slo_p95_ratio,
         slo_p99_ratio=args.slo_p99_ratio,
         slo_p95_ms=args.slo_p95_ms,

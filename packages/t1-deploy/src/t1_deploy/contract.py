@@ -7,8 +7,10 @@ guard that could be evaluated passed.
 - `noninferiority_global`: the 95 % BCa lower bound of the mean per-query ΔnDCG@10 (candidate − T0)
   must exceed −δ, δ = `noninferiority_margin` (δ = 0, the default, makes it a superiority test: a
   candidate identical to T0 — a degenerate interval at 0 — is not authorised).
-- `noninferiority_hard_nl`: the same bound ≥ −δ on the hard-NL slice; not evaluated when the slice
-  or the number of its queries routed to T1 is too small to bound anything.
+- `noninferiority_hard_nl`: the same bound ≥ −δ_hard on the hard-NL slice, with its own margin
+  δ_hard = `hard_nl_margin` (default 0.02: "no harm on the slice" — a margin of 0 would demand a
+  significant improvement there too); not evaluated when the slice or the number of its queries
+  routed to T1 is too small to bound anything.
 - `jaccard_at_10_routed`: mean Jaccard@10 of T1 against its exact-search reference over the queries
   routed to T1 only (queries that never reach T1 say nothing about its index).
 - `aece_drift`: AECE(current) − AECE(reference), bias-corrected by a permutation null of the same two
@@ -43,6 +45,7 @@ class ProductionGuards:
     """Guard thresholds and the minimum data each guard needs before it is evaluated."""
 
     noninferiority_margin: float = 0.0
+    hard_nl_margin: float = 0.02
     slo_p95_ratio: float = 1.2
     slo_p99_ratio: float = 1.5
     slo_p95_ms: float | None = None
@@ -65,6 +68,7 @@ class ProductionGuards:
         check_number(
             "ProductionGuards.noninferiority_margin", self.noninferiority_margin, low=0, high=1
         )
+        check_number("ProductionGuards.hard_nl_margin", self.hard_nl_margin, low=0, high=1)
         check_number("ProductionGuards.slo_p95_ratio", self.slo_p95_ratio, low=1)
         check_number("ProductionGuards.slo_p99_ratio", self.slo_p99_ratio, low=1)
         if self.slo_p95_ms is not None:
@@ -266,11 +270,10 @@ def decide(guards: list[GuardResult]) -> str:
 
 
 def noninferiority_guard(
-    name: str, diffs: npt.NDArray[np.float64], g: ProductionGuards, *, strict: bool
+    name: str, diffs: npt.NDArray[np.float64], g: ProductionGuards, *, margin: float, strict: bool
 ) -> GuardResult:
-    """LCB of the mean paired difference against −δ (strict `>` for the global guard)."""
+    """LCB of the mean paired difference against −margin (strict `>` for the global guard)."""
     ci = paired_bca_interval(diffs, confidence=g.confidence, n_resamples=g.n_resamples, seed=g.seed)
-    margin = g.noninferiority_margin
     test = "superiority (δ = 0)" if margin == 0 else f"non-inferiority, margin δ = {margin:g}"
     failed = not (ci.low > -margin if strict else ci.low >= -margin)
     return _decided(
@@ -287,7 +290,7 @@ def noninferiority_guard(
 
 
 def hard_nl_guard(ev: CandidateEvidence, g: ProductionGuards) -> GuardResult:
-    name, threshold = "noninferiority_hard_nl", -g.noninferiority_margin
+    name, threshold = "noninferiority_hard_nl", -g.hard_nl_margin
     if ev.hard_nl is None:
         return not_evaluated(name, threshold, ">=", "no hard-NL slice given (no queries file)")
     n_hard = int(ev.hard_nl.sum())
@@ -302,7 +305,7 @@ def hard_nl_guard(ev: CandidateEvidence, g: ProductionGuards) -> GuardResult:
             f"{g.min_hard_nl_queries} and >= {g.min_hard_nl_routed}",
         )
     diffs = (ev.ndcg_candidate - ev.ndcg_baseline)[ev.hard_nl]
-    result = noninferiority_guard(name, diffs, g, strict=False)
+    result = noninferiority_guard(name, diffs, g, margin=g.hard_nl_margin, strict=False)
     result.detail += f", {n_routed} routed to T1"
     return result
 
@@ -520,7 +523,9 @@ class T1ReleaseContract:
         g = self.guards
         diffs = candidate.ndcg_candidate - candidate.ndcg_baseline
         guards = [
-            noninferiority_guard("noninferiority_global", diffs, g, strict=True),
+            noninferiority_guard(
+                "noninferiority_global", diffs, g, margin=g.noninferiority_margin, strict=True
+            ),
             hard_nl_guard(candidate, g),
             *latency_guards(candidate, g),
             jaccard_guard(candidate, g),
@@ -585,7 +590,8 @@ class T1ReleaseContract:
             "guard that could be evaluated passed; 'not evaluated' never counts as passed.",
             f"- Quality: two-sided {g.confidence:.0%} BCa bootstrap ({g.n_resamples} resamples of "
             f"queries) of the mean paired ΔnDCG@10; the lower bound must exceed "
-            f"−δ = {-g.noninferiority_margin:g} ({test}).",
+            f"−δ = {-g.noninferiority_margin:g} ({test}); on the hard-NL slice ≥ "
+            f"−δ_hard = {-g.hard_nl_margin:g} (non-inferiority margin of the slice).",
             "- nDCG@10: trec_eval's ndcg_cut_10 (graded linear gains, ideal DCG from the qrels).",
             "- Latency: candidate percentiles relative to T0 measured in the same run; bootstrap "
             "over queries and repeated measurements; a guard fails only when the interval's lower "

@@ -10,6 +10,7 @@ import pytest
 
 from t1_deploy.cli import main
 from t1_deploy.errors import FormatError
+from t1_deploy.package import DeploymentConfig
 from t1_deploy.trec import ndcg_cut, read_latency, read_qrels, read_router_log, read_run
 
 N_DOCS = 60
@@ -182,3 +183,40 @@ def test_missing_queries_count_as_empty_rankings_and_usage_errors(
     router.write_text("qid,upshift,propensity\nq1,1,0.5\n")
     assert _cli(paths, tmp_path / "y", "--router-log", str(router)) == 2
     assert "no decision for" in capsys.readouterr().err
+
+
+def test_reference_system_is_one_producer_of_the_files(
+    tmp_path: Path, tiny_deployment_config: DeploymentConfig
+) -> None:
+    """`reference export` writes the standard files; `run` on them evaluates every guard."""
+    from t1_deploy.reference.export import export_reference
+    from t1_deploy.trec import read_queries
+
+    files = tmp_path / "files"
+    summary = export_reference(files, tiny_deployment_config, epsilon=0.2, repeats=2)
+    log = read_router_log(files / "router.csv")
+    assert len(log) == summary["queries"]
+    for d in log.values():  # ε-greedy: the logged action had probability 1 − ε/2 or ε/2
+        assert d.propensity in (pytest.approx(0.9), pytest.approx(0.1))
+    latency = read_latency(files / "latency.csv")
+    assert all(len(v["t0"]) == 2 and len(v["t1"]) == 2 for v in latency.values())
+    assert {t for q in read_queries(files / "queries.tsv").values() for t in q.slices} <= {
+        "hard_nl",
+        "general",
+    }
+    args = [
+        f"--{n}={files / f}"
+        for n, f in (
+            ("queries", "queries.tsv"),
+            ("latency", "latency.csv"),
+            ("router-log", "router.csv"),
+            ("t1-exact-run", "t1_exact.run"),
+        )
+    ]
+    paths = {"qrels": files / "qrels.txt", "t0": files / "t0.run", "t1": files / "t1.run"}
+    code = _cli(paths, tmp_path / "out", *args)
+    report = json.loads((tmp_path / "out" / "release_report.json").read_text())
+    assert code == (0 if report["verdict"] == "AUTHORISED" else 1)
+    statuses = {g["name"]: g["status"] for g in report["contract"]["guards"]}
+    for name in ("noninferiority_global", "jaccard_at_10_routed", "aece_drift", "p95_ratio_vs_t0"):
+        assert statuses[name] != "not_evaluated", (name, report["contract"]["guards"])

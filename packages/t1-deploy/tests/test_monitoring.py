@@ -126,9 +126,8 @@ def test_aa_false_rollback_rate_and_detection_delay(evidence: CandidateEvidence)
         simulate_false_rollbacks(monitor, calibration, days=1)
     aa = simulate_false_rollbacks(monitor, held_out, days=10, seed=100)
     assert aa["held_out_queries"] == len(held_out.ndcg_candidate)
-    assert (
-        aa["false_rollback_rate"] <= 0.10
-    )  # target 5 %; 10 days give a coarse estimate (the benchmark runs more)
+    # target 5 %; 10 days give a coarse estimate (the benchmark runs more)
+    assert aa["false_rollback_rate"] <= 0.10, aa
     delay = detection_delay(monitor, "quality-regression", runs=10, max_windows=300, seed=5)
     assert delay["detected"] == 10
     assert delay["median_windows"] is not None

@@ -186,11 +186,11 @@ def _guard_lines(guards: list[dict[str, Any]]) -> list[str]:
 
 
 def _reference(args: argparse.Namespace) -> int:
+    from t1_deploy.package import DeploymentConfig
     from t1_deploy.reference.export import export_reference
 
-    summary = export_reference(
-        args.out, profile=args.profile, seed=args.seed, epsilon=args.epsilon, repeats=args.repeats
-    )
+    config = DeploymentConfig.profile(args.profile, seed=args.seed)
+    summary = export_reference(args.out, config, epsilon=args.epsilon, repeats=args.repeats)
     print(
         f"wrote {summary['queries']} queries to {args.out}: qrels.txt t0.run t1.run "
         f"t1_exact.run queries.tsv latency.csv router.csv "

@@ -7,7 +7,8 @@ Monte Carlo over bootstrap windows of the measured differences so that a healthy
 (1440) raises a false alarm with probability ≤ 2.5 % (half of the 5 % daily budget), which keeps
 repeated looks from inflating false rollbacks. Calibration drift is measured on a sliding window of
 the last `calibration_windows` windows against the reference AECE at that same sample size (AECE is
-biased upwards by noise, so both sides must carry the same bias).
+biased upwards by noise, so both sides must carry the same bias), minus an allowance for the
+reference sample's own noise; the reported `aece_drift` is the excess beyond that allowance.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from t1_deploy._io import write_json
 from t1_deploy._validate import check_int, check_number
 from t1_deploy.contract import CandidateEvidence, T1ReleaseContract
 from t1_deploy.errors import ConfigError, InvalidInputError
-from t1_deploy.stats import _aece, adaptive_ece
+from t1_deploy.stats import _aece
 
 log = logging.getLogger(__name__)
 
@@ -282,18 +283,27 @@ class ProductionMonitoringSystem:
         self.reset()
 
     def _reference_aece(self, ev: CandidateEvidence) -> float:
-        """Mean AECE of resamples as large as the sliding window: carries the same noise bias."""
+        """Reference AECE at the sliding window's size, and the allowance for its own noise.
+
+        The reference queries are a sample too: live traffic from the same (undrifted) population
+        has a different finite-sample AECE. Each replicate bootstraps the reference queries (a
+        plausible population) and draws a window-sized sample from it; the reference is the mean
+        and `aece_allowance` the distance from it to the replicates' 97.5th percentile (half the
+        daily 5 % budget, like the quality trigger), so only drift beyond that noise counts.
+        """
         cfg = self.config
         n = cfg.queries_per_window * cfg.calibration_windows
         rng = np.random.default_rng(cfg.seed + 7)
         conf = np.clip(ev.require("router_confidence"), 0.0, 1.0)
+        benefit = ev.require("realised_benefit")
         values = []
-        for _ in range(30):
-            rows = rng.integers(0, len(conf), size=n)
-            values.append(
-                adaptive_ece(conf[rows], ev.require("realised_benefit")[rows], cfg.aece_bins)
-            )
-        return float(np.mean(values))
+        for _ in range(200):
+            population = rng.integers(0, len(conf), size=len(conf))
+            rows = population[rng.integers(0, len(conf), size=n)]
+            values.append(_aece(conf[rows], benefit[rows], cfg.aece_bins))
+        reference = float(np.mean(values))
+        self.aece_allowance = float(np.quantile(values, 0.975)) - reference
+        return reference
 
     def _register(self, registry: Any) -> dict[str, Any]:
         from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -360,7 +370,9 @@ class ProductionMonitoringSystem:
         if full and (self._last_drift is None or self.window % self.config.calibration_every == 0):
             conf = np.concatenate([c for c, _ in self._calib])
             ben = np.concatenate([b for _, b in self._calib])
-            self._last_drift = _aece(conf, ben, self.config.aece_bins) - self.aece_reference
+            self._last_drift = (
+                _aece(conf, ben, self.config.aece_bins) - self.aece_reference - self.aece_allowance
+            )
         drift = self._last_drift
         metrics = WindowMetrics(
             window=self.window,
@@ -500,6 +512,7 @@ class ProductionMonitoringSystem:
                 "reference_delta_ndcg": self.reference_delta,
                 "sigma_delta_ndcg": self.sigma,
                 "aece_reference": self.aece_reference,
+                "aece_allowance": self.aece_allowance,
             },
             "severity_rules": {
                 "WARNING": f"a guard within {cfg['warning_margin']:.0%} of its limit",
@@ -511,7 +524,8 @@ class ProductionMonitoringSystem:
                 "latency_breach": f"p95 > {cfg['latency_p95_max_ms']} ms "
                 f"for {cfg['latency_persistence']} windows",
                 "stability_loss": f"Jaccard@10 < {cfg['jaccard_min']}",
-                "calibration_drift": f"AECE drift > {cfg['aece_drift_max']}",
+                "calibration_drift": "AECE drift beyond the reference-noise allowance > "
+                f"{cfg['aece_drift_max']}",
             },
         }
         json.dumps(payload, allow_nan=False)

@@ -15,7 +15,7 @@ import csv
 import io
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from t1_deploy._io import atomic_write_text
 from t1_deploy._validate import check_int, check_number
 from t1_deploy.confounding import epsilon_greedy
 from t1_deploy.trec import Qrels, Run, write_qrels, write_run
+
+if TYPE_CHECKING:
+    from t1_deploy.package import DeploymentConfig
 
 TOP = 10
 
@@ -38,9 +41,8 @@ def _timed(run: Any, repeats: int) -> tuple[Any, list[float]]:
 
 def export_reference(
     out_dir: str | Path,
+    config: DeploymentConfig | None = None,
     *,
-    profile: str = "quick",
-    seed: int = 0,
     epsilon: float = 0.1,
     repeats: int = 3,
 ) -> dict[str, Any]:
@@ -50,14 +52,14 @@ def export_reference(
     from threadpoolctl import threadpool_limits
 
     from t1_deploy.gating import TwoStageGatingOptimizer
-    from t1_deploy.package import DeploymentConfig, ProductionDeploymentPackage
+    from t1_deploy.package import ProductionDeploymentPackage
     from t1_deploy.router import MonotoneRouterDistiller
 
     epsilon = check_number("epsilon", epsilon, low=0.001, high=1.0)
     repeats = check_int("repeats", repeats, low=1, high=50)
     out = Path(out_dir)
-    config = DeploymentConfig.profile(profile, seed=seed)
     package = ProductionDeploymentPackage(config)
+    config = package.config
     with threadpool_limits(1):
         dataset = package._require_dataset()
         system = package._ensure_system()
@@ -95,7 +97,7 @@ def export_reference(
             queries.append(f"{qid}\t{' '.join(pair.query.split())}\t{tag}")
             features.append(system.context_features(pair.query, t0_ids, bm25))
     scores = distiller.predict(np.asarray(features))
-    rng = np.random.default_rng(seed + 17)
+    rng = np.random.default_rng(config.seed + 17)
     upshift, p_upshift = epsilon_greedy(scores, gate.theta_star, epsilon, rng)
     p_logged = np.where(upshift, p_upshift, 1.0 - p_upshift)  # probability of the logged action
     write_qrels(out / "qrels.txt", qrels)

@@ -28,6 +28,7 @@ from t1_deploy.contract import (
 from t1_deploy.errors import FormatError
 from t1_deploy.reference.dataset import nl_confidence
 from t1_deploy.trec import (
+    Query,
     jaccard_top,
     ndcg_cut,
     read_latency,
@@ -59,7 +60,7 @@ def _padded(rows: list[list[float]]) -> npt.NDArray[np.float64]:
     return out
 
 
-def hard_nl_slice(query: Any) -> bool:
+def hard_nl_slice(query: Query) -> bool:
     """Tagged `hard_nl` in the queries file; untagged files: text with no identifier-like word."""
     return HARD_NL_TAG in query.slices or (not query.slices and nl_confidence(query.text) == 1.0)
 

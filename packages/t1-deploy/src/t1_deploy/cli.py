@@ -47,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         default=0.02,
         help="non-inferiority margin of the hard-NL slice: its LCB must be ≥ −this",
     )
-    byod.add_argument("--slo-p95-ratio", type=float, default=1.2, help="p95 ≤ this × T0's p95")
-    byod.add_argument("--slo-p99-ratio", type=float, default=1.5, help="p99 ≤ this × T0's p99")
+    byod.add_argument("--slo-p95-ratio", type=float, default=2.0, help="p95 ≤ this × T0's p95")
+    byod.add_argument("--slo-p99-ratio", type=float, default=3.0, help="p99 ≤ this × T0's p99")
     byod.add_argument("--slo-p95-ms", type=float, default=None, help="absolute p95 SLO (ms)")
     run.add_argument("--profile", choices=("default", "quick"), default="default")
     run.add_argument("--seed", type=int, default=0)

@@ -17,8 +17,8 @@ guard that could be evaluated passed.
   sizes; fails only when it exceeds the tolerance and the permutation p-value is below α, so the
   false-fail rate without drift is at most α.
 - `p95_ratio_vs_t0`, `p99_ratio_vs_t0` (and `p95_latency_ms` when an absolute SLO is configured):
-  candidate tail latency relative to T0 measured in the same run, with a bootstrap interval over
-  queries and repeated measurements; fails only when the interval's lower bound exceeds the SLO
+  candidate tail latency (over queries, each query's latency the median of its repeated
+  measurements) relative to T0 measured in the same run, with a bootstrap interval over queries; fails only when the interval's lower bound exceeds the SLO
   (defaults: p95 ≤ 2 × T0's p95, p99 ≤ 3 × T0's p99 — configuration, not constants of a machine).
 """
 
@@ -432,29 +432,30 @@ def latency_interval(
 ) -> tuple[float, float, float]:
     """Point value and percentile-bootstrap interval of p_q(candidate) / p_q(T0) (or of p_q itself).
 
-    The quantity is the percentile of a request's latency: a random query, served once. The point
-    value pools every repeated measurement; each resample draws queries with replacement and, for
-    each drawn query, one of its measurements (the same draw for both arms, so an unchanged query
-    stays unchanged).
+    A query's latency is the median of its repeated measurements, so a scheduler preemption that
+    hits one repetition (machine load, not the ranker) does not become tail latency; the
+    percentile is over queries, and the bootstrap resamples queries (the same rows for both arms,
+    so an unchanged query stays unchanged). Resampling the repetitions as well would not do: the
+    median of three draws from three measurements lands on a preempted one a quarter of the time.
     """
-    n = len(candidate)
+    cand_med = np.nanmedian(candidate, axis=1)
+    base_med = np.nanmedian(baseline, axis=1)
+    n = len(cand_med)
     rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_resamples, n))
-    u = rng.random((n_resamples, n))
-    cand_counts = np.sum(np.isfinite(candidate), axis=1)
-    base_counts = np.sum(np.isfinite(baseline), axis=1)
-    cand = candidate[idx, (u * cand_counts[idx]).astype(np.int64)]
-    base = baseline[idx, (u * base_counts[idx]).astype(np.int64)]
-    cand_q = np.percentile(cand, q, axis=1)
-    point_c = float(np.nanpercentile(candidate, q))
-    if relative:
-        base_q = np.percentile(base, q, axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            stat = np.where(base_q > 0, cand_q / base_q, np.inf)
-        point_b = float(np.nanpercentile(baseline, q))
-        point = point_c / point_b if point_b > 0 else math.inf
-    else:
-        stat, point = cand_q, point_c
+    stats_: list[npt.NDArray[np.float64]] = []
+    for start in range(0, n_resamples, 200):  # chunks bound the (resamples × queries) arrays
+        idx = rng.integers(0, n, size=(min(200, n_resamples - start), n))
+        cand_q = np.percentile(cand_med[idx], q, axis=1)
+        if relative:
+            base_q = np.percentile(base_med[idx], q, axis=1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stats_.append(np.where(base_q > 0, cand_q / base_q, np.inf))
+        else:
+            stats_.append(cand_q)
+    stat = np.concatenate(stats_)
+    point_c = float(np.percentile(cand_med, q))
+    point_b = float(np.percentile(base_med, q))
+    point = (point_c / point_b if point_b > 0 else math.inf) if relative else point_c
     alpha = (1.0 - confidence) / 2.0
     return point, float(np.quantile(stat, alpha)), float(np.quantile(stat, 1.0 - alpha))
 

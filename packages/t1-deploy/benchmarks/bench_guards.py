@@ -78,7 +78,7 @@ def main() -> None:
         ours_false += run.rollback is not None
         for t in run.rollback["triggers"] if run.rollback else []:
             triggers[t] = triggers.get(t, 0) + 1
-        peer_false += naive_rollback_window(run.history, monitor.reference_delta, se) is not None
+        peer_false += naive_rollback_window(run.history, monitor.quality_target, se) is not None
     delays_ours, delays_peer = [], []
     runs = 5 if args.quick else 30
     for r in range(runs):
@@ -86,7 +86,7 @@ def main() -> None:
         run = monitor.run(traffic, 300, stop_on_rollback=False)
         if run.rollback is not None:
             delays_ours.append(run.rollback["window"] + 1)
-        naive = naive_rollback_window(run.history, monitor.reference_delta, se)
+        naive = naive_rollback_window(run.history, monitor.quality_target, se)
         if naive is not None:
             delays_peer.append(naive + 1)
     print(

@@ -2,7 +2,8 @@
 
 Each window replays `queries_per_window` queries of measured evidence (optionally with an injected
 fault) and checks four guards. Quality uses a one-sided CUSUM of the standardised shortfall of the
-window's mean ΔnDCG@10 (candidate − T0) below the release reference; its limit h is calibrated by
+window's mean ΔnDCG@10 (candidate − T0) below the release reference's 95 % lower bound (the
+reference is a sample, so its own error is allowed for); its limit h is calibrated by
 Monte Carlo over bootstrap windows of the measured differences so that a healthy day of windows
 (1440) raises a false alarm with probability ≤ 2.5 % (half of the 5 % daily budget), which keeps
 repeated looks from inflating false rollbacks. Calibration drift is measured on a sliding window of
@@ -278,6 +279,12 @@ class ProductionMonitoringSystem:
             seed=cfg.seed,
             increments=(self.reference_delta - bank) / self.se_window,
         )
+        # The reference mean is itself an estimate from len(diffs) queries: live traffic from the
+        # same, undegraded population has a mean that differs by its sampling error. The CUSUM
+        # therefore tracks shortfalls below the reference's two-sided 95 % lower bound (the
+        # out-of-sample A/A fired every day when it tracked the point estimate).
+        self.reference_se = self.sigma / np.sqrt(len(diffs))
+        self.quality_target = self.reference_delta - 1.959964 * self.reference_se
         self.aece_reference = self._reference_aece(reference)
         self._metrics = self._register(registry)
         self.reset()
@@ -363,7 +370,7 @@ class ProductionMonitoringSystem:
         diffs = arrays["ndcg_candidate"] - arrays["ndcg_baseline"]
         mean = float(diffs.mean())
         se = self.sigma / np.sqrt(n)
-        z = (self.reference_delta - mean) / se
+        z = (self.quality_target - mean) / se
         self.cusum = max(0.0, self.cusum + z - self.k)
         self._calib.append((np.clip(arrays["confidence"], 0, 1), arrays["benefit"]))
         full = len(self._calib) == self.config.calibration_windows
@@ -471,6 +478,7 @@ class ProductionMonitoringSystem:
                 "limit": self.h,
                 "k": self.k,
                 "reference_delta": self.reference_delta,
+                "quality_target": self.quality_target,
                 "sigma": self.sigma,
             },
             "aece_reference": self.aece_reference,
@@ -510,6 +518,7 @@ class ProductionMonitoringSystem:
                 "cusum_limit": self.h,
                 "cusum_k": self.k,
                 "reference_delta_ndcg": self.reference_delta,
+                "quality_target_delta_ndcg": self.quality_target,
                 "sigma_delta_ndcg": self.sigma,
                 "aece_reference": self.aece_reference,
                 "aece_allowance": self.aece_allowance,

@@ -85,9 +85,9 @@ def main() -> None:
         print(
             row(
                 f"guard {g['name']}",
-                f"{g['value']:.4f}",
+                "—" if g["value"] is None else f"{g['value']:.4f}",
                 f"{g['comparison']} {g['threshold']:g}",
-                "pass" if g["passed"] else "FAIL",
+                {"passed": "pass", "failed": "FAIL", "not_evaluated": "not evaluated"}[g["status"]],
             )
         )
 

@@ -1,4 +1,5 @@
-"""`t1-deploy run` and `t1-deploy monitor`: exit 0 ok/authorised, 1 blocked/rolled back, 2 error."""
+"""`t1-deploy run`, `monitor` and `reference export`: exit 0 ok/authorised, 1 blocked/rolled back,
+2 usage, input or any unexpected error."""
 
 from __future__ import annotations
 
@@ -19,9 +20,36 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="t1-deploy", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
-        "run", help="build the reference system, run every component, write artifacts"
+        "run",
+        help="release contract on your TREC files (--qrels/--t0-run/--t1-run), or, without "
+        "them, build the reference system, run every component and write artifacts",
     )
     run.add_argument("--out", required=True, type=Path, help="artifact directory (created)")
+    byod = run.add_argument_group("your own search system (TREC formats)")
+    byod.add_argument("--qrels", type=Path, help="TREC qrels: qid iter docid rel (graded)")
+    byod.add_argument("--t0-run", type=Path, help="TREC run of the production ranker T0")
+    byod.add_argument("--t1-run", type=Path, help="TREC run of the candidate ranker T1")
+    byod.add_argument("--queries", type=Path, help="qid<TAB>text[<TAB>slices] (hard-NL slice)")
+    byod.add_argument("--latency", type=Path, help="CSV qid,stage,latency_ms (repeats allowed)")
+    byod.add_argument("--router-log", type=Path, help="CSV qid,upshift,propensity[,confidence]")
+    byod.add_argument(
+        "--t1-exact-run", type=Path, help="TREC run of T1 with exact search (Jaccard reference)"
+    )
+    byod.add_argument(
+        "--noninferiority-margin",
+        type=float,
+        default=0.0,
+        help="δ in nDCG@10 units: authorise when the LCB of ΔnDCG@10 > −δ (0 = superiority)",
+    )
+    byod.add_argument(
+        "--hard-nl-margin",
+        type=float,
+        default=0.02,
+        help="non-inferiority margin of the hard-NL slice: its LCB must be ≥ −this",
+    )
+    byod.add_argument("--slo-p95-ratio", type=float, default=2.0, help="p95 ≤ this × T0's p95")
+    byod.add_argument("--slo-p99-ratio", type=float, default=3.0, help="p99 ≤ this × T0's p99")
+    byod.add_argument("--slo-p95-ms", type=float, default=None, help="absolute p95 SLO (ms)")
     run.add_argument("--profile", choices=("default", "quick"), default="default")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument(
@@ -31,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
         help="override the profile's data set size (query/document pairs)",
     )
     run.add_argument("--output-format", choices=("text", "json"), default="text")
+    ref = sub.add_parser("reference", help="the built-in reference search system")
+    ref_sub = ref.add_subparsers(dest="reference_command", required=True)
+    export = ref_sub.add_parser(
+        "export", help="write the reference system's test split as TREC/CSV files for `run`"
+    )
+    export.add_argument("out", type=Path, help="directory (created)")
+    export.add_argument("--profile", choices=("default", "quick"), default="quick")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--epsilon", type=float, default=0.1, help="router exploration rate")
+    export.add_argument("--repeats", type=int, default=3, help="latency measurements per stage")
     mon = sub.add_parser("monitor", help="replay one-minute windows through the production monitor")
     mon.add_argument("--duration", type=int, required=True, help="number of one-minute windows")
     mon.add_argument(
@@ -63,7 +101,12 @@ def _progress_bars(stack: ExitStack, total_queries: int) -> tuple[Any, Any]:
     return steps, queries
 
 
+BYOD_FLAGS = ("qrels", "t0_run", "t1_run", "queries", "latency", "router_log", "t1_exact_run")
+
+
 def _run(args: argparse.Namespace) -> int:
+    if any(getattr(args, f) is not None for f in BYOD_FLAGS):
+        return _run_files(args)
     from t1_deploy.package import DeploymentConfig, ProductionDeploymentPackage
 
     config = DeploymentConfig.profile(args.profile, seed=args.seed)
@@ -96,6 +139,67 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK if results["deployment_ready"] else EXIT_POLICY
 
 
+def _run_files(args: argparse.Namespace) -> int:
+    from t1_deploy.byod import InputFiles, evaluate_files, write_report
+    from t1_deploy.contract import ProductionGuards
+
+    missing = [
+        f"--{f.replace('_', '-')}" for f in ("qrels", "t0_run", "t1_run") if not getattr(args, f)
+    ]
+    if missing:
+        raise T1DeployError(f"evaluating your own files needs {', '.join(missing)}")
+    files = InputFiles(**{f: getattr(args, f) for f in BYOD_FLAGS})
+    guards = ProductionGuards(
+        noninferiority_margin=args.noninferiority_margin,
+        hard_nl_margin=args.hard_nl_margin,
+        slo_p95_ratio=args.slo_p95_ratio,
+        slo_p99_ratio=args.slo_p99_ratio,
+        slo_p95_ms=args.slo_p95_ms,
+        seed=args.seed,
+    )
+    contract, result, coverage, rows = evaluate_files(files, guards)
+    report = write_report(args.out, contract, result, coverage, rows, files)
+    if args.output_format == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        n = report["ndcg_at_10"]
+        lines = [
+            f"nDCG@10 on {coverage['evaluated_queries']} queries: T0 {n['t0']:.4f}  "
+            f"T1 {n['t1']:.4f}  candidate {n['candidate']:.4f}",
+            *_guard_lines(report["contract"]["guards"]),
+            f"verdict: {report['verdict']}   report: {args.out / 'release_report.json'}",
+        ]
+        print("\n".join(lines))
+    return EXIT_OK if result.authorised else EXIT_POLICY
+
+
+def _guard_lines(guards: list[dict[str, Any]]) -> list[str]:
+    lines = ["release contract guards:"]
+    for g in guards:
+        mark = {"passed": "ok ", "failed": "NO ", "not_evaluated": "-- "}[g["status"]]
+        value = "not evaluated" if g["status"] == "not_evaluated" else f"{g['value']:.5f}"
+        lines.append(
+            f"  {mark} {g['name']}: {value} (passes if {g['comparison']} {g['threshold']:g}) "
+            f"{g['detail']}"
+        )
+    return lines
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from t1_deploy.package import DeploymentConfig
+    from t1_deploy.reference.export import export_reference
+
+    config = DeploymentConfig.profile(args.profile, seed=args.seed)
+    summary = export_reference(args.out, config, epsilon=args.epsilon, repeats=args.repeats)
+    print(
+        f"wrote {summary['queries']} queries to {args.out}: qrels.txt t0.run t1.run "
+        f"t1_exact.run queries.tsv latency.csv router.csv "
+        f"(θ* {summary['theta_star']:.4f}, ε {summary['epsilon']:g}, "
+        f"{summary['upshifted']} upshifted)"
+    )
+    return EXIT_OK
+
+
 def render_summary(results: dict[str, Any], out: Path) -> str:
     n = results["ndcg_at_10"]
     lines = [
@@ -106,13 +210,8 @@ def render_summary(results: dict[str, Any], out: Path) -> str:
         f"({'pass' if results['no_regret']['passed'] else 'FAIL'})",
         "router fidelity R²: "
         + ", ".join(f"{k} {v:.4f}" for k, v in results["distillation"]["r2_holdout"].items()),
-        "release contract guards:",
+        *_guard_lines(results["contract"]["guards"]),
     ]
-    for g in results["contract"]["guards"]:
-        lines.append(
-            f"  {'ok ' if g['passed'] else 'NO '} {g['name']}: {g['value']:.5f} "
-            f"{g['comparison']} {g['threshold']:g}"
-        )
     lines.append(f"verdict: {results['verdict']}   artifacts: {out}")
     return "\n".join(lines)
 
@@ -184,9 +283,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_cli_logging()
     try:
         with correlated():
-            return _run(args) if args.command == "run" else _monitor(args)
+            commands = {"run": _run, "monitor": _monitor, "reference": _reference}
+            return commands[args.command](args)
     except (T1DeployError, OSError) as exc:
         print(f"t1-deploy: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # exit 2, never 1, on anything unexpected
+        print(f"t1-deploy: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -2,8 +2,9 @@
 
 Logs are observational: the router upshifted the queries it judged hard, so upshifted queries
 differ from the rest before any treatment. The resolver stratifies on {NL-confidence decile ×
-query-length bin × language (top-level module)}, fits a logistic propensity model on the router's
-context features and the logged router score, and estimates the effect of upshifting with
+query-length bin × language (top-level module)}, takes the propensities the router logged with
+its decisions (ε-greedy: known exactly) — or, for logs without them, fits a logistic propensity
+model on the router's context features and score — and estimates the effect of upshifting with
 per-stratum Hajek inverse-propensity weighting combined by stratum size. Diagnostics: Kish ESS/N
 per slice, the PSIS Pareto k̂ of the weights, a within-stratum permutation test, and two
 negative controls (a placebo outcome that T1 cannot change — T0's own nDCG — and a placebo
@@ -79,6 +80,7 @@ class Observations:
     placebo_outcome: npt.NDArray[np.float64]
     router_score: npt.NDArray[np.float64] | None = None  # logged with each decision when known
     oracle_effect: float | None = None  # known only in the reference system (both arms measured)
+    logged_propensity: npt.NDArray[np.float64] | None = None  # P(upshift | query) as logged
 
     def __post_init__(self) -> None:
         self.features = check_array("features", self.features, ndim=2, min_len=20)
@@ -93,6 +95,13 @@ class Observations:
         if self.router_score is not None:
             self.router_score = check_array("router_score", self.router_score)
             check_same_length(["features", "router_score"], [self.features, self.router_score])
+        if self.logged_propensity is not None:
+            self.logged_propensity = check_array("logged_propensity", self.logged_propensity)
+            check_same_length(
+                ["features", "logged_propensity"], [self.features, self.logged_propensity]
+            )
+            if self.logged_propensity.min() <= 0 or self.logged_propensity.max() >= 1:
+                raise InvalidInputError("logged_propensity must lie in (0, 1) for IPW")
         if not np.isin(self.treatment, (0.0, 1.0)).all():
             raise InvalidInputError("treatment must be 0/1")
         if self.treatment.min() == self.treatment.max():
@@ -113,7 +122,23 @@ class ConfoundingReport:
     khat: float
     n_strata: int
     n_used: int
+    propensity_source: str = "fitted"  # "logged" when the router logged its own propensities
     passed: dict[str, bool] = field(default_factory=dict)
+
+
+def epsilon_greedy(
+    scores: npt.NDArray[np.float64], theta: float, epsilon: float, rng: np.random.Generator
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    """ε-greedy around θ: upshift iff τ̂ ≥ θ, except that with probability ε a fair coin decides.
+
+    Returns the decisions and P(upshift | τ̂) — known exactly, so the audit needs no model of it.
+    """
+    greedy = scores >= theta
+    explore = rng.random(len(scores)) < epsilon
+    coin = rng.random(len(scores)) < 0.5
+    upshift = np.where(explore, coin, greedy)
+    p_upshift = np.where(greedy, 1.0 - epsilon / 2.0, epsilon / 2.0)
+    return upshift, p_upshift
 
 
 def log_router_decisions(
@@ -125,14 +150,17 @@ def log_router_decisions(
     query_length: npt.ArrayLike,
     language: npt.ArrayLike,
     *,
-    temperature: float = 2.0,
+    theta: float,
+    epsilon: float = 0.1,
     seed: int = 0,
 ) -> Observations:
-    """Observational logs from a stochastic logging policy P(upshift) = σ((τ̂ − median)/(T·sd))."""
+    """The router's own ε-greedy decisions around θ on measured queries, with their propensities;
+    the outcome logged is the measured nDCG@10 of the arm actually served."""
     scores = check_array("router_scores", router_scores)
-    z = (scores - np.median(scores)) / (temperature * (scores.std() or 1.0))
-    p = 1.0 / (1.0 + np.exp(-z))
-    t = (np.random.default_rng(seed).random(len(p)) < p).astype(float)
+    theta = check_number("theta", theta)
+    epsilon = check_number("epsilon", epsilon, low=0.001, high=1.0)
+    upshift, p_upshift = epsilon_greedy(scores, theta, epsilon, np.random.default_rng(seed))
+    t = upshift.astype(float)
     y0, y1 = check_array("ndcg_t0", ndcg_t0), check_array("ndcg_t1", ndcg_t1)
     return Observations(
         features=np.asarray(features, dtype=float),
@@ -144,6 +172,7 @@ def log_router_decisions(
         placebo_outcome=y0,
         router_score=scores,
         oracle_effect=float(np.mean(y1 - y0)),
+        logged_propensity=p_upshift,
     )
 
 
@@ -176,6 +205,8 @@ class ConfoundingResolver:
     def propensity(
         self, obs: Observations, strata: npt.NDArray[np.int64]
     ) -> npt.NDArray[np.float64]:
+        if obs.logged_propensity is not None:
+            return obs.logged_propensity
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
@@ -322,6 +353,7 @@ class ConfoundingResolver:
             khat=khat,
             n_strata=int(valid.sum()),
             n_used=int(onehot[:, valid].sum()),
+            propensity_source="fitted" if obs.logged_propensity is None else "logged",
         )
         report.passed = {
             "ess": report.min_ess_ratio >= cfg.ess_threshold,

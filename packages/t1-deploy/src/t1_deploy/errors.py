@@ -25,3 +25,7 @@ class ArtifactError(T1DeployError):
 
 class NotFittedError(T1DeployError):
     """A component was used before `fit`/`optimize` produced its state."""
+
+
+class FormatError(InvalidInputError):
+    """An input file is malformed; the message names the file and the line."""

@@ -1,8 +1,10 @@
-"""Two-stage gating: θ* by dual ascent on a Lagrangian, θ*−δ as the cheap early-exit threshold.
+"""Two-stage gating: θ* and δ by exhaustive search of the (θ, δ) grid, θ*−δ the early-exit threshold.
 
 Replay of measured latencies: a query with router score τ̂ < θ−δ exits after T0; θ−δ ≤ τ̂ < θ gets
 the cheap T1-lite re-rank; τ̂ ≥ θ gets full T1. Every routed query also pays the router's measured
 evaluation time. Objective: mean ΔnDCG@10 vs T0; constraint: p95(routed) − p95(T0) ≤ budget.
+The grid is finite and every point is replayed anyway, so the best feasible point is found exactly
+by enumeration (a Lagrangian dual ascent over the same grid returned worse feasible points).
 """
 
 from __future__ import annotations
@@ -24,13 +26,10 @@ from t1_deploy.reference.system import QueryLog
 class GatingOptimizationConfig:
     theta_sweep_range: tuple[float, float] = (0.9, 1.1)
     budget_constraint_ms: float = 0.2
-    dual_ascent_tolerance: float = 1e-6
     n_theta: int = 41
     delta_fractions: tuple[float, ...] = (0.0, 0.01, 0.025, 0.05)
     start_upshift_share: float = 0.05
     theta_start: float | None = None
-    step_size: float = 0.05
-    max_iterations: int = 200
     min_gain: float = 0.01
 
     def __post_init__(self) -> None:
@@ -45,9 +44,6 @@ class GatingOptimizationConfig:
         check_number(
             "GatingOptimizationConfig.budget_constraint_ms", self.budget_constraint_ms, low=0
         )
-        check_number(
-            "GatingOptimizationConfig.dual_ascent_tolerance", self.dual_ascent_tolerance, low=0
-        )
         check_int("GatingOptimizationConfig.n_theta", self.n_theta, low=2, high=10_000)
         for d in self.delta_fractions:
             check_number("GatingOptimizationConfig.delta_fractions[]", d, low=0, high=1)
@@ -59,8 +55,6 @@ class GatingOptimizationConfig:
         )
         if self.theta_start is not None:
             check_number("GatingOptimizationConfig.theta_start", self.theta_start)
-        check_number("GatingOptimizationConfig.step_size", self.step_size, low=1e-9)
-        check_int("GatingOptimizationConfig.max_iterations", self.max_iterations, low=1, high=10**6)
         check_number("GatingOptimizationConfig.min_gain", self.min_gain)
 
 
@@ -69,14 +63,13 @@ class GatingResult:
     theta_star: float
     delta: float
     theta_early_exit: float
-    lagrange_multiplier: float
     feasible: bool
     mean_delta_ndcg: float
     p95_lift_ms: float
     shares: dict[str, float]
     roc_auc: float
-    iterations: int
-    history: list[dict[str, float]] = field(default_factory=list)
+    grid_size: int
+    method: str = "exhaustive"
     roc: dict[str, list[float]] = field(default_factory=dict)
 
 
@@ -137,31 +130,11 @@ class TwoStageGatingOptimizer:
                         "lite": float(np.mean(stage == 1)),
                     }
                 )
-        gains = np.array([g["gain"] for g in grid])
-        slack = np.array([g["lift"] for g in grid]) - cfg.budget_constraint_ms
-        lam, history, best = 0.0, [], None
-        iterations = 0
-        for iterations in range(1, cfg.max_iterations + 1):
-            pick = int(np.argmax(gains - lam * slack))
-            if slack[pick] <= 0 and (best is None or gains[pick] > gains[best]):
-                best = pick
-            # diminishing step η/√t: the dual iterates settle instead of cycling on a discrete grid
-            new_lam = max(0.0, lam + cfg.step_size / np.sqrt(iterations) * slack[pick])
-            history.append(
-                {
-                    "iteration": iterations,
-                    "lambda": lam,
-                    "theta": grid[pick]["theta"],
-                    "gain": float(gains[pick]),
-                    "slack_ms": float(slack[pick]),
-                }
-            )
-            if abs(new_lam - lam) <= cfg.dual_ascent_tolerance:
-                lam = new_lam
-                break
-            lam = new_lam
-        feasible = best is not None
-        if best is None:  # nothing met the budget: keep everyone on T0 (the highest θ, no band)
+        feasible_points = [i for i, g in enumerate(grid) if g["lift"] <= cfg.budget_constraint_ms]
+        feasible = bool(feasible_points)
+        if feasible:  # highest gain; ties → fewest T1 upshifts (cheapest), then grid order
+            best = max(feasible_points, key=lambda i: (grid[i]["gain"], -grid[i]["t1"], -i))
+        else:  # nothing met the budget: keep everyone on T0 (the highest θ, no band)
             best = int(np.argmax([g["theta"] if g["delta"] == 0 else -np.inf for g in grid]))
         chosen = grid[best]
         from sklearn.metrics import roc_auc_score, roc_curve
@@ -175,7 +148,6 @@ class TwoStageGatingOptimizer:
             theta_star=chosen["theta"],
             delta=chosen["delta"],
             theta_early_exit=chosen["theta"] - chosen["delta"],
-            lagrange_multiplier=lam,
             feasible=feasible,
             mean_delta_ndcg=chosen["gain"],
             p95_lift_ms=chosen["lift"],
@@ -185,8 +157,7 @@ class TwoStageGatingOptimizer:
                 "t1": chosen["t1"],
             },
             roc_auc=float(roc_auc_score(positives, scores)),
-            iterations=iterations,
-            history=history[-50:],
+            grid_size=len(grid),
             roc={
                 "fpr": fpr[keep].tolist(),
                 "tpr": tpr[keep].tolist(),

@@ -2,12 +2,14 @@
 
 Each window replays `queries_per_window` queries of measured evidence (optionally with an injected
 fault) and checks four guards. Quality uses a one-sided CUSUM of the standardised shortfall of the
-window's mean ΔnDCG@10 (candidate − T0) below the release reference; its limit h is calibrated by
+window's mean ΔnDCG@10 (candidate − T0) below the release reference's 95 % lower bound (the
+reference is a sample, so its own error is allowed for); its limit h is calibrated by
 Monte Carlo over bootstrap windows of the measured differences so that a healthy day of windows
 (1440) raises a false alarm with probability ≤ 2.5 % (half of the 5 % daily budget), which keeps
 repeated looks from inflating false rollbacks. Calibration drift is measured on a sliding window of
 the last `calibration_windows` windows against the reference AECE at that same sample size (AECE is
-biased upwards by noise, so both sides must carry the same bias).
+biased upwards by noise, so both sides must carry the same bias), minus an allowance for the
+reference sample's own noise; the reported `aece_drift` is the excess beyond that allowance.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from t1_deploy._io import write_json
 from t1_deploy._validate import check_int, check_number
 from t1_deploy.contract import CandidateEvidence, T1ReleaseContract
 from t1_deploy.errors import ConfigError, InvalidInputError
-from t1_deploy.stats import _aece, adaptive_ece
+from t1_deploy.stats import _aece
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +133,10 @@ class ReplayTraffic:
         batch = {
             "ndcg_candidate": ev.ndcg_candidate[rows].copy(),
             "ndcg_baseline": ev.ndcg_baseline[rows].copy(),
-            "latency_ms": ev.latency_candidate_ms[rows].copy(),
-            "jaccard": ev.jaccard[rows].copy(),
-            "confidence": np.clip(ev.router_confidence[rows], 0.0, 1.0),
-            "benefit": ev.realised_benefit[rows].copy(),
+            "latency_ms": ev.require("latency_candidate_ms")[rows].copy(),
+            "jaccard": ev.require("jaccard")[rows].copy(),
+            "confidence": np.clip(ev.require("router_confidence")[rows], 0.0, 1.0),
+            "benefit": ev.require("realised_benefit")[rows].copy(),
         }
         faulty = self.window >= self.fault_start_window
         if faulty and self.scenario == "quality-regression":
@@ -253,6 +255,8 @@ class ProductionMonitoringSystem:
         if not isinstance(release_contract, T1ReleaseContract):
             raise InvalidInputError("release_contract must be a T1ReleaseContract")
         self.contract = release_contract
+        for name in ("latency_candidate_ms", "jaccard", "router_confidence", "realised_benefit"):
+            reference.require(name)  # the replay draws from each of them
         self.config = config or MonitoringConfig()
         self.clock = clock or time.time
         self.snapshot_dir = Path(snapshot_dir) if snapshot_dir else None
@@ -275,21 +279,38 @@ class ProductionMonitoringSystem:
             seed=cfg.seed,
             increments=(self.reference_delta - bank) / self.se_window,
         )
+        # The reference mean is itself an estimate from len(diffs) queries: live traffic from the
+        # same, undegraded population has a mean that differs by its sampling error. The CUSUM
+        # therefore tracks shortfalls below the reference's two-sided 95 % lower bound (the
+        # out-of-sample A/A fired every day when it tracked the point estimate).
+        self.reference_se = self.sigma / np.sqrt(len(diffs))
+        self.quality_target = self.reference_delta - 1.959964 * self.reference_se
         self.aece_reference = self._reference_aece(reference)
         self._metrics = self._register(registry)
         self.reset()
 
     def _reference_aece(self, ev: CandidateEvidence) -> float:
-        """Mean AECE of resamples as large as the sliding window: carries the same noise bias."""
+        """Reference AECE at the sliding window's size, and the allowance for its own noise.
+
+        The reference queries are a sample too: live traffic from the same (undrifted) population
+        has a different finite-sample AECE. Each replicate bootstraps the reference queries (a
+        plausible population) and draws a window-sized sample from it; the reference is the mean
+        and `aece_allowance` the distance from it to the replicates' 97.5th percentile (half the
+        daily 5 % budget, like the quality trigger), so only drift beyond that noise counts.
+        """
         cfg = self.config
         n = cfg.queries_per_window * cfg.calibration_windows
         rng = np.random.default_rng(cfg.seed + 7)
-        conf = np.clip(ev.router_confidence, 0.0, 1.0)
+        conf = np.clip(ev.require("router_confidence"), 0.0, 1.0)
+        benefit = ev.require("realised_benefit")
         values = []
-        for _ in range(30):
-            rows = rng.integers(0, len(conf), size=n)
-            values.append(adaptive_ece(conf[rows], ev.realised_benefit[rows], cfg.aece_bins))
-        return float(np.mean(values))
+        for _ in range(200):
+            population = rng.integers(0, len(conf), size=len(conf))
+            rows = population[rng.integers(0, len(conf), size=n)]
+            values.append(_aece(conf[rows], benefit[rows], cfg.aece_bins))
+        reference = float(np.mean(values))
+        self.aece_allowance = float(np.quantile(values, 0.975)) - reference
+        return reference
 
     def _register(self, registry: Any) -> dict[str, Any]:
         from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -349,14 +370,16 @@ class ProductionMonitoringSystem:
         diffs = arrays["ndcg_candidate"] - arrays["ndcg_baseline"]
         mean = float(diffs.mean())
         se = self.sigma / np.sqrt(n)
-        z = (self.reference_delta - mean) / se
+        z = (self.quality_target - mean) / se
         self.cusum = max(0.0, self.cusum + z - self.k)
         self._calib.append((np.clip(arrays["confidence"], 0, 1), arrays["benefit"]))
         full = len(self._calib) == self.config.calibration_windows
         if full and (self._last_drift is None or self.window % self.config.calibration_every == 0):
             conf = np.concatenate([c for c, _ in self._calib])
             ben = np.concatenate([b for _, b in self._calib])
-            self._last_drift = _aece(conf, ben, self.config.aece_bins) - self.aece_reference
+            self._last_drift = (
+                _aece(conf, ben, self.config.aece_bins) - self.aece_reference - self.aece_allowance
+            )
         drift = self._last_drift
         metrics = WindowMetrics(
             window=self.window,
@@ -455,6 +478,7 @@ class ProductionMonitoringSystem:
                 "limit": self.h,
                 "k": self.k,
                 "reference_delta": self.reference_delta,
+                "quality_target": self.quality_target,
                 "sigma": self.sigma,
             },
             "aece_reference": self.aece_reference,
@@ -494,8 +518,10 @@ class ProductionMonitoringSystem:
                 "cusum_limit": self.h,
                 "cusum_k": self.k,
                 "reference_delta_ndcg": self.reference_delta,
+                "quality_target_delta_ndcg": self.quality_target,
                 "sigma_delta_ndcg": self.sigma,
                 "aece_reference": self.aece_reference,
+                "aece_allowance": self.aece_allowance,
             },
             "severity_rules": {
                 "WARNING": f"a guard within {cfg['warning_margin']:.0%} of its limit",
@@ -507,7 +533,8 @@ class ProductionMonitoringSystem:
                 "latency_breach": f"p95 > {cfg['latency_p95_max_ms']} ms "
                 f"for {cfg['latency_persistence']} windows",
                 "stability_loss": f"Jaccard@10 < {cfg['jaccard_min']}",
-                "calibration_drift": f"AECE drift > {cfg['aece_drift_max']}",
+                "calibration_drift": "AECE drift beyond the reference-noise allowance > "
+                f"{cfg['aece_drift_max']}",
             },
         }
         json.dumps(payload, allow_nan=False)
@@ -526,20 +553,36 @@ def _lower(name: str, value: float, limit: float, margin: float) -> GuardStatus:
 
 
 def simulate_false_rollbacks(
-    system: ProductionMonitoringSystem, *, days: int, seed: int = 0
+    system: ProductionMonitoringSystem,
+    held_out: CandidateEvidence,
+    *,
+    days: int,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """A/A: healthy replayed traffic for `days` days of windows; share of days with a rollback."""
+    """Out-of-sample A/A: healthy traffic replayed from `held_out` — queries the monitor's limits
+    were not calibrated on — for `days` days of windows; the share of days with a rollback."""
     days = check_int("days", days, low=1, high=10_000)
+    if not isinstance(held_out, CandidateEvidence):
+        raise InvalidInputError("held_out must be CandidateEvidence disjoint from the reference")
+    if held_out is system.reference_evidence:
+        raise InvalidInputError(
+            "held_out is the calibration evidence itself: A/A would be in-sample"
+        )
     rollbacks = 0
     triggers: dict[str, int] = {}
     for d in range(days):
-        traffic = ReplayTraffic(system.reference_evidence, "healthy", seed=seed + d)
+        traffic = ReplayTraffic(held_out, "healthy", seed=seed + d)
         run = system.run(traffic, system.config.horizon_windows)
         if run.rollback:
             rollbacks += 1
             for t in run.rollback["triggers"]:
                 triggers[t] = triggers.get(t, 0) + 1
-    return {"days": days, "false_rollback_rate": rollbacks / days, "triggers": triggers}
+    return {
+        "days": days,
+        "false_rollback_rate": rollbacks / days,
+        "triggers": triggers,
+        "held_out_queries": len(held_out.ndcg_candidate),
+    }
 
 
 def detection_delay(

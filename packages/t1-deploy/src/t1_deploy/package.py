@@ -209,6 +209,7 @@ class ProductionDeploymentPackage:
             validation_data.features[:, 2],
             validation_data.features[:, 1],
             validation_data.domain,
+            theta=gate.theta_star,
             seed=cfg.seed,
         )
         audit = resolver.resolve_confounding(obs)
@@ -267,7 +268,7 @@ class ProductionDeploymentPackage:
                 "distilled_routing": ndcg_routed,
                 "hard_nl_t0": float(test_data.ndcg_t0[test_data.hard_nl].mean()),
                 "hard_nl_distilled_routing": float(
-                    evidence.ndcg_candidate[evidence.hard_nl].mean()
+                    evidence.ndcg_candidate[test_data.hard_nl].mean()
                 ),
             },
             "n_queries": {
@@ -279,13 +280,13 @@ class ProductionDeploymentPackage:
             "latency_ms": {
                 "t0_p50": float(np.median(test_data.latency_t0_ms)),
                 "t1_p50": float(np.median(test_data.latency_t1_ms)),
-                "routed_p95": float(np.percentile(evidence.latency_candidate_ms, 95)),
-                "t0_p95": float(np.percentile(evidence.latency_baseline_ms, 95)),
+                "routed_p95": float(np.percentile(evidence.require("latency_candidate_ms"), 95)),
+                "t0_p95": float(np.percentile(test_data.latency_t0_ms, 95)),
                 "router_single_row": router_ms,
             },
             "distillation": asdict(report),
             "no_regret": no_regret,
-            "gating": {k: v for k, v in asdict(gate).items() if k not in ("history", "roc")},
+            "gating": {k: v for k, v in asdict(gate).items() if k != "roc"},
             "confounding": asdict(audit),
             "harvest": None
             if harvest.result is None
@@ -489,12 +490,13 @@ class ProductionDeploymentPackage:
         )
         tau = distiller.predict(test.features)
         ndcg, latency, stage = routed_outcome(test, tau, theta, delta, router_ms)
-        jaccard = np.where(stage == 2, test.jaccard_t1_exact, 1.0)
         baseline = BaselineMetrics(
             ndcg=float(test.ndcg_t0.mean()),
             p95_ms=float(np.percentile(test.latency_t0_ms, 95)),
             aece_reference=reference_aece,
             n_queries=len(test),
+            reference_confidence=tau_val,
+            reference_benefit=(validation.gain > 0).astype(float),
         )
         evidence = CandidateEvidence(
             ndcg_candidate=ndcg,
@@ -502,9 +504,10 @@ class ProductionDeploymentPackage:
             latency_candidate_ms=latency,
             latency_baseline_ms=test.latency_t0_ms,
             hard_nl=test.hard_nl,
-            jaccard=jaccard,
+            jaccard=test.jaccard_t1_exact,
             router_confidence=np.clip(tau, 0, 1),
             realised_benefit=(test.gain > 0).astype(float),
+            routed=stage == 2,
         )
         return T1ReleaseContract(baseline, self.config.guards), evidence
 

@@ -142,8 +142,11 @@ def psis_khat(weights: npt.ArrayLike) -> float:
         raise InvalidInputError(f"weights: need a tail of >= 5 points, n={n} gives {m}")
     ordered = np.sort(w)
     tail = ordered[-m:] - ordered[-m - 1]
-    if np.all(tail == 0):
-        return -math.inf
+    # Exceedances at the threshold (up to rounding) are ties, not tail: weights from a logged
+    # ε-greedy policy take a few values, and 1/0.1 vs 1/(1 − 0.9) differ only in the last bit.
+    tail = tail[tail > 1e-9 * ordered[-1]]
+    if len(tail) < 5:
+        return -math.inf  # a point mass, not a heavy tail: the weights are bounded
     return _gpd_khat_zhang_stephens(tail)
 
 

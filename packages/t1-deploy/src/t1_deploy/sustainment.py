@@ -19,7 +19,7 @@ import numpy as np
 from t1_deploy._io import atomic_write_text
 from t1_deploy.conformal import MondrianConformal, SliceCoverage
 from t1_deploy.confounding import ConfoundingReport, ConfoundingResolver, log_router_decisions
-from t1_deploy.errors import InvalidInputError
+from t1_deploy.errors import InvalidInputError, NotFittedError
 from t1_deploy.gating import GatingResult, TwoStageGatingOptimizer, routed_outcome
 from t1_deploy.reference.dataset import CodeSearchDataset
 from t1_deploy.reference.system import QueryLog
@@ -78,6 +78,7 @@ class SustainmentLoopSystem:
             c.refresh_log.features[:, 2],
             c.refresh_log.features[:, 1],
             c.refresh_log.domain,
+            theta=_threshold(c),
             seed=c.seed + 11,
         )
         audit = c.resolver.resolve_confounding(obs)
@@ -177,3 +178,10 @@ def write_coverage_csv(path: Path, coverage: list[SliceCoverage]) -> Path:
     for c in coverage:
         writer.writerow({**asdict(c), "within_target": c.within_target})
     return atomic_write_text(path, buf.getvalue())
+
+
+def _threshold(c: SustainmentContext) -> float:
+    """The deployed router's θ*, the threshold its ε-greedy logging explores around."""
+    if c.distiller.routing_threshold is None:
+        raise NotFittedError("the distiller has no routing threshold: gate it before sustainment")
+    return float(c.distiller.routing_threshold)

@@ -227,6 +227,18 @@ class ReferenceSearchSystem:
         topk: int | None = None,
     ) -> npt.NDArray[np.int64]:
         """ANN search (efSearch=ef, topk candidates) fused with T0's candidates."""
+        ann = self.ann_candidates(query_vec, index=index, ef=ef, topk=topk)
+        return self.fuse(query_vec, t0_ids, bm25_scores, ann)
+
+    def ann_candidates(
+        self,
+        query_vec: npt.NDArray[np.float32],
+        *,
+        index: Any = None,
+        ef: int | None = None,
+        topk: int | None = None,
+    ) -> npt.NDArray[np.int64]:
+        """The `topk` nearest documents by embedding (HNSW with efSearch=ef, or exact)."""
         import faiss
 
         index = self._hnsw if index is None else index
@@ -237,7 +249,7 @@ class ReferenceSearchSystem:
             _, ann = index.search(query_vec, k, params=params)
         else:
             _, ann = index.search(query_vec, k)
-        return self.fuse(query_vec, t0_ids, bm25_scores, ann[0].astype(np.int64))
+        return np.asarray(ann[0], dtype=np.int64)
 
     @property
     def exact_index(self) -> Any:

@@ -372,7 +372,8 @@ SIGNALS = {"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2
     [
         ("/pipeline/run", {"prompt": "hi", "emergency": "yes"}),
         ("/pipeline/run", {"prompt": "hi", "emergency": 0}),
-        ("/pipeline/run", {"prompt": "hi", "max_new_tokens": 2.0}),
+        ("/pipeline/run", {"prompt": "hi", "max_new_tokens": 2.5}),
+        ("/pipeline/run", {"prompt": "hi", "max_new_tokens": "2"}),
         ("/trust/evaluate", {**SIGNALS, "confidence_band": False}),
         ("/trust/evaluate", {**SIGNALS, "alignment_score": "0.5"}),
     ],
@@ -381,6 +382,13 @@ def test_types_are_not_coerced(client: httpx.Client, path: str, body: dict[str, 
     response = client.post(path, json=body)
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
+
+
+def test_an_integral_number_is_an_integer_as_json_schema_says(client: httpx.Client) -> None:
+    response = client.post(
+        "/pipeline/run", json={"prompt": "Restart the queue", "max_new_tokens": 2.0}
+    )
+    assert response.status_code == 200, response.text
 
 
 SECRET_PLACES = [
@@ -424,16 +432,18 @@ def test_an_unauthorised_operator_is_not_echoed(client: httpx.Client) -> None:
     assert "mallory-operator" not in refused.text
 
 
-def test_emergency_spending_needs_the_token_and_an_approver(client: httpx.Client) -> None:
+def test_anonymous_emergency_is_an_ordinary_request(client: httpx.Client) -> None:
+    """Without an approver (which needs the token) emergency=true lifts no budget limit."""
     body = {"prompt": "Restart the queue", "emergency": True}
     anonymous = client.post("/pipeline/run", json=body)
-    assert anonymous.status_code == 401
-    assert anonymous.headers["content-type"] == PROBLEM
-    no_approver = client.post("/pipeline/run", json=body, headers=AUTH)
-    assert no_approver.status_code == 422
-    assert no_approver.json()["errors"][0]["field"] == "body.approver"
+    assert anonymous.status_code == 200, anonymous.text
+    budget = next(s for s in anonymous.json()["stages"] if s["name"] == "budget")
+    assert budget["output"]["emergency"] == "not approved (no approver): an ordinary request"
+    assert client.post("/pipeline/run", json={**body, "approver": "alice"}).status_code == 401
     approved = client.post("/pipeline/run", json={**body, "approver": "alice"}, headers=AUTH)
     assert approved.status_code == 200, approved.text
+    budget = next(s for s in approved.json()["stages"] if s["name"] == "budget")
+    assert budget["output"]["emergency"] == "approved by alice"
 
 
 def test_request_ids_are_taken_or_made_and_reach_the_audit_record(client: httpx.Client) -> None:
@@ -559,7 +569,7 @@ def test_the_server_listens_while_the_pipeline_builds(model_dir: Path, tmp_path:
 
 
 def test_schemathesis_finds_no_contract_violation(service: str, tmp_path: Path) -> None:
-    """schemathesis (all checks, coverage and fuzzing phases) against the live server, with and
+    """schemathesis (all checks, examples, coverage and fuzzing phases) on every route of the live server, with and
     without the token: every response matches the OpenAPI schema, no 5xx, no undocumented status."""
     st = shutil.which("st", path=str(Path(sys.executable).parent))
     assert st is not None, "schemathesis is a test dependency of the umbrella"
@@ -575,10 +585,6 @@ def test_schemathesis_finds_no_contract_violation(service: str, tmp_path: Path) 
                 "examples,coverage,fuzzing",
                 "--max-examples",
                 "25",
-                "--exclude-path",
-                "/pipeline/run",
-                "--exclude-path",
-                "/hbt/verify",
                 "--seed",
                 "7",
                 "--request-timeout",

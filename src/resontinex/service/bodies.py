@@ -1,15 +1,17 @@
 """Request and response bodies of the service: strict types, and every bound the service enforces.
 
-Strict mode: ``"yes"`` is not a boolean, ``"0.5"`` is not a number and ``2.0`` is not an integer.
-Bounds and enums are the ones the members enforce, so the schema tells a client everything that
-can get a 422 before it sends anything.
+Strict mode: ``"yes"`` and ``0`` are not booleans, ``"0.5"`` is not a number, ``2.5`` is not an
+integer. ``2.0`` is: JSON Schema (2020-12, validation §6.1.1) counts a number with a zero
+fractional part as an integer, so a server whose schema says ``integer`` must accept it (and
+schemathesis checks that it does). Bounds and enums are the ones the members enforce, so the
+schema tells a client everything that can get a 422 before it sends anything.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from fusion_ops.governance import MAX_COST
 from resontinex.pipeline.core import MAX_NEW_TOKENS, MAX_PROMPT_CHARS
@@ -18,6 +20,16 @@ MAX_BATCH_ROWS = 10_000
 # The scoring endpoint teacher-forces prompt + response through the local model; its context
 # (2,048 positions) holds about this many characters of either.
 MAX_SCORE_CHARS = 2_000
+
+
+def _integral(value: Any) -> Any:
+    """A JSON number with a zero fractional part is an integer (JSON Schema); others stay as sent."""
+    if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+        return int(value)
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 Unit = Field(ge=0, le=1, allow_inf_nan=False)
 Identity = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._@:+-]+$")
 
@@ -77,7 +89,7 @@ def routed_bodies(categories: tuple[str, ...]) -> tuple[type[Body], type[Body]]:
         prompt=(str, Field(min_length=1, max_length=MAX_PROMPT_CHARS)),
         category=(category, "service_management"),
         complexity=(float, Field(default=0.5, ge=0, le=1, allow_inf_nan=False)),
-        max_new_tokens=(int, Field(default=48, ge=1, le=MAX_NEW_TOKENS)),
+        max_new_tokens=(JsonInt, Field(default=48, ge=1, le=MAX_NEW_TOKENS)),
         emergency=(
             bool,
             Field(default=False, description="needs the bearer token and an `approver`"),

@@ -85,3 +85,13 @@ def test_public_names_resolve_lazily() -> None:
         assert getattr(package, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = package.no_such_name
+
+
+def test_cli_unexpected_errors_exit_2_not_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert main(["demo", "--out", str(blocker / "out")]) == 2  # mkdir under a file: OSError
+    assert "unexpected" in capsys.readouterr().err
+    assert blocker.read_text() == "not a directory"

@@ -232,3 +232,38 @@ def test_timed_check_errors_propagate_as_failures() -> None:
 def test_bad_timeouts(bad: Any) -> None:
     with pytest.raises(InvalidInputError, match="timeout_s"):
         HealthRegistry().register("x", lambda: True, timeout_s=bad)
+
+
+def test_a_hanging_check_keeps_one_worker_thread_and_is_reported_pending() -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def hangs() -> bool:
+        calls.append(1)
+        release.wait(30)
+        return True
+
+    reg = HealthRegistry()
+    reg.register("stuck", hangs, timeout_s=0.001)
+    before = threading.active_count()
+    try:
+        reports = [reg.check() for _ in range(200)]
+        during = threading.active_count()
+    finally:
+        release.set()
+    assert during - before <= 1  # was 200: one abandoned thread per run
+    assert len(calls) == 1
+    for report in reports:
+        (result,) = report.checks
+        assert result.status is U
+        assert result.data["pending"] is True
+        assert result.data["running_s"] >= 0
+    # once the worker answers, the next run starts a fresh one and sees its result
+    deadline = threading.Event()
+    for _ in range(3000):
+        (result,) = reg.check().checks
+        if result.status is H:
+            break
+        deadline.wait(0.01)
+    assert result.status is H
+    assert result.data == {}

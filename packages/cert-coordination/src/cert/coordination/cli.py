@@ -1,6 +1,7 @@
 """``cert-coordination``: inspect the price table, estimate a request's cost, run the demo.
 
-Exit codes: 0 ok, 2 usage or input error (unknown model, malformed price file...).
+Exit codes: 0 ok, 2 usage or input error (unknown model, malformed price file...) or any
+unexpected error.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.coordination.errors import CoordinationError
+from cert.runtime.logging import redact
 from cert.coordination.pricing import PriceTable
 
 
@@ -92,7 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except CoordinationError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {redact(exc.message)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # exit 1 is reserved for a policy verdict, never a crash
+        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return 2
     return code
 

@@ -7,7 +7,7 @@
   noted, because a log call must never take the caller down.
 * :func:`redact` masks secrets both by key (``password``, ``token``, ``api_key``,
   ``authorization``, ``secret``, ...) and by value shape (``sk-...`` API keys, ``Bearer`` tokens,
-  JWTs, AWS / GitHub / Slack keys, ``password=...`` pairs inside strings).
+  JWTs, AWS / GitHub / Slack keys, passwords in URLs, ``password=...`` pairs inside strings).
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ _SECRET_KEYS = frozenset(
     {
         "password",
         "passwd",
+        "passphrase",
         "pwd",
         "secret",
         "token",
@@ -100,6 +101,7 @@ _SECRET_KEYS = frozenset(
 _SECRET_SUFFIXES = (
     "_password",
     "_passwd",
+    "_passphrase",
     "_secret",
     "_token",
     "_api_key",
@@ -110,6 +112,12 @@ _SECRET_SUFFIXES = (
     "_authorization",
     "_credentials",
 )
+
+# "<what>_token" keys that name a token count or a tokenizer's special token, not a credential.
+_NOT_SECRET_TOKEN_KEYS = (
+    "prompt|completion|input|output|reasoning|max|min|total|num|eos|bos|pad|unk|sep|cls|mask"
+)
+_NOT_SECRET_KEY = re.compile(rf"(?:{_NOT_SECRET_TOKEN_KEYS})_tokens?")
 
 _SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(pattern), replacement)
@@ -125,10 +133,14 @@ _SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bgh[pousr]_[A-Za-z0-9]{30,}", REDACTED),
         (r"\bxox[abprs]-[A-Za-z0-9-]{10,}", REDACTED),
         (r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
-        # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: x").
+        # The password in a URL's user info: postgres://admin:hunter2@db/app (up to the last @).
+        (r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)[^\s/?#]+@", r"\1" + REDACTED + "@"),
+        # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: x",
+        # "dbPassword=x", "privateKey: x"), except token counts such as "prompt_token=512".
         (
-            r"\b((?i:(?:[a-z0-9]+[_-])*(?:password|passwd|secret|token|api[_-]?key|"
-            r"authorization|private[_-]key|access[_-]key))[\"']?\s*[=:]\s*)"
+            rf"(?<![\w-])(?!(?i:(?:{_NOT_SECRET_TOKEN_KEYS})[_-]?tokens?\b))"
+            r"((?i:[a-z0-9_-]*?(?:password|passwd|passphrase|secret|token|api[_-]?key|"
+            r"authorization|private[_-]?key|access[_-]?key))[\"']?\s*[=:]\s*)"
             r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)",
             r"\1" + REDACTED,
         ),
@@ -151,7 +163,8 @@ _SECRET_HINTS = (
     "ghr_",
     "xox",
     "aiza",
-    "passw",
+    "pass",
+    "://",
     "secret",
     "api",
     "authoriz",
@@ -174,9 +187,19 @@ _MAX_DEPTH = 32
 
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does)."""
-    normalised = key.strip().casefold().replace("-", "_").replace(" ", "_")
+    """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does).
+
+    camelCase is split first (``privateKey`` is ``private_key``); ``prompt_token`` and the like
+    count tokens and are not secrets.
+    """
+    split = _CAMEL_HUMP.sub("_", key.strip())
+    normalised = split.casefold().replace("-", "_").replace(" ", "_")
+    if _NOT_SECRET_KEY.fullmatch(normalised):
+        return False
     return normalised in _SECRET_KEYS or normalised.endswith(_SECRET_SUFFIXES)
+
+
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def _redact_text(text: str) -> str:

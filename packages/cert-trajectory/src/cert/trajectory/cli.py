@@ -1,6 +1,7 @@
 """cert-trajectory CLI: analyze a prompt, score a response, build the tiny offline model.
 
-Exit codes: 0 the response passed the quality check, 1 it failed, 2 usage or input error.
+Exit codes: 0 the response passed the quality check, 1 it failed, 2 usage or input error or
+any unexpected error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.runtime.errors import CERTError
+from cert.runtime.logging import redact
 from cert.trajectory.config import TrajectoryConfig
 from cert.trajectory.errors import ConfigError
 from cert.trajectory.result import TrajectoryResult
@@ -163,7 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except CERTError as exc:
-        print(f"error: {type(exc).__name__}: {exc.message}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {redact(exc.message)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # never 1 (the "failed check" verdict) for a crash
+        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from cert.coordination.errors import CoordinationError
-from cert.runtime.logging import redact
 from cert.coordination.pricing import PriceTable
+from cert.runtime.logging import redact
 
 
 def _table(path: str | None) -> PriceTable:

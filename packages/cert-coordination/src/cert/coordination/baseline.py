@@ -32,7 +32,7 @@ from cert.coordination import prompts
 from cert.coordination._validate import check_float, check_int, check_text
 from cert.coordination.backend import ChatBackend, ChatMessage
 from cert.coordination.errors import BaselineError, CacheError, CoordinationInputError
-from cert.coordination.evaluator import QualityEvaluator, sum_costs
+from cert.coordination.evaluator import BASELINE_ROLE, QualityEvaluator, sum_costs
 from cert.coordination.telemetry import CoordinationTelemetry
 from cert.runtime.logging import get_logger
 
@@ -233,7 +233,9 @@ class BaselineMeasurer:
             model=model,
             agent=f"baseline-{index + 1}",
         )
-        outcome = await self.evaluator.evaluate_detailed(task, reply.text, agent="judge-baseline")
+        outcome = await self.evaluator.evaluate_detailed(
+            task, reply.text, agent="judge-baseline", role=BASELINE_ROLE
+        )
         answer_cost = reply.extra.get("cost_usd") if reply.extra else None
         score = None if outcome.score is None else outcome.score.overall
         return reply.text, score, sum_costs([answer_cost, outcome.cost_usd])

@@ -36,8 +36,9 @@ def test_showcase_is_registered_for_the_umbrella_demo() -> None:
 def test_cli_prices_and_estimate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--output-format", "json", "prices"]) == 0
     table = json.loads(capsys.readouterr().out)
-    assert table["as_of"] == "2026-11-23"
+    assert table["as_of"] == "2026-12-07"
     assert any(row["model"] == "claude-sonnet-5" for row in table["models"])
+    assert table["aliases"]["claude-sonnet-4-0"] == "claude-sonnet-4"
     args = ["--output-format", "json", "estimate", "--model", "claude-sonnet-5"]
     assert main([*args, "--prompt-tokens", "1000", "--max-tokens", "1000"]) == 0
     assert json.loads(capsys.readouterr().out)["worst_case"] == "0.012"

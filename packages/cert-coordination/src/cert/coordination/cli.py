@@ -37,12 +37,16 @@ def _prices(args: argparse.Namespace) -> int:
             }
         )
     if args.output_format == "json":
-        print(json.dumps({"as_of": table.as_of, "currency": table.currency, "models": rows}))
+        document = {"as_of": table.as_of, "currency": table.currency, "models": rows}
+        print(json.dumps({**document, "aliases": table.aliases}))
     else:
         print(f"prices as of {table.as_of} ({table.currency} per million tokens)")
         for row in rows:
             model, price_in, price_out = row["model"], row["input_per_mtok"], row["output_per_mtok"]
             print(f"  {model:<28} in {price_in!s:>7}  out {price_out!s:>7}")
+        for alias, target in sorted(table.aliases.items()):
+            print(f"  {alias:<28} = {target}")
+        print("  (a dated id <model>-YYYYMMDD is priced as <model>)")
     return 0
 
 

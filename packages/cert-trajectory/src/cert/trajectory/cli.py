@@ -105,7 +105,13 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "analyze":
             result = monitor.analyze(args.prompt)
         else:
-            result = monitor.score(args.prompt, args.response)
+            result = monitor.score(
+                args.prompt,
+                args.response,
+                chat_template=args.chat_template,
+                system=args.system,
+                tokenisation=args.tokenisation,
+            )
     if args.plot:
         from cert.trajectory.plot import plot
 
@@ -148,6 +154,18 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="teacher-force a given response and measure it")
     score.add_argument("--prompt", required=True)
     score.add_argument("--response", required=True)
+    score.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="condition on the tokenizer's chat template (prompt as the user turn)",
+    )
+    score.add_argument("--system", help="system message for --chat-template")
+    score.add_argument(
+        "--tokenisation",
+        choices=("joint", "separate"),
+        default="joint",
+        help="tokenise prompt and response as one text (default) or separately",
+    )
     model_options(score)
 
     build = commands.add_parser("build-tiny-model", help="train the tiny offline demo model")

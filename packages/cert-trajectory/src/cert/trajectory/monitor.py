@@ -22,7 +22,12 @@ from cert.runtime.logging import get_logger
 from cert.runtime.metrics import MetricsFactory
 from cert.trajectory.__about__ import __version__
 from cert.trajectory.config import TrajectoryConfig
-from cert.trajectory.engine import RawTrajectory, generate_trajectories, score_trajectory
+from cert.trajectory.engine import (
+    RawTrajectory,
+    ScoreTokenisation,
+    generate_trajectories,
+    score_trajectory,
+)
 from cert.trajectory.errors import (
     ConfigError,
     DeviceOutOfMemoryError,
@@ -365,15 +370,40 @@ class HamiltonianMonitor:
         return [r for r in results if r is not None]
 
     def score(
-        self, prompt: str, response: str, *, config: TrajectoryConfig | None = None
+        self,
+        prompt: str,
+        response: str,
+        *,
+        config: TrajectoryConfig | None = None,
+        chat_template: bool = False,
+        system: str | None = None,
+        tokenisation: ScoreTokenisation = "joint",
     ) -> TrajectoryResult:
-        """Teacher-force a given ``response`` (from any source) and measure its tokens."""
+        """Teacher-force a given ``response`` (from any source) and measure its tokens.
+
+        ``chat_template=True`` conditions on the tokenizer's chat template (``system`` and
+        ``prompt`` as the user turn, then the assistant generation prompt), as a chat model sees
+        a conversation. ``tokenisation="joint"`` (default) tokenises context and response as one
+        text; ``"separate"`` tokenises the response on its own (the pre-0.2 behaviour). How the
+        input was tokenised is recorded in ``result.decoding``.
+        """
         cfg = self._config_for(config)
         prompt = _check_text("prompt", prompt, cfg.max_prompt_chars)
         response = _check_text("response", response, cfg.max_prompt_chars)
+        if system is not None:
+            system = _check_text("system", system, cfg.max_prompt_chars)
         began = time.perf_counter()
         raw, fell_back = self._run_on_model(
-            lambda model, tok: score_trajectory(model, tok, prompt, response, cfg)
+            lambda model, tok: score_trajectory(
+                model,
+                tok,
+                prompt,
+                response,
+                cfg,
+                tokenisation=tokenisation,
+                chat_template=chat_template,
+                system=system,
+            )
         )
         elapsed = time.perf_counter() - began
         self._metrics.latency.labels(mode="score").observe(elapsed)
@@ -398,9 +428,25 @@ class HamiltonianMonitor:
         )
 
     async def score_async(
-        self, prompt: str, response: str, *, config: TrajectoryConfig | None = None
+        self,
+        prompt: str,
+        response: str,
+        *,
+        config: TrajectoryConfig | None = None,
+        chat_template: bool = False,
+        system: str | None = None,
+        tokenisation: ScoreTokenisation = "joint",
     ) -> TrajectoryResult:
-        return await asyncio.to_thread(self.score, prompt, response, config=config)
+        """score() in a worker thread, so the event loop keeps running."""
+        return await asyncio.to_thread(
+            self.score,
+            prompt,
+            response,
+            config=config,
+            chat_template=chat_template,
+            system=system,
+            tokenisation=tokenisation,
+        )
 
     # ------------------------------------------------------------------ health and cache
     def health_check(self, *, deep: bool = False) -> HealthReport:
@@ -574,7 +620,11 @@ class HamiltonianMonitor:
             failed_checks=failures,
             finish_reason=raw.finish_reason,
             truncated=raw.finish_reason == "timeout",
-            decoding=config.decoding() if response is None else {"strategy": "teacher_forced"},
+            decoding=(
+                config.decoding()
+                if response is None
+                else {"strategy": "teacher_forced", **(raw.scoring or {})}
+            ),
             thresholds={
                 "max_perplexity": config.max_perplexity,
                 "max_mean_entropy": config.max_mean_entropy,

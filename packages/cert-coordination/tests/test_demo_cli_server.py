@@ -28,6 +28,14 @@ def test_showcase_runs_offline_and_says_it_is_scripted(tmp_path: Path) -> None:
     assert total_calls == data["http_requests_seen_by_fake_server"]
 
 
+def test_showcase_never_deletes_a_cache_it_did_not_create(tmp_path: Path) -> None:
+    # `cert-coordination demo --out ~/.cache/cert-coordination` used to unlink the real cache.
+    users_cache = tmp_path / "baselines.sqlite3"
+    users_cache.write_bytes(b"SQLite format 3\x00 someone's baselines")
+    showcase(tmp_path, repeats=2)
+    assert users_cache.read_bytes() == b"SQLite format 3\x00 someone's baselines"
+
+
 def test_showcase_is_registered_for_the_umbrella_demo() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="resontinex.demo")}
     assert names.get("cert-coordination") == "cert.coordination.demo:showcase"

@@ -226,8 +226,15 @@ class HamiltonianMonitor:
         self._cache = _ResultCache(cache_size)
         self._metrics = _Metrics(MetricsFactory(registry, enabled=metrics_enabled))
         self._health = HealthRegistry()
-        self._health.register("model_loaded", self._check_loaded, critical=True)
-        self._health.register("device", self._check_device, critical=False)
+        self._deep_health = HealthRegistry()
+        for registry in (self._health, self._deep_health):
+            registry.register("model_loaded", self._check_loaded, critical=True)
+            registry.register("device", self._check_device, critical=False)
+        # One persistent registry: a hung probe stays its single in-flight worker (reported
+        # pending) instead of costing a new thread, or a blocked caller, per health call.
+        self._deep_health.register(
+            "generation_probe", self._probe, critical=True, timeout_s=self._default_timeout
+        )
         if preload:
             self.load()
 
@@ -450,14 +457,12 @@ class HamiltonianMonitor:
 
     # ------------------------------------------------------------------ health and cache
     def health_check(self, *, deep: bool = False) -> HealthReport:
-        """Cheap by default (no generation); ``deep=True`` adds a one-token generation probe."""
-        if not deep:
-            return self._health.check()
-        registry = HealthRegistry()
-        registry.register("model_loaded", self._check_loaded, critical=True)
-        registry.register("device", self._check_device, critical=False)
-        registry.register("generation_probe", self._probe, critical=True)
-        return registry.check()
+        """Cheap by default (no generation); ``deep=True`` adds a one-token generation probe.
+
+        The probe answers within the monitor's ``timeout`` or reads pending (unhealthy); while
+        one probe runs, further deep checks wait on it rather than starting another.
+        """
+        return (self._deep_health if deep else self._health).check()
 
     def cache_info(self) -> dict[str, int]:
         return self._cache.info()

@@ -226,3 +226,26 @@ def test_a_truncated_cache_is_quarantined_and_rebuilt(
         )
         == 1
     )
+
+
+def test_a_busy_cache_is_an_error_and_never_quarantined(
+    make_client, registry, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from cert.coordination import baseline as baseline_module
+
+    cache = tmp_path / "b.db"
+    holder = sqlite3.connect(cache, isolation_level=None)  # a valid database, rollback journal
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the lock: busy, not damaged
+    monkeypatch.setattr(baseline_module, "BUSY_TIMEOUT_S", 0.05)
+    client = make_client()
+    try:
+        with pytest.raises(CacheError, match="unusable"):
+            BaselineMeasurer(client, QualityEvaluator(client), cache_path=cache)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+    with sqlite3.connect(cache) as conn:  # still the user's database, in place
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("other",)]
+    conn.close()

@@ -44,6 +44,8 @@ from cert.coordination.telemetry import CoordinationTelemetry
 from cert.runtime.logging import get_logger
 
 CACHE_KEY_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+"""How long a connection waits for another writer's lock before the cache reports it busy."""
 DEFAULT_TTL_S = 7 * 24 * 3600.0
 _log = get_logger("cert.coordination.baseline")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -140,12 +142,15 @@ class BaselineMeasurer:
 
     # ------------------------------------------------------------------ storage
     def _connect(self) -> sqlite3.Connection:
+        """A WAL-mode connection; sqlite3 errors propagate so callers can tell damage
+        (``DatabaseError``) from a busy or unopenable file (``OperationalError``)."""
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0)
             conn.execute("PRAGMA journal_mode=WAL")
-            return conn
-        except sqlite3.DatabaseError as exc:
-            raise CacheError(f"baseline cache {str(self.path)!r} is unusable: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _init_db(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -156,12 +161,17 @@ class BaselineMeasurer:
                     (verdict,) = conn.execute("PRAGMA quick_check").fetchone()
                 if verdict != "ok":
                     raise sqlite3.DatabaseError(f"quick_check: {verdict}")
-            except sqlite3.OperationalError as exc:  # locked, unreadable: not damage
+            except sqlite3.OperationalError as exc:  # locked, unopenable: not damage
                 raise CacheError(f"baseline cache {str(self.path)!r} is unusable: {exc}") from exc
-            except (sqlite3.DatabaseError, CacheError) as exc:
+            except sqlite3.DatabaseError as exc:
                 self._quarantine_or_refuse(exc)
-                with closing(self._connect()) as conn, conn:
-                    conn.execute(_SCHEMA)
+                try:
+                    with closing(self._connect()) as conn, conn:
+                        conn.execute(_SCHEMA)
+                except sqlite3.DatabaseError as again:
+                    raise CacheError(
+                        f"cannot rebuild baseline cache {str(self.path)!r}: {again}"
+                    ) from again
 
     def _quarantine_or_refuse(self, exc: BaseException) -> None:
         """Rename a damaged SQLite cache aside (call under the file lock); refuse a foreign file."""
@@ -260,9 +270,14 @@ class BaselineMeasurer:
 
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many were removed."""
-        with self._lock, closing(self._connect()) as conn, conn:
-            cursor = conn.execute("DELETE FROM baselines WHERE expires_at <= ?", (self._clock(),))
-            return cursor.rowcount
+        try:
+            with self._lock, closing(self._connect()) as conn, conn:
+                cursor = conn.execute(
+                    "DELETE FROM baselines WHERE expires_at <= ?", (self._clock(),)
+                )
+                return cursor.rowcount
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"cannot purge baseline cache {str(self.path)!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ measuring
     def calls_per_baseline(self, num_agents: int) -> int:

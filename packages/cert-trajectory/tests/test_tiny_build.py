@@ -42,6 +42,13 @@ def test_a_file_or_a_foreign_marker_is_refused(tmp_path: Path) -> None:
     with pytest.raises(OutputDirectoryError):
         build_tiny_model(file_target, QUICK)
     assert file_target.read_text() == "not a directory"
+    elsewhere = _user_dir(tmp_path / "elsewhere")
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OutputDirectoryError, match="symlink"):
+        build_tiny_model(link, QUICK)
+    assert link.is_symlink()
+    assert _untouched(elsewhere)
     forged = _user_dir(tmp_path / "forged")
     (forged / "tiny_model_spec.json").write_text(json.dumps({"unrelated": 1}))
     with pytest.raises(OutputDirectoryError):

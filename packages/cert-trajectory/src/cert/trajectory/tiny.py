@@ -168,12 +168,12 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    model.save_pretrained(staging)  # type: ignore[attr-defined]
-    tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
-    (staging / _SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True))
     try:
+        model.save_pretrained(staging)  # type: ignore[attr-defined]
+        tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
+        (staging / _SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True))
         _check_replaceable(target)
-    except OutputDirectoryError:
+    except BaseException:  # a refusal or a failed save leaves no staging directory behind
         _remove_tree(staging)
         raise
     if target.exists():
@@ -208,7 +208,7 @@ def _check_replaceable(target: Path) -> None:
         return
     if target.is_symlink() or not target.is_dir():
         raise OutputDirectoryError(
-            "build_tiny_model out_dir exists and is not a directory; refusing to replace it",
+            "build_tiny_model out_dir exists and is a file or a symlink; refusing to replace it",
             context={"field": "out_dir", "value": str(target)},
         )
     if _built_spec(target) is not None or not any(target.iterdir()):

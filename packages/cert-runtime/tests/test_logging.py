@@ -471,6 +471,8 @@ _PIECES = [
     *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=: '\"",
     *["sk-", "Bearer ", "token=", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza", "api_key: "],
     *["ſ", "\u212a", "PAſſWORD=", "api_\u212aey="],  # characters (?i) folds onto ASCII
+    *["://", "postgres://", "u:p@", "@", "/", "passphrase=", "privateKey=", "dbPassword: "],
+    *["prompt_token=", "eos_token: "],
 ]
 
 
@@ -478,9 +480,11 @@ _PIECES = [
 def test_the_cheap_precheck_never_skips_a_string_a_pattern_would_change(text: str) -> None:
     from cert.runtime import logging as cert_logging
 
-    full = text
-    for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
-        full = pattern.sub(replacement, full)
+    full, before = text, None
+    while full != before:  # redact() applies the patterns until nothing changes
+        before = full
+        for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
+            full = pattern.sub(replacement, full)
     if full != text:
         assert cert_logging._may_hold_secret(text)
     assert redact(text) == full
@@ -504,6 +508,13 @@ def test_the_cheap_precheck_never_skips_a_string_a_pattern_would_change(text: st
 )
 def test_redact_urls_passphrases_and_camel_case(text: str, secret: str) -> None:
     assert secret not in redact(text)
+
+
+def test_redaction_is_idempotent_when_one_mask_exposes_another_secret() -> None:
+    text = "postgres://passphrase=@'u:p@"  # masking "passphrase=@" exposes a URL password
+    once = redact(text)
+    assert redact(once) == once
+    assert ":p@" not in once
 
 
 def test_urls_without_a_password_and_token_counts_are_kept() -> None:

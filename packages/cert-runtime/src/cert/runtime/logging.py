@@ -205,9 +205,20 @@ _CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 def _redact_text(text: str) -> str:
     if not _may_hold_secret(text):
         return text
-    for pattern, replacement in _SECRET_VALUE_PATTERNS:
-        text = pattern.sub(replacement, text)
+    # Until nothing changes: masking one secret can expose the shape of another (a masked
+    # "key=@" no longer hides the "@" that ends a URL's user info), and redaction must be
+    # idempotent. Two passes settle every case found by the property tests; the bound only
+    # guarantees termination.
+    for _ in range(_MAX_PASSES):
+        before = text
+        for pattern, replacement in _SECRET_VALUE_PATTERNS:
+            text = pattern.sub(replacement, text)
+        if text == before:
+            break
     return text
+
+
+_MAX_PASSES = 4
 
 
 def redact(value: Any) -> Any:

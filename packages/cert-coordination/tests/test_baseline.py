@@ -152,3 +152,100 @@ def test_bad_inputs(make_client, registry, tmp_path, task, num_agents, fragment)
         BaselineMeasurer(client, QualityEvaluator(client), cache_path=tmp_path / "c.db", ttl_s=-1)
     with pytest.raises(CoordinationInputError, match="evaluator"):
         BaselineMeasurer(client, object(), cache_path=tmp_path / "d.db")  # type: ignore[arg-type]
+
+
+def test_concurrent_measurements_of_one_key_share_one_backend_run(
+    server, make_client, registry, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    server.responder = ScriptedDemoResponder(seed=1)
+    server.latency_s = 0.05  # keep the first measurement in flight while the others arrive
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client() as client:
+            measurer = BaselineMeasurer(
+                client, QualityEvaluator(client, registry=registry), cache_path=tmp_path / "b.db"
+            )
+            results = await asyncio.gather(*(measurer.measure(TASK, 3) for _ in range(5)))
+            return measurer, results
+
+    measurer, results = asyncio.run(go())
+    assert len(server.requests) == 6  # was 30: five independent runs of 3 answers + 3 verdicts
+    assert sum(not r.cached for r in results) == 1
+    assert sum(r.api_calls for r in results) == 6
+    assert all(r.scores == results[0].scores for r in results)
+    assert measurer.stats.coalesced == 4
+
+
+def test_a_failed_shared_measurement_fails_every_waiter_and_is_not_cached(
+    server, make_client, registry, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    server.enqueue(text_reply("answer") for _ in range(3))
+    server.enqueue(text_reply("no json") for _ in range(3))
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client() as client:
+            measurer = BaselineMeasurer(
+                client, QualityEvaluator(client, registry=registry), cache_path=tmp_path / "b.db"
+            )
+            return await asyncio.gather(
+                *(measurer.measure(TASK, 3) for _ in range(3)), return_exceptions=True
+            )
+
+    outcomes = asyncio.run(go())
+    assert all(isinstance(o, BaselineError) for o in outcomes)
+    assert len(server.requests) == 6
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def test_a_truncated_cache_is_quarantined_and_rebuilt(
+    server, make_client, registry, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    server.responder = ScriptedDemoResponder(seed=1)
+    cache = tmp_path / "b.db"
+    with sqlite3.connect(cache) as conn:  # a real cache with enough pages to truncate
+        conn.execute("CREATE TABLE filler (x TEXT)")
+        conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 200)
+    conn.close()
+    _measure(make_client, registry, cache)
+    _truncate(cache)
+    damaged = cache.read_bytes()
+    measurer, (again,) = _measure(make_client, registry, cache)  # was CacheError at construction
+    assert not again.cached  # rebuilt: measured anew
+    (aside,) = measurer.stats.quarantined
+    assert Path(aside).read_bytes() == damaged  # nothing lost: moved aside, not deleted
+    assert Path(aside).parent == tmp_path
+    _, (third,) = _measure(make_client, registry, cache)
+    assert third.cached  # the rebuilt cache works
+    assert (
+        registry.get_sample_value(
+            "cert_coordination_baseline_cache_total", {"result": "quarantined"}
+        )
+        == 1
+    )
+
+
+def test_a_busy_cache_is_an_error_and_never_quarantined(
+    make_client, registry, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    from cert.coordination import baseline as baseline_module
+
+    cache = tmp_path / "b.db"
+    holder = sqlite3.connect(cache, isolation_level=None)  # a valid database, rollback journal
+    holder.execute("CREATE TABLE other (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # another writer holds the lock: busy, not damaged
+    monkeypatch.setattr(baseline_module, "BUSY_TIMEOUT_S", 0.05)
+    client = make_client()
+    try:
+        with pytest.raises(CacheError, match="unusable"):
+            BaselineMeasurer(client, QualityEvaluator(client), cache_path=cache)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert [p.name for p in tmp_path.iterdir() if "corrupt" in p.name] == []
+    with sqlite3.connect(cache) as conn:  # still the user's database, in place
+        assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("other",)]
+    conn.close()

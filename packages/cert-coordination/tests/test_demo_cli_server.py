@@ -28,6 +28,14 @@ def test_showcase_runs_offline_and_says_it_is_scripted(tmp_path: Path) -> None:
     assert total_calls == data["http_requests_seen_by_fake_server"]
 
 
+def test_showcase_never_deletes_a_cache_it_did_not_create(tmp_path: Path) -> None:
+    # `cert-coordination demo --out ~/.cache/cert-coordination` used to unlink the real cache.
+    users_cache = tmp_path / "baselines.sqlite3"
+    users_cache.write_bytes(b"SQLite format 3\x00 someone's baselines")
+    showcase(tmp_path, repeats=2)
+    assert users_cache.read_bytes() == b"SQLite format 3\x00 someone's baselines"
+
+
 def test_showcase_is_registered_for_the_umbrella_demo() -> None:
     names = {ep.name: ep.value for ep in entry_points(group="resontinex.demo")}
     assert names.get("cert-coordination") == "cert.coordination.demo:showcase"
@@ -36,8 +44,9 @@ def test_showcase_is_registered_for_the_umbrella_demo() -> None:
 def test_cli_prices_and_estimate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--output-format", "json", "prices"]) == 0
     table = json.loads(capsys.readouterr().out)
-    assert table["as_of"] == "2026-11-23"
+    assert table["as_of"] == "2026-12-07"
     assert any(row["model"] == "claude-sonnet-5" for row in table["models"])
+    assert table["aliases"]["claude-sonnet-4-0"] == "claude-sonnet-4"
     args = ["--output-format", "json", "estimate", "--model", "claude-sonnet-5"]
     assert main([*args, "--prompt-tokens", "1000", "--max-tokens", "1000"]) == 0
     assert json.loads(capsys.readouterr().out)["worst_case"] == "0.012"
@@ -85,3 +94,13 @@ def test_public_names_resolve_lazily() -> None:
         assert getattr(package, name) is not None
     with pytest.raises(AttributeError, match="no_such_name"):
         _ = package.no_such_name
+
+
+def test_cli_unexpected_errors_exit_2_not_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert main(["demo", "--out", str(blocker / "out")]) == 2  # mkdir under a file: OSError
+    assert "unexpected" in capsys.readouterr().err
+    assert blocker.read_text() == "not a directory"

@@ -157,3 +157,25 @@ def test_bad_task_and_answer(make_client, registry) -> None:  # type: ignore[no-
         asyncio.run(evaluator.evaluate("", "answer"))
     with pytest.raises(CoordinationInputError, match="answer"):
         asyncio.run(evaluator.evaluate("task", None))  # type: ignore[arg-type]
+
+
+def test_drift_streams_are_keyed_by_task_and_role(server, make_client, registry) -> None:  # type: ignore[no-untyped-def]
+    low = {"correctness": 0.2, "completeness": 0.2, "clarity": 0.2}
+    high = {"correctness": 0.9, "completeness": 0.9, "clarity": 0.9}
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with make_client() as client:
+            evaluator = QualityEvaluator(client, registry=registry)
+            for verdict, role in [(low, "baseline")] * 20 + [(high, "team:debate:3")] * 20:
+                server.enqueue(text_reply(json.dumps(verdict)))
+                score = await evaluator.evaluate("Explain TCP.", "an answer", role=role)
+                assert score is not None
+            return evaluator
+
+    evaluator = asyncio.run(go())
+    baseline = evaluator.drift_status("Explain TCP.", "baseline")
+    team = evaluator.drift_status("Explain TCP.", "team:debate:3")
+    # one stream would have read the better team as judge drift (reference low, window high)
+    assert (baseline.scores_seen, baseline.tests_run, baseline.alarm) == (20, 1, False)
+    assert (team.scores_seen, team.tests_run, team.alarm) == (20, 1, False)
+    assert evaluator.drift_status("Explain TCP.").scores_seen == 0

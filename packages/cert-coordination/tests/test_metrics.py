@@ -108,3 +108,22 @@ def test_bad_scores(coord, base, fragment) -> None:  # type: ignore[no-untyped-d
 def test_consensus_needs_two_answers() -> None:
     with pytest.raises(CoordinationInputError, match="at least 2"):
         consensus_rate(["only one"])
+
+
+def test_omega_bootstrap_compares_with_the_best_lone_agent_not_the_average() -> None:
+    # One strong lone agent among weak ones: Ω = team mean − best baseline, in every resample.
+    # A resample's best is 1.0 (Ω = −0.5) unless it misses the strong agent (Ω = +0.5); with a
+    # baseline mean instead of the max, Ω would sit between +0.2 and +0.5.
+    coordinated, baseline = [0.5] * 10, [0.0] * 9 + [1.0]
+    _, omega_ci, _ = bootstrap_intervals(coordinated, baseline, n_boot=4000, seed=3)
+    assert omega_ci.low == pytest.approx(-0.5)
+    assert omega_ci.high == pytest.approx(0.5)
+    _, omega = gamma_omega(coordinated, baseline)
+    assert omega == pytest.approx(-0.5)
+    metrics = compute_metrics(
+        task="t", strategy="debate", num_agents=3, coordinated_scores=coordinated,
+        baseline_scores=baseline, agent_answers_per_run=[["a", "b", "c"]] * 10, n_boot=4000,
+    )  # fmt: skip
+    assert metrics.omega == pytest.approx(-0.5)
+    assert metrics.omega_ci is not None
+    assert metrics.omega_ci.low == pytest.approx(-0.5)

@@ -41,7 +41,7 @@ TABLE = PriceTable.from_mapping(
 
 def test_default_table_ships_current_models_with_a_date() -> None:
     table = PriceTable.default()
-    assert table.as_of == "2026-11-23"
+    assert table.as_of == "2026-12-07"
     assert "claude-sonnet-5" in table.models
     cost = table.cost(
         "claude-sonnet-5", TokenUsage(input_tokens=1_000_000, output_tokens=1_000_000)
@@ -247,3 +247,73 @@ def test_cap_never_exceeded_when_usage_within_bounds(requests: list[tuple[int, i
             continue
         ledger.settle(r, TokenUsage(input_tokens=prompt, output_tokens=max_tokens))
     assert ledger.summary().last_hour <= cap
+
+
+@pytest.mark.parametrize(
+    ("model", "entry", "input_rate", "output_rate"),
+    [
+        ("claude-sonnet-4-5", "claude-sonnet-4-5", "3.00", "15.00"),
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5", "3.00", "15.00"),
+        ("claude-opus-4-5", "claude-opus-4-5", "5.00", "25.00"),
+        ("claude-opus-4-5-20251101", "claude-opus-4-5", "5.00", "25.00"),
+        ("claude-opus-4-1", "claude-opus-4-1", "15.00", "75.00"),
+        ("claude-opus-4-1-20250805", "claude-opus-4-1", "15.00", "75.00"),
+        ("claude-sonnet-4-20250514", "claude-sonnet-4", "3.00", "15.00"),
+        ("claude-sonnet-4-0", "claude-sonnet-4", "3.00", "15.00"),
+        ("claude-opus-4-20250514", "claude-opus-4", "15.00", "75.00"),
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5", "1.00", "5.00"),
+        ("claude-3-7-sonnet-20250219", "claude-3-7-sonnet", "3.00", "15.00"),
+        ("claude-3-7-sonnet-latest", "claude-3-7-sonnet", "3.00", "15.00"),
+        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet", "3.00", "15.00"),
+        ("claude-3-5-haiku-20241022", "claude-3-5-haiku", "0.80", "4.00"),
+        ("claude-3-opus-20240229", "claude-3-opus", "15.00", "75.00"),
+        ("claude-3-haiku-20240307", "claude-3-haiku", "0.25", "1.25"),
+    ],
+)
+def test_current_legacy_and_dated_ids_are_priced(
+    model: str, entry: str, input_rate: str, output_rate: str
+) -> None:
+    table = PriceTable.default()
+    assert table.resolve(model) == entry
+    rates = table.price(model).rates_for(0)
+    assert (rates.input, rates.output) == (Decimal(input_rate), Decimal(output_rate))
+    if entry != "claude-3-haiku":  # the page lists Haiku 3's cache rates rounded: $0.30, $0.03
+        assert rates.cache_write == rates.input * Decimal("1.25")  # the page's multipliers
+        assert rates.cache_read == rates.input / 10
+
+
+def test_the_client_accepts_the_models_that_used_to_raise(make_client) -> None:  # type: ignore[no-untyped-def]
+    for model in ("claude-sonnet-4-5", "claude-opus-4-5", "claude-opus-4-1",
+                  "claude-sonnet-4-20250514"):  # fmt: skip
+        assert make_client(model=model).default_model == model
+
+
+def test_sonnet_4_long_context_tier() -> None:
+    table = PriceTable.default()
+    long = TokenUsage(input_tokens=200_001, output_tokens=1_000_000)
+    assert table.cost("claude-sonnet-4-20250514", long) == Decimal("6.00") * Decimal(
+        "0.200001"
+    ) + Decimal("22.50")
+
+
+@pytest.mark.parametrize(
+    "model", ["claude-sonnet-4-2025051", "claude-nope-20250514", "claude-sonnet-4-latest", ""]
+)
+def test_unknown_and_near_miss_ids_still_raise(model: str) -> None:
+    with pytest.raises(UnknownModelError):
+        PriceTable.default().price(model)
+
+
+@pytest.mark.parametrize(
+    ("aliases", "fragment"),
+    [
+        ({"a": "missing"}, "aliases.a points to 'missing'"),
+        ({"x": "x"}, "aliases.x is also a model entry"),
+        ({"a": 3}, "aliases.a must map"),
+        (["a"], "'aliases' must be a mapping"),
+    ],
+)
+def test_malformed_aliases_name_the_key(aliases: object, fragment: str) -> None:
+    document = {"models": {"x": {"input": 1, "output": 1, "cache_write": 1, "cache_read": 1}}}
+    with pytest.raises(PriceTableError, match=fragment):
+        PriceTable.from_mapping({**document, "aliases": aliases})

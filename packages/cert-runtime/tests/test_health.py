@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -232,3 +233,37 @@ def test_timed_check_errors_propagate_as_failures() -> None:
 def test_bad_timeouts(bad: Any) -> None:
     with pytest.raises(InvalidInputError, match="timeout_s"):
         HealthRegistry().register("x", lambda: True, timeout_s=bad)
+
+
+def test_a_hanging_check_keeps_one_worker_thread_and_is_reported_pending() -> None:
+    release = threading.Event()
+    calls: list[int] = []
+
+    def hangs() -> bool:
+        calls.append(1)
+        release.wait(30)
+        return True
+
+    reg = HealthRegistry()
+    reg.register("stuck", hangs, timeout_s=0.02)  # long enough for a fresh worker to answer
+    before = threading.active_count()
+    try:
+        reports = [reg.check() for _ in range(150)]
+        during = threading.active_count()
+    finally:
+        release.set()
+    assert during - before <= 1  # was 150: one abandoned thread per run
+    assert len(calls) == 1
+    for report in reports:
+        (result,) = report.checks
+        assert result.status is U
+        assert result.data["pending"] is True
+        assert result.data["running_s"] >= 0
+    # once the worker answers, the next run starts a fresh one and sees its result
+    for _ in range(500):
+        (result,) = reg.check().checks
+        if result.status is H:
+            break
+        time.sleep(0.01)
+    assert result.status is H
+    assert result.data == {}

@@ -471,6 +471,8 @@ _PIECES = [
     *"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.=: '\"",
     *["sk-", "Bearer ", "token=", "eyJ", "AKIA", "ghp_", "xoxb-", "AIza", "api_key: "],
     *["ſ", "\u212a", "PAſſWORD=", "api_\u212aey="],  # characters (?i) folds onto ASCII
+    *["://", "postgres://", "u:p@", "@", "/", "passphrase=", "privateKey=", "dbPassword: "],
+    *["prompt_token=", "eos_token: "],
 ]
 
 
@@ -478,9 +480,105 @@ _PIECES = [
 def test_the_cheap_precheck_never_skips_a_string_a_pattern_would_change(text: str) -> None:
     from cert.runtime import logging as cert_logging
 
-    full = text
-    for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
-        full = pattern.sub(replacement, full)
+    full, before = text, None
+    while full != before:  # redact() applies the patterns until nothing changes
+        before = full
+        for pattern, replacement in cert_logging._SECRET_VALUE_PATTERNS:
+            full = pattern.sub(replacement, full)
     if full != text:
         assert cert_logging._may_hold_secret(text)
     assert redact(text) == full
+
+
+# ------------------------------------------------------------------ issue 15: redaction gaps
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("connect postgres://admin:hunter2@db/app failed", "hunter2"),
+        ("dsn=mysql+pymysql://svc:p%40ss@db:3306/x", "p%40ss"),
+        ("https://u:we@ird@host/path", "we@ird"),
+        ("passphrase=correct-horse", "correct-horse"),
+        ("gpg_passphrase: 'battery staple'", "battery staple"),
+        ("privateKey=MIIEvQIBADANBg", "MIIEvQIBADANBg"),
+        ('{"clientSecret": "cs-123456"}', "cs-123456"),
+        ("dbPassword=hunter2", "hunter2"),
+        ("accessToken=abcdef123", "abcdef123"),
+        ("apiKey: zzzzzzzz", "zzzzzzzz"),
+    ],
+)
+def test_redact_urls_passphrases_and_camel_case(text: str, secret: str) -> None:
+    assert secret not in redact(text)
+
+
+def test_redaction_is_idempotent_when_one_mask_exposes_another_secret() -> None:
+    text = "postgres://passphrase=@'u:p@"  # masking "passphrase=@" exposes a URL password
+    once = redact(text)
+    assert redact(once) == once
+    assert ":p@" not in once
+
+
+def test_urls_without_a_password_and_token_counts_are_kept() -> None:
+    for text in [
+        "prompt_token=512",
+        "completion_token: 17 max_token=4096",
+        "promptToken=512",
+        "eos_token=<|endoftext|>",
+        "http://host:8080/path?x=1",
+        "postgres://admin@db/app",
+    ]:
+        assert redact(text) == text
+    assert "hunter2" not in redact("new_token=hunter2 prompt_token=512")
+    assert redact("new_token=hunter2 prompt_token=512").endswith("prompt_token=512")
+
+
+def test_camel_case_and_passphrase_keys_are_secret_keys() -> None:
+    data = {
+        "privateKey": "k",
+        "clientSecret": "s",
+        "passphrase": "p",
+        "sshPassphrase": "p",
+        "APIKey": "a",
+        "prompt_token": 512,
+        "promptToken": 512,
+        "eos_token": "<eos>",
+        "max_tokens": 100,
+    }
+    out = redact(data)
+    assert out == {
+        "privateKey": REDACTED,
+        "clientSecret": REDACTED,
+        "passphrase": REDACTED,
+        "sshPassphrase": REDACTED,
+        "APIKey": REDACTED,
+        "prompt_token": 512,
+        "promptToken": 512,
+        "eos_token": "<eos>",
+        "max_tokens": 100,
+    }
+
+
+@given(
+    scheme=st.sampled_from(["postgres", "postgresql+psycopg", "redis", "https", "amqp"]),
+    user=st.from_regex(r"[a-z][a-z0-9_.]{0,10}", fullmatch=True),
+    password=st.from_regex(r"[A-Za-z0-9!$%*+~@]{6,20}", fullmatch=True),
+    host=st.from_regex(r"[a-z][a-z0-9.-]{0,12}", fullmatch=True),
+)
+def test_any_password_in_a_url_never_survives(
+    scheme: str, user: str, password: str, host: str
+) -> None:
+    url = f"{scheme}://{user}:{password}@{host}/db"
+    out = redact(f"error talking to {url}: timeout")
+    assert f":{password}@" not in out
+    assert out == f"error talking to {scheme}://{user}:{REDACTED}@{host}/db: timeout"
+
+
+@given(
+    prefix=st.sampled_from(["", "db", "ssh_", "client-", "my"]),
+    name=st.sampled_from(["Password", "Passphrase", "Secret", "PrivateKey", "ApiKey", "Token"]),
+    value=st.from_regex(r"[a-z0-9]{6,20}", fullmatch=True),
+)
+def test_camel_case_key_value_pairs_in_text_are_masked(prefix: str, name: str, value: str) -> None:
+    key = prefix + (name if prefix else name[0].lower() + name[1:])
+    out = redact(f"{key}={value} rest")
+    assert value not in out
+    assert out.endswith(" rest")

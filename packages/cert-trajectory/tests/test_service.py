@@ -95,3 +95,33 @@ def test_plot_writes_a_png(fixed_monitor: HamiltonianMonitor, tmp_path: Path) ->
     fixed_monitor.load()
     path = plot(fixed_monitor.analyze("t1"), tmp_path / "sub" / "trajectory.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_hung_generation_probe_is_one_pending_worker_not_one_per_call(
+    make_fixed: Callable[..., tuple[Any, Any]],
+) -> None:
+    import threading
+
+    release = threading.Event()
+    base = type(make_fixed()[0])  # the fixed-logit model class of conftest
+
+    class Stuck(base):  # type: ignore[valid-type,misc]
+        def forward(self, input_ids: Any, attention_mask: Any = None, **kwargs: Any) -> Any:
+            release.wait(10)
+            return super().forward(input_ids, attention_mask, **kwargs)
+
+    model, tokenizer = make_fixed(cls=Stuck)
+    monitor = HamiltonianMonitor(
+        model=model, tokenizer=tokenizer, config=CONFIG, preload=True, timeout=0.01
+    )
+    before = threading.active_count()
+    try:
+        reports = [monitor.health_check(deep=True) for _ in range(30)]
+        during = threading.active_count()
+    finally:
+        release.set()
+    assert during - before <= 1  # a new registry per call used to leave one blocked thread each
+    for report in reports:
+        probe = {c.name: c for c in report.checks}["generation_probe"]
+        assert report.status == HealthStatus.UNHEALTHY
+        assert probe.data["pending"] is True

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from cert.coordination.orchestrator import CoordinationOrchestrator, expected_requests
     from cert.coordination.pricing import CostLedger, PriceTable
     from cert.coordination.ratelimit import SlidingWindowRateLimiter
+    from cert.coordination.tokens import TokenEstimator
 
 # Names resolve on first use (PEP 562), so `import cert.coordination.metrics` does not pay for
 # importing the anthropic SDK (seconds on a cold disk).
@@ -58,6 +59,7 @@ _LAZY = {
     "CostLedger": "pricing",
     "PriceTable": "pricing",
     "SlidingWindowRateLimiter": "ratelimit",
+    "TokenEstimator": "tokens",
 }
 
 
@@ -91,6 +93,7 @@ __all__ = [
     "QualityScore",
     "SlidingWindowRateLimiter",
     "SyncAnthropicClient",
+    "TokenEstimator",
     "TokenUsage",
     "__version__",
     "consensus_rate",

@@ -8,6 +8,13 @@ and cached under a versioned key:
 
 Writes are SQLite transactions taken under a file lock (``<db>.lock``), so concurrent processes
 never interleave partial entries; entries expire after ``ttl_s``. The payload is JSON, never pickle.
+
+Concurrent ``measure()`` calls for one key in one process share a single measurement
+(single-flight): the first runs it, the others wait for its result instead of paying for the
+same baseline again. A damaged SQLite cache (a truncated or malformed file that still carries
+the SQLite header) is quarantined, renamed aside as ``<db>.corrupt-<time>`` with its WAL files,
+and rebuilt empty: it is only a cache, and nothing is deleted. A file that is not SQLite at all
+is someone else's and is refused with :class:`CacheError`, untouched.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,13 +39,16 @@ from cert.coordination import prompts
 from cert.coordination._validate import check_float, check_int, check_text
 from cert.coordination.backend import ChatBackend, ChatMessage
 from cert.coordination.errors import BaselineError, CacheError, CoordinationInputError
-from cert.coordination.evaluator import QualityEvaluator, sum_costs
+from cert.coordination.evaluator import BASELINE_ROLE, QualityEvaluator, sum_costs
 from cert.coordination.telemetry import CoordinationTelemetry
 from cert.runtime.logging import get_logger
 
 CACHE_KEY_VERSION = 1
+BUSY_TIMEOUT_S = 30.0
+"""How long a connection waits for another writer's lock before the cache reports it busy."""
 DEFAULT_TTL_S = 7 * 24 * 3600.0
 _log = get_logger("cert.coordination.baseline")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS baselines (
     key TEXT PRIMARY KEY,
@@ -86,6 +96,8 @@ class CacheStats:
     expired: int = 0
     api_calls_made: int = 0
     api_calls_saved: int = 0
+    coalesced: int = 0
+    quarantined: list[str] = field(default_factory=list)
 
     @property
     def saved_fraction(self) -> float:
@@ -125,16 +137,20 @@ class BaselineMeasurer:
         self.stats = CacheStats()
         self._clock = clock
         self._lock = FileLock(str(self.path) + ".lock")
+        self._in_flight: dict[tuple[int, str], asyncio.Task[BaselineResult]] = {}
         self._init_db()
 
     # ------------------------------------------------------------------ storage
     def _connect(self) -> sqlite3.Connection:
+        """A WAL-mode connection; sqlite3 errors propagate so callers can tell damage
+        (``DatabaseError``) from a busy or unopenable file (``OperationalError``)."""
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0)
             conn.execute("PRAGMA journal_mode=WAL")
-            return conn
-        except sqlite3.DatabaseError as exc:
-            raise CacheError(f"baseline cache {str(self.path)!r} is unusable: {exc}") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _init_db(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -142,10 +158,47 @@ class BaselineMeasurer:
             try:
                 with closing(self._connect()) as conn, conn:
                     conn.execute(_SCHEMA)
+                    (verdict,) = conn.execute("PRAGMA quick_check").fetchone()
+                if verdict != "ok":
+                    raise sqlite3.DatabaseError(f"quick_check: {verdict}")
+            except sqlite3.OperationalError as exc:  # locked, unopenable: not damage
+                raise CacheError(f"baseline cache {str(self.path)!r} is unusable: {exc}") from exc
             except sqlite3.DatabaseError as exc:
-                raise CacheError(
-                    f"baseline cache {str(self.path)!r} is not a valid SQLite database: {exc}"
-                ) from exc
+                self._quarantine_or_refuse(exc)
+                try:
+                    with closing(self._connect()) as conn, conn:
+                        conn.execute(_SCHEMA)
+                except sqlite3.DatabaseError as again:
+                    raise CacheError(
+                        f"cannot rebuild baseline cache {str(self.path)!r}: {again}"
+                    ) from again
+
+    def _quarantine_or_refuse(self, exc: BaseException) -> None:
+        """Rename a damaged SQLite cache aside (call under the file lock); refuse a foreign file."""
+        try:
+            with self.path.open("rb") as handle:
+                header = handle.read(len(_SQLITE_MAGIC))
+        except OSError as read_error:
+            raise CacheError(
+                f"baseline cache {str(self.path)!r} is unreadable: {read_error}"
+            ) from exc
+        if header != _SQLITE_MAGIC:
+            raise CacheError(
+                f"baseline cache {str(self.path)!r} is not a valid SQLite database "
+                f"(left untouched): {exc}"
+            ) from exc
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(self.path) + suffix)
+            if source.exists():
+                os.replace(source, Path(str(aside) + suffix))
+        self.stats.quarantined.append(str(aside))
+        self.telemetry.baseline_cache.labels("quarantined").inc()
+        _log.warning(
+            "damaged baseline cache quarantined and rebuilt",
+            extra={"path": str(self.path), "moved_to": str(aside), "error": str(exc)},
+        )
 
     def key_fields(self, task: str, num_agents: int, model: str | None) -> dict[str, Any]:
         return {
@@ -169,8 +222,11 @@ class BaselineMeasurer:
                 row = conn.execute(
                     "SELECT payload, expires_at FROM baselines WHERE key = ?", (key,)
                 ).fetchone()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError as exc:
             raise CacheError(f"baseline cache {str(self.path)!r} is unreadable: {exc}") from exc
+        except sqlite3.DatabaseError:  # damaged since construction: quarantine, measure anew
+            self._init_db()
+            return None
         if row is None:
             return None
         payload, expires_at = row
@@ -214,9 +270,14 @@ class BaselineMeasurer:
 
     def purge_expired(self) -> int:
         """Delete expired entries; returns how many were removed."""
-        with self._lock, closing(self._connect()) as conn, conn:
-            cursor = conn.execute("DELETE FROM baselines WHERE expires_at <= ?", (self._clock(),))
-            return cursor.rowcount
+        try:
+            with self._lock, closing(self._connect()) as conn, conn:
+                cursor = conn.execute(
+                    "DELETE FROM baselines WHERE expires_at <= ?", (self._clock(),)
+                )
+                return cursor.rowcount
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(f"cannot purge baseline cache {str(self.path)!r}: {exc}") from exc
 
     # ------------------------------------------------------------------ measuring
     def calls_per_baseline(self, num_agents: int) -> int:
@@ -233,7 +294,9 @@ class BaselineMeasurer:
             model=model,
             agent=f"baseline-{index + 1}",
         )
-        outcome = await self.evaluator.evaluate_detailed(task, reply.text, agent="judge-baseline")
+        outcome = await self.evaluator.evaluate_detailed(
+            task, reply.text, agent="judge-baseline", role=BASELINE_ROLE
+        )
         answer_cost = reply.extra.get("cost_usd") if reply.extra else None
         score = None if outcome.score is None else outcome.score.overall
         return reply.text, score, sum_costs([answer_cost, outcome.cost_usd])
@@ -255,8 +318,24 @@ class BaselineMeasurer:
             return BaselineResult(
                 cached["scores"], cached["answers"], True, 0, cached["judge_failures"], key
             )
+        slot = (id(asyncio.get_running_loop()), key)
+        running = self._in_flight.get(slot)
+        if running is not None:  # single-flight: share the measurement already under way
+            self.stats.coalesced += 1
+            self.stats.api_calls_saved += self.calls_per_baseline(num_agents)
+            self.telemetry.baseline_cache.labels("coalesced").inc()
+            shared = await asyncio.shield(running)
+            return replace(shared, cached=True, api_calls=0, cost_usd=Decimal(0))
         self.stats.misses += 1
         self.telemetry.baseline_cache.labels("miss").inc()
+        measuring = asyncio.ensure_future(self._measure_miss(task, num_agents, model, fields, key))
+        self._in_flight[slot] = measuring
+        measuring.add_done_callback(lambda _: self._in_flight.pop(slot, None))
+        return await asyncio.shield(measuring)  # a cancelled caller does not cancel the others
+
+    async def _measure_miss(
+        self, task: str, num_agents: int, model: str | None, fields: dict[str, Any], key: str
+    ) -> BaselineResult:
         results = await asyncio.gather(*(self._one(task, i, model) for i in range(num_agents)))
         calls = self.calls_per_baseline(num_agents)
         self.stats.api_calls_made += calls

@@ -1,6 +1,7 @@
 """``cert-coordination``: inspect the price table, estimate a request's cost, run the demo.
 
-Exit codes: 0 ok, 2 usage or input error (unknown model, malformed price file...).
+Exit codes: 0 ok, 2 usage or input error (unknown model, malformed price file...) or any
+unexpected error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from cert.coordination.errors import CoordinationError
 from cert.coordination.pricing import PriceTable
+from cert.runtime.logging import redact
 
 
 def _table(path: str | None) -> PriceTable:
@@ -35,12 +37,16 @@ def _prices(args: argparse.Namespace) -> int:
             }
         )
     if args.output_format == "json":
-        print(json.dumps({"as_of": table.as_of, "currency": table.currency, "models": rows}))
+        document = {"as_of": table.as_of, "currency": table.currency, "models": rows}
+        print(json.dumps({**document, "aliases": table.aliases}))
     else:
         print(f"prices as of {table.as_of} ({table.currency} per million tokens)")
         for row in rows:
             model, price_in, price_out = row["model"], row["input_per_mtok"], row["output_per_mtok"]
             print(f"  {model:<28} in {price_in!s:>7}  out {price_out!s:>7}")
+        for alias, target in sorted(table.aliases.items()):
+            print(f"  {alias:<28} = {target}")
+        print("  (a dated id <model>-YYYYMMDD is priced as <model>)")
     return 0
 
 
@@ -92,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(args)
     except CoordinationError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
+        print(f"error: {redact(exc.message)}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # exit 1 is reserved for a policy verdict, never a crash
+        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return 2
     return code
 

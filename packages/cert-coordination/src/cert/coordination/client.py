@@ -5,7 +5,9 @@ Layers, in the order a request meets them:
 1. **cost cap** (:class:`~cert.coordination.pricing.CostLedger`): the worst case of the request is
    reserved under the rolling-hour cap before anything is sent;
 2. **rate limiter** (:class:`~cert.coordination.ratelimit.SlidingWindowRateLimiter`), shared by all
-   tasks using this client;
+   tasks using this client. It is charged *tokens*: the SDK's ``count_tokens`` endpoint with
+   ``token_counting="api"``, otherwise a :class:`~cert.coordination.tokens.TokenEstimator`
+   calibrated on the usage the API reports (the byte bound is only for the cost cap);
 3. **circuit breaker** (cert-runtime), which counts only server-side failures (5xx, 529, 408) and
    timeouts/connection errors, never 4xx client errors or 429;
 4. **the SDK** (``anthropic.AsyncAnthropic``) with its own retries: the *only* retry layer, so one
@@ -40,6 +42,7 @@ from cert.coordination.errors import (
 from cert.coordination.pricing import CostLedger, CostSummary, PriceTable
 from cert.coordination.ratelimit import SlidingWindowRateLimiter
 from cert.coordination.telemetry import CoordinationTelemetry
+from cert.coordination.tokens import TokenEstimator
 from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import CircuitOpenError
 from cert.runtime.health import CheckResult, HealthStatus
@@ -49,6 +52,7 @@ DEFAULT_MODEL = "claude-sonnet-5"
 """Default agent model: Claude Sonnet 5 (released 2026-06-30, $2/$10 per MTok as of 2026-11)."""
 
 STRUCTURED_MODES = ("output_config", "tool")
+TOKEN_COUNTING_MODES = ("api", "estimate")
 _TOOL_NAME = "submit_structured_answer"
 _PER_MESSAGE_OVERHEAD = 8
 _log = get_logger("cert.coordination.client")
@@ -68,7 +72,8 @@ def prompt_token_upper_bound(
     """An upper bound of the prompt's tokens: its UTF-8 byte count plus per-message framing.
 
     Claude's tokenizer never yields more tokens than bytes for plain text, so this is safe for the
-    pre-request cost check (and pessimistic, roughly 4x for English prose).
+    pre-request cost check (and pessimistic, roughly 4x for English prose): never use it for rate
+    limits, which must be charged real tokens.
     """
     size = sum(len(m.content.encode("utf-8")) + _PER_MESSAGE_OVERHEAD for m in messages)
     if system:
@@ -120,6 +125,8 @@ class ClientStats:
     calls_failed: int = 0
     http_attempts: int = 0
     rate_limit_wait_s: float = 0.0
+    token_count_calls: int = 0
+    token_count_fallbacks: int = 0
 
 
 class AnthropicClientWithResilience:
@@ -128,6 +135,11 @@ class AnthropicClientWithResilience:
     ``max_cost_per_hour`` is in the price table's currency (USD); ``None`` disables the cap.
     ``structured_output`` chooses how ``json_schema`` requests are made: ``"output_config"`` (the
     API's JSON-schema output format) or ``"tool"`` (a forced tool call whose input is the answer).
+    ``token_counting`` chooses how a request's input tokens are counted for the
+    input-tokens-per-minute limit: ``"api"`` asks the ``count_tokens`` endpoint (one extra
+    request; if it fails, the estimate is used, counted in ``stats.token_count_fallbacks``),
+    ``"estimate"`` uses ``token_estimator`` (calibrated on the ``usage`` of earlier responses).
+    Without an input-token limit nothing is counted.
     """
 
     def __init__(
@@ -148,6 +160,8 @@ class AnthropicClientWithResilience:
         failure_threshold: int = 5,
         recovery_timeout_s: float = 30.0,
         rate_limiter: SlidingWindowRateLimiter | None = None,
+        token_counting: Literal["api", "estimate"] = "estimate",
+        token_estimator: TokenEstimator | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -191,6 +205,13 @@ class AnthropicClientWithResilience:
             clock=clock,
         )
         self.telemetry.set_breaker_state(self.breaker.name, self.breaker.state)
+        self.token_counting = check_choice("token_counting", token_counting, TOKEN_COUNTING_MODES)
+        if token_estimator is not None and not isinstance(token_estimator, TokenEstimator):
+            raise CoordinationInputError(
+                f"token_estimator must be a TokenEstimator, got {type(token_estimator).__name__}",
+                context={"field": "token_estimator"},
+            )
+        self.token_estimator = token_estimator or TokenEstimator()
         self.stats = ClientStats()
         try:
             self._sdk = anthropic.AsyncAnthropic(
@@ -243,7 +264,8 @@ class AnthropicClientWithResilience:
         params = self._request_params(messages, system, max_tokens, model, json_schema)
         started = time.perf_counter()
         try:
-            waited = await self.rate_limiter.acquire(input_tokens=prompt_bound)
+            input_tokens = await self._input_tokens(params, prompt_bound)
+            waited = await self.rate_limiter.acquire(input_tokens=input_tokens)
             self.stats.rate_limit_wait_s += waited
             self.telemetry.rate_limit_wait_seconds.inc(waited)
             raw = await self.breaker.call_async(self._send, params)
@@ -265,6 +287,10 @@ class AnthropicClientWithResilience:
         latency = time.perf_counter() - started
         usage = _to_usage(message.usage)
         cost = self.ledger.settle(reservation, usage)
+        self.token_estimator.observe(
+            prompt_bound,
+            usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens,
+        )
         self.rate_limiter.update_from_headers(dict(raw.headers))
         self.rate_limiter.record_output_tokens(usage.output_tokens)
         attempts = 1 + int(getattr(raw, "retries_taken", 0))
@@ -299,6 +325,36 @@ class AnthropicClientWithResilience:
         )
 
     # ------------------------------------------------------------------ helpers
+    async def _input_tokens(self, params: dict[str, Any], byte_bound: int) -> int:
+        """Input tokens to charge the rate limiter (see ``token_counting``)."""
+        if self.rate_limiter.input_tokens_per_minute is None:
+            return 0
+        if self.token_counting == "api":
+            counted = await self._count_tokens_api(params)
+            if counted is not None:
+                return counted
+        return self.token_estimator.estimate(byte_bound)
+
+    async def _count_tokens_api(self, params: dict[str, Any]) -> int | None:
+        """The ``count_tokens`` endpoint's answer, or None (logged and counted) if it fails."""
+        request = {key: value for key, value in params.items() if key != "max_tokens"}
+        self.stats.token_count_calls += 1
+        try:
+            result = await self._sdk.messages.count_tokens(**request)
+            counted = result.input_tokens
+        except (anthropic.APIError, AttributeError) as exc:
+            failure = type(exc).__name__
+        else:
+            if isinstance(counted, int) and not isinstance(counted, bool) and counted >= 0:
+                return counted
+            failure = f"invalid input_tokens {counted!r:.40}"
+        self.stats.token_count_fallbacks += 1
+        _log.warning(
+            "count_tokens failed; using the calibrated estimate",
+            extra={"failure": failure, "model": params.get("model")},
+        )
+        return None
+
     async def _send(self, params: dict[str, Any]) -> Any:
         """One SDK call (its own retries included): the unit the breaker judges."""
         return await self._sdk.messages.with_raw_response.create(**params)

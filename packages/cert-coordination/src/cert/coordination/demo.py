@@ -17,6 +17,7 @@ import asyncio
 import json
 import random
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -165,13 +166,16 @@ def showcase(out_dir: Path, *, repeats: int = 8, num_agents: int = 3) -> str:
     """Run the offline measurement, write ``coordination.json`` (+ PNG) and return a summary."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache = out_dir / "baselines.sqlite3"
-    if cache.exists():
-        cache.unlink()
     started = time.perf_counter()
-    with FakeAnthropicServer(responder=ScriptedDemoResponder(seed=7)) as server:
-        results, again, summary = asyncio.run(_measure_all(server.url, cache, repeats, num_agents))
-        http_requests = len(server.requests)
+    # A private, empty cache: the demo must start cold, and must never delete a file it did not
+    # create (``out_dir`` may be a real cache directory holding a baselines.sqlite3).
+    with tempfile.TemporaryDirectory(prefix="cert-coordination-demo-") as scratch:
+        cache = Path(scratch) / "baselines.sqlite3"
+        with FakeAnthropicServer(responder=ScriptedDemoResponder(seed=7)) as server:
+            results, again, summary = asyncio.run(
+                _measure_all(server.url, cache, repeats, num_agents)
+            )
+            http_requests = len(server.requests)
     took = time.perf_counter() - started
     payload = {
         "backend": "FakeAnthropicServer + ScriptedDemoResponder (scripted, not a model)",

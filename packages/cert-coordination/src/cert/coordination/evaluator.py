@@ -95,6 +95,15 @@ def _checked_criteria(criteria: Mapping[str, float]) -> dict[str, float]:
     return checked
 
 
+DEFAULT_ROLE = "answer"
+BASELINE_ROLE = "baseline"
+
+
+def team_role(strategy: str, num_agents: int) -> str:
+    """The drift-stream role of a team's answers: each strategy and team size is its own."""
+    return f"team:{strategy}:{num_agents}"
+
+
 class QualityEvaluator:
     """Scores an answer to a task with an LLM judge (any :class:`ChatBackend`)."""
 
@@ -224,16 +233,22 @@ class QualityEvaluator:
         return scores, cost
 
     async def evaluate(
-        self, task: str, answer: str, *, agent: str = "judge"
+        self, task: str, answer: str, *, agent: str = "judge", role: str = DEFAULT_ROLE
     ) -> QualityScore | None:
-        """Judge ``answer``; None (counted in ``parse_failures``) if any judge reply is invalid."""
-        return (await self.evaluate_detailed(task, answer, agent=agent)).score
+        """Judge ``answer``; None (counted in ``parse_failures``) if any judge reply is invalid.
+
+        ``role`` names who produced the answer (``"baseline"`` for a lone agent, a strategy
+        for a team): the drift detector keeps one stream per (task, role), because answers of
+        different producers score differently by design, which is not judge drift.
+        """
+        return (await self.evaluate_detailed(task, answer, agent=agent, role=role)).score
 
     async def evaluate_detailed(
-        self, task: str, answer: str, *, agent: str = "judge"
+        self, task: str, answer: str, *, agent: str = "judge", role: str = DEFAULT_ROLE
     ) -> JudgeOutcome:
         """Like :meth:`evaluate`, also returning the judge calls made and their cost."""
         check_text("task", task)
+        check_text("role", role, max_chars=200)
         if not isinstance(answer, str):
             raise CoordinationInputError(f"answer must be a string, got {type(answer).__name__}")
         if not answer.strip():
@@ -257,12 +272,14 @@ class QualityEvaluator:
             order_disagreement=disagreement,
         )
         self.stats.verdicts += 1
-        status = self.drift.update(task, score.overall)
+        status = self.drift.update((task, role), score.overall)
         if status.alarm and status.alarm_at == status.scores_seen:
             self.telemetry.drift_alarms.inc()
-            _log.warning("judge score drift detected", extra={"task_chars": len(task)})
+            _log.warning(
+                "judge score drift detected", extra={"task_chars": len(task), "role": role}
+            )
         return JudgeOutcome(score, len(runs), cost)
 
-    def drift_status(self, task: str) -> DriftStatus:
-        """The drift detector's state for ``task``'s stream of overall scores."""
-        return self.drift.status(task)
+    def drift_status(self, task: str, role: str = DEFAULT_ROLE) -> DriftStatus:
+        """The drift detector's state for the (``task``, ``role``) stream of overall scores."""
+        return self.drift.status((task, role))

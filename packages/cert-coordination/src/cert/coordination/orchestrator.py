@@ -31,7 +31,7 @@ from cert.coordination._validate import check_choice, check_int, check_text
 from cert.coordination.backend import ChatBackend, ChatMessage, ChatResult
 from cert.coordination.baseline import BaselineMeasurer
 from cert.coordination.errors import CoordinationError, CoordinationInputError
-from cert.coordination.evaluator import QualityEvaluator, sum_costs
+from cert.coordination.evaluator import QualityEvaluator, sum_costs, team_role
 from cert.coordination.metrics import CoordinationMetrics, compute_metrics, cosine_similarity
 from cert.runtime.logging import correlation_scope, get_logger
 
@@ -199,7 +199,9 @@ class CoordinationOrchestrator:
             for _ in range(repeats):
                 run = await self.run_strategy(task, num_agents, strategy)
                 runs.append(run)
-                outcome = await self.evaluator.evaluate_detailed(task, run.final_answer)
+                outcome = await self.evaluator.evaluate_detailed(
+                    task, run.final_answer, role=team_role(strategy, num_agents)
+                )
                 costs += [run.cost_usd, outcome.cost_usd]
                 if outcome.score is not None:
                     scores.append(outcome.score.overall)

@@ -3,7 +3,12 @@
 Prices live in a YAML table (``data/prices.yaml`` shipped with the package, overridable). Money is
 :class:`decimal.Decimal` throughout. A model missing from the table raises
 :class:`~cert.coordination.errors.UnknownModelError`; a model declared ``unpriced: true`` is tracked
-as unpriced (counted, never added as $0).
+as unpriced (counted, never added as $0). Ids resolve in this order: the model's own entry, an
+``aliases`` entry, then a dated snapshot id ``<model>-YYYYMMDD`` as ``<model>`` (or its alias).
+
+The shipped table cites its sources and the dates they were read in its header: Anthropic's
+pricing page, https://platform.claude.com/docs/en/about-claude/pricing (formerly
+docs.anthropic.com/en/docs/about-claude/pricing), read 2026-12-07.
 
 The :class:`CostLedger` enforces a rolling-hour cap *before* each request: it reserves the request's
 worst case (prompt upper bound x input price + ``max_tokens`` x output price) next to what was
@@ -14,6 +19,7 @@ refused, so the cap can only be exceeded if a request's real prompt is larger th
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -75,6 +81,15 @@ class ModelPrice:
         return rates
 
 
+_DATED = re.compile(r"(?P<model>.+)-(?P<date>20\d{6})")
+
+
+def _undated(model: str) -> str | None:
+    """``claude-sonnet-4-20250514`` -> ``claude-sonnet-4``: a snapshot is priced as its model."""
+    match = _DATED.fullmatch(model)
+    return match.group("model") if match else None
+
+
 def _decimal(path: str, value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise PriceTableError(f"{path} must be a number, got {value!r}")
@@ -98,8 +113,21 @@ def _rates(path: str, entry: Mapping[str, Any]) -> Rates:
 class PriceTable:
     """Prices per model, loaded from YAML and validated (errors name the key path)."""
 
-    def __init__(self, prices: Mapping[str, ModelPrice], *, as_of: str, currency: str = "USD"):
+    def __init__(
+        self,
+        prices: Mapping[str, ModelPrice],
+        *,
+        as_of: str,
+        currency: str = "USD",
+        aliases: Mapping[str, str] | None = None,
+    ):
         self._prices = dict(prices)
+        self._aliases = dict(aliases or {})
+        for alias, target in self._aliases.items():
+            if target not in self._prices:
+                raise PriceTableError(
+                    f"aliases.{alias} points to {target!r}, which is not in models"
+                )
         self.as_of = as_of
         self.currency = currency
 
@@ -153,21 +181,52 @@ class PriceTable:
             base = _rates(f"{source}: {path}", entry)
             prices[name] = ModelPrice(name, base, tuple(sorted(tiers, key=lambda t: t[0])))
         currency = document.get("currency", "USD")
-        return cls(prices, as_of=str(document.get("as_of", "unknown")), currency=str(currency))
+        aliases = document.get("aliases", {})
+        if not isinstance(aliases, Mapping):
+            raise PriceTableError(f"{source}: 'aliases' must be a mapping of id to model")
+        for alias, target in aliases.items():
+            if not isinstance(alias, str) or not isinstance(target, str):
+                raise PriceTableError(
+                    f"{source}: aliases.{alias} must map a string id to a model name, "
+                    f"got {target!r}"
+                )
+            if alias in prices:
+                raise PriceTableError(f"{source}: aliases.{alias} is also a model entry")
+        return cls(
+            prices,
+            as_of=str(document.get("as_of", "unknown")),
+            currency=str(currency),
+            aliases=aliases,
+        )
 
     @property
     def models(self) -> list[str]:
         return sorted(self._prices)
 
+    @property
+    def aliases(self) -> dict[str, str]:
+        return dict(self._aliases)
+
+    def resolve(self, model: str) -> str | None:
+        """The table entry that prices ``model`` (alias or dated snapshot resolved), or None."""
+        for candidate in (model, _undated(model)):
+            if candidate is None:
+                continue
+            if candidate in self._prices:
+                return candidate
+            if candidate in self._aliases:
+                return self._aliases[candidate]
+        return None
+
     def price(self, model: str) -> ModelPrice:
-        try:
-            return self._prices[model]
-        except KeyError:
-            raise UnknownModelError(
-                f"model {model!r} has no price in the table (as of {self.as_of}); add it to a "
-                "price table YAML or declare it 'unpriced: true'",
-                context={"model": model},
-            ) from None
+        entry = self.resolve(model) if isinstance(model, str) else None
+        if entry is not None:
+            return self._prices[entry]
+        raise UnknownModelError(
+            f"model {model!r} has no price in the table (as of {self.as_of}); add it to a "
+            "price table YAML or declare it 'unpriced: true'",
+            context={"model": model},
+        )
 
     def cost(self, model: str, usage: TokenUsage) -> Decimal | None:
         """Cost of one request in the table's currency; None for a declared-unpriced model."""

@@ -73,7 +73,7 @@ class CoordinationTelemetry:
         )
         self.baseline_cache: Any = factory.counter(
             "cert_coordination_baseline_cache_total",
-            "Baseline cache lookups by result (hit, miss, expired).",
+            "Baseline cache lookups by result (hit, miss, expired, coalesced, corrupt, quarantined).",
             ["result"],
         )
         self.drift_alarms: Any = factory.counter(

@@ -144,11 +144,19 @@ class FakeAnthropicServer:
     """Threaded HTTP server on 127.0.0.1 (port 0) that replays scripted Messages API replies.
 
     Use as a context manager; ``url`` is the ``base_url`` for the SDK. ``latency_s`` is added to
-    every reply (on top of each reply's own ``delay_s``).
+    every reply (on top of each reply's own ``delay_s``). ``token_counter`` (a request body to
+    a token count) enables ``/v1/messages/count_tokens``; it is a test stand-in, not a tokenizer.
     """
 
-    def __init__(self, *, responder: Responder | None = None, latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        responder: Responder | None = None,
+        latency_s: float = 0.0,
+        token_counter: Callable[[Mapping[str, Any]], int] | None = None,
+    ) -> None:
         self.responder = responder
+        self.token_counter = token_counter
         self.latency_s = latency_s
         self._queue: deque[FakeReply] = deque()
         self._lock = threading.Lock()
@@ -224,6 +232,12 @@ class FakeAnthropicServer:
             return self.responder(body)
         return error_reply(400, "FakeAnthropicServer: no scripted reply left for this request")
 
+    def _count_tokens_reply(self, body: Mapping[str, Any]) -> FakeReply:
+        """``count_tokens``: ``token_counter(body)`` if set, else 404 like a server without it."""
+        if self.token_counter is None:
+            return error_reply(404, "FakeAnthropicServer: count_tokens is not enabled")
+        return FakeReply(200, {"input_tokens": self.token_counter(body)})
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
@@ -251,7 +265,10 @@ class FakeAnthropicServer:
                     fake._in_flight += 1
                     fake.max_in_flight = max(fake.max_in_flight, fake._in_flight)
                 try:
-                    if self.path.split("?")[0] != "/v1/messages":
+                    route = self.path.split("?")[0]
+                    if route == "/v1/messages/count_tokens":
+                        reply = fake._count_tokens_reply(body)
+                    elif route != "/v1/messages":
                         reply = error_reply(404, f"FakeAnthropicServer has no route {self.path}")
                     else:
                         reply = fake._next_reply(body)

@@ -86,12 +86,36 @@ class HealthReport:
 CheckFn = Callable[[], "CheckResult | HealthStatus | bool"]
 
 
+class _Worker:
+    """One thread running a timed check, and what it returned or raised once done."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.started = time.monotonic()
+        self.value: object = None
+        self.error: BaseException | None = None
+
+
+class _Slot:
+    """The in-flight worker of one timed check.
+
+    Why: an abandoned thread cannot be killed, so a check that hangs must not get a new thread
+    on every run (a health probe every few seconds would leak threads without bound). While a
+    worker runs, later runs wait on it and report the check as pending.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.worker: _Worker | None = None
+
+
 @dataclass(frozen=True)
 class _Registered:
     check: CheckFn
     critical: bool
     liveness: bool
     timeout_s: float | None
+    slot: _Slot = field(default_factory=_Slot, compare=False)
 
 
 def aggregate(checks: Iterable[CheckResult]) -> HealthStatus:
@@ -124,7 +148,9 @@ class HealthRegistry:
         """Add a check; a name can be registered once (unregister it first to replace it).
 
         With ``timeout_s`` the check runs in a daemon thread and counts as failed (a
-        ``CERTTimeoutError``) if it has not answered in time; the thread is abandoned, not killed.
+        ``CERTTimeoutError``, ``data["pending"]``) if it has not answered in time. The thread
+        cannot be killed; it stays the check's one in-flight worker, which later runs wait on
+        instead of starting another.
         """
         non_empty_str("name", name)
         callable_arg("check", check)
@@ -181,36 +207,57 @@ def _run_one(name: str, entry: _Registered) -> CheckResult:
         status = HealthStatus.UNHEALTHY if entry.critical else HealthStatus.DEGRADED
         detail = redact(f"check raised {type(exc).__name__}: {exc}")
         _log.warning("health check failed", extra={"check": name, "error": detail})
-        result = CheckResult(name, status, detail=detail, critical=entry.critical)
+        data = {}
+        if isinstance(exc, CERTTimeoutError) and exc.context.get("pending"):
+            data = {"pending": True, "running_s": exc.context["running_s"]}
+        result = CheckResult(name, status, detail=detail, data=data, critical=entry.critical)
     return replace(result, duration_s=time.perf_counter() - start)
 
 
 def _with_timeout(name: str, entry: _Registered) -> object:
-    """Run the check in a daemon thread (with the caller's context) and wait at most timeout_s."""
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
+    """Wait at most timeout_s for the check's worker thread, starting one only if none runs.
+
+    The worker runs with the caller's context (correlation id). A worker still running from an
+    earlier run is joined instead of duplicated; if it does not finish in time the check is
+    reported as pending (a ``CERTTimeoutError`` with ``pending`` and ``running_s`` in its context).
+    """
+    with entry.slot.lock:
+        worker = entry.slot.worker
+        if worker is None or worker.done.is_set():
+            worker = _start_worker(name, entry.check)
+            entry.slot.worker = worker
+    if not worker.done.wait(entry.timeout_s):
+        running_s = round(time.monotonic() - worker.started, 3)
+        raise CERTTimeoutError(
+            f"check did not answer within {entry.timeout_s} s (pending for {running_s} s)",
+            context={
+                "check": name,
+                "timeout_s": entry.timeout_s,
+                "pending": True,
+                "running_s": running_s,
+            },
+        )
+    if worker.error is not None:
+        raise worker.error
+    return worker.value
+
+
+def _start_worker(name: str, check: CheckFn) -> _Worker:
+    worker = _Worker()
 
     def target() -> None:
         try:
-            outcome["value"] = entry.check()
+            worker.value = check()
         except BaseException as exc:  # handed to the waiting thread, which re-raises it
-            outcome["error"] = exc
+            worker.error = exc
         finally:
-            done.set()
+            worker.done.set()
 
     context = contextvars.copy_context()  # keeps the correlation id in the check's logs
-    worker = threading.Thread(
+    threading.Thread(
         target=context.run, args=(target,), name=f"health-check-{name}", daemon=True
-    )
-    worker.start()
-    if not done.wait(entry.timeout_s):
-        raise CERTTimeoutError(
-            f"check did not answer within {entry.timeout_s} s",
-            context={"check": name, "timeout_s": entry.timeout_s},
-        )
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    ).start()
+    return worker
 
 
 def _normalise(name: str, raw: object, critical: bool) -> CheckResult:

@@ -7,7 +7,7 @@
   noted, because a log call must never take the caller down.
 * :func:`redact` masks secrets both by key (``password``, ``token``, ``api_key``,
   ``authorization``, ``secret``, ...) and by value shape (``sk-...`` API keys, ``Bearer`` tokens,
-  JWTs, AWS / GitHub / Slack keys, ``password=...`` pairs inside strings).
+  JWTs, AWS / GitHub / Slack keys, passwords in URLs, ``password=...`` pairs inside strings).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 import re
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any
@@ -83,6 +83,7 @@ _SECRET_KEYS = frozenset(
     {
         "password",
         "passwd",
+        "passphrase",
         "pwd",
         "secret",
         "token",
@@ -100,6 +101,7 @@ _SECRET_KEYS = frozenset(
 _SECRET_SUFFIXES = (
     "_password",
     "_passwd",
+    "_passphrase",
     "_secret",
     "_token",
     "_api_key",
@@ -111,57 +113,74 @@ _SECRET_SUFFIXES = (
     "_credentials",
 )
 
-_SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        # "Bearer <token>" / "Basic <b64>" in headers or prose: keep the scheme, drop the secret.
-        (r"\b((?i:bearer|basic|token))\s+[A-Za-z0-9._~+/=-]{8,}", r"\1 " + REDACTED),
-        # OpenAI / Anthropic style keys: sk-..., sk-proj-..., sk-ant-...
-        (r"\bsk-[A-Za-z0-9_-]{16,}", REDACTED),
-        # JSON Web Tokens (header.payload.signature, base64url).
-        (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+", REDACTED),
-        # AWS access key ids, GitHub tokens, Slack tokens, Google API keys.
-        (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED),
-        (r"\bgh[pousr]_[A-Za-z0-9]{30,}", REDACTED),
-        (r"\bxox[abprs]-[A-Za-z0-9-]{10,}", REDACTED),
-        (r"\bAIza[0-9A-Za-z_-]{35}", REDACTED),
-        # key=value / key: value pairs whose key names a secret ("password=hunter2", "token: x").
-        (
-            r"\b((?i:(?:[a-z0-9]+[_-])*(?:password|passwd|secret|token|api[_-]?key|"
-            r"authorization|private[_-]key|access[_-]key))[\"']?\s*[=:]\s*)"
-            r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)",
-            r"\1" + REDACTED,
-        ),
-    )
+# "<what>_token" keys that name a token count or a tokenizer's special token, not a credential.
+_NOT_SECRET_KEY = re.compile(
+    r"(?:prompt|completion|input|output|reasoning|max|min|total|num|eos|bos|pad|unk|sep|cls|mask)"
+    r"_?tokens?"
 )
-# Every pattern above needs one of these (lower-cased) substrings. Most log strings hold none, and
-# substring tests are about ten times cheaper than the regexes (keep the two lists in step).
-_SECRET_HINTS = (
-    "bearer",
-    "basic",
-    "token",
-    "sk-",
-    "eyj",
-    "akia",
-    "asia",
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "xox",
-    "aiza",
-    "passw",
-    "secret",
-    "api",
-    "authoriz",
-    "private",
-    "access",
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def _normalised_key(key: str) -> str:
+    """``privateKey`` / ``Private-Key`` / ``private key`` -> ``private_key``."""
+    return _CAMEL_HUMP.sub("_", key.strip()).casefold().replace("-", "_").replace(" ", "_")
+
+
+def _mask_key_value(match: re.Match[str]) -> str:
+    """Mask the value of a ``<key><secret word>=value`` pair unless the key counts tokens."""
+    text, start = match.string, match.start()
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_-"):
+        start -= 1  # back to the start of the key: "db" of "dbPassword", "prompt_" of ...
+    if _NOT_SECRET_KEY.fullmatch(_normalised_key(text[start : match.end(1)])):
+        return match.group(0)
+    return match.group(1) + match.group(2) + REDACTED
+
+
+_Replacement = str | Callable[[re.Match[str]], str]
+
+# (pattern, replacement, needles): a pattern runs only on text whose casefolded form holds one of
+# its needles. Most log strings hold none, and substring tests are about ten times cheaper than
+# the regexes. casefold, not lower: the (?i) patterns also match e.g. "ſ" (long s) as "s".
+_PATTERN_TABLE: tuple[tuple[str, _Replacement, tuple[str, ...]], ...] = (
+    # "Bearer <token>" / "Basic <b64>" in headers or prose: keep the scheme, drop the secret.
+    (
+        r"\b((?i:bearer|basic|token))\s+[A-Za-z0-9._~+/=-]{8,}",
+        r"\1 " + REDACTED,
+        ("bearer", "basic", "token"),
+    ),
+    # OpenAI / Anthropic style keys: sk-..., sk-proj-..., sk-ant-...
+    (r"\bsk-[A-Za-z0-9_-]{16,}", REDACTED, ("sk-",)),
+    # JSON Web Tokens (header.payload.signature, base64url).
+    (r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+", REDACTED, ("eyj",)),
+    # AWS access key ids, GitHub tokens, Slack tokens, Google API keys.
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", REDACTED, ("akia", "asia")),
+    (r"\bgh[pousr]_[A-Za-z0-9]{30,}", REDACTED, ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (r"\bxox[abprs]-[A-Za-z0-9-]{10,}", REDACTED, ("xox",)),
+    (r"\bAIza[0-9A-Za-z_-]{35}", REDACTED, ("aiza",)),
+    # The password in a URL's user info: postgres://admin:hunter2@db/app (up to the last @).
+    (
+        r"\b([A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@]*:)[^\s/?#]+@",
+        r"\1" + REDACTED + "@",
+        ("://",),
+    ),
+    # key=value / key: value pairs whose key ends in a secret word ("password=hunter2",
+    # "token: x", "dbPassword=x", "privateKey: x"), except token counts ("prompt_token=512").
+    (
+        r"((?i:password|passwd|passphrase|secret|token|api[_-]?key|authorization|"
+        r"private[_-]?key|access[_-]?key))([\"']?\s*[=:]\s*)"
+        r"(?!\[REDACTED\])(\"[^\"]*\"|'[^']*'|[^\s,;&\"'}]+)",
+        _mask_key_value,
+        ("pass", "secret", "token", "api", "authoriz", "private", "access"),
+    ),
 )
+_SECRET_VALUE_PATTERNS: tuple[tuple[re.Pattern[str], _Replacement], ...] = tuple(
+    (re.compile(pattern), replacement) for pattern, replacement, _ in _PATTERN_TABLE
+)
+_NEEDLES = tuple(needles for _, _, needles in _PATTERN_TABLE)
+_SECRET_HINTS = tuple(sorted({needle for needles in _NEEDLES for needle in needles}))
 
 
 def _may_hold_secret(text: str) -> bool:
-    # casefold, not lower: the (?i) patterns also match e.g. "ſ" (long s) as "s".
     lowered = text.casefold()
     for hint in _SECRET_HINTS:  # noqa: SIM110 (a plain loop is twice as fast as any() here)
         if hint in lowered:
@@ -174,17 +193,41 @@ _MAX_DEPTH = 32
 
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
-    """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does)."""
-    normalised = key.strip().casefold().replace("-", "_").replace(" ", "_")
+    """Whether a mapping key names a secret (``max_tokens`` does not; ``auth_token`` does).
+
+    camelCase is split first (``privateKey`` is ``private_key``); ``prompt_token`` and the like
+    count tokens and are not secrets.
+    """
+    normalised = _normalised_key(key)
+    if _NOT_SECRET_KEY.fullmatch(normalised):
+        return False
     return normalised in _SECRET_KEYS or normalised.endswith(_SECRET_SUFFIXES)
 
 
 def _redact_text(text: str) -> str:
-    if not _may_hold_secret(text):
+    if not _may_hold_secret(text):  # the common case: one casefold and a few substring tests
         return text
-    for pattern, replacement in _SECRET_VALUE_PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.casefold()
+    active = []
+    for pattern_and_replacement, needles in zip(_SECRET_VALUE_PATTERNS, _NEEDLES, strict=True):
+        for needle in needles:
+            if needle in lowered:
+                active.append(pattern_and_replacement)
+                break
+    # Until nothing changes: masking one secret can expose the shape of another (a masked
+    # "key=@" no longer hides the "@" that ends a URL's user info), and redaction must be
+    # idempotent. Two passes settle every case found by the property tests; the bound only
+    # guarantees termination. "[REDACTED]" holds no needle, so the active set stays right.
+    for _ in range(_MAX_PASSES):
+        before = text
+        for pattern, replacement in active:
+            text = pattern.sub(replacement, text)
+        if text == before:
+            break
     return text
+
+
+_MAX_PASSES = 4
 
 
 def redact(value: Any) -> Any:

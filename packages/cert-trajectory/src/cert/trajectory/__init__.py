@@ -13,6 +13,7 @@ from cert.trajectory.errors import (
     InvalidPromptError,
     ModelLoadError,
     ModelNotLoadedError,
+    OutputDirectoryError,
     TrajectoryError,
 )
 from cert.trajectory.loading import load_model_for_monitoring
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidPromptError",
     "ModelLoadError",
     "ModelNotLoadedError",
+    "OutputDirectoryError",
     "ReasoningTrajectoryMonitor",
     "TinyModelSpec",
     "TokenSignal",

@@ -1,6 +1,7 @@
 """cert-trajectory CLI: analyze a prompt, score a response, build the tiny offline model.
 
-Exit codes: 0 the response passed the quality check, 1 it failed, 2 usage or input error.
+Exit codes: 0 the response passed the quality check, 1 it failed, 2 usage or input error or
+any unexpected error.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cert.runtime.errors import CERTError
+from cert.runtime.logging import redact
 from cert.trajectory.config import TrajectoryConfig
 from cert.trajectory.errors import ConfigError
 from cert.trajectory.result import TrajectoryResult
@@ -103,7 +105,13 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "analyze":
             result = monitor.analyze(args.prompt)
         else:
-            result = monitor.score(args.prompt, args.response)
+            result = monitor.score(
+                args.prompt,
+                args.response,
+                chat_template=args.chat_template,
+                system=args.system,
+                tokenisation=args.tokenisation,
+            )
     if args.plot:
         from cert.trajectory.plot import plot
 
@@ -146,6 +154,18 @@ def _parser() -> argparse.ArgumentParser:
     score = commands.add_parser("score", help="teacher-force a given response and measure it")
     score.add_argument("--prompt", required=True)
     score.add_argument("--response", required=True)
+    score.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="condition on the tokenizer's chat template (prompt as the user turn)",
+    )
+    score.add_argument("--system", help="system message for --chat-template")
+    score.add_argument(
+        "--tokenisation",
+        choices=("joint", "separate"),
+        default="joint",
+        help="tokenise prompt and response as one text (default) or separately",
+    )
     model_options(score)
 
     build = commands.add_parser("build-tiny-model", help="train the tiny offline demo model")
@@ -163,7 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _run(args)
     except CERTError as exc:
-        print(f"error: {type(exc).__name__}: {exc.message}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {redact(exc.message)}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # never 1 (the "failed check" verdict) for a crash
+        print(f"error: unexpected {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from cert.trajectory.config import TrajectoryConfig
-from cert.trajectory.errors import GenerationError, InvalidPromptError
+from cert.trajectory.errors import ConfigError, GenerationError, InvalidPromptError
 from cert.trajectory.signals import distribution_core, step_statistics, topk_signals
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class RawTrajectory:
     topk_negentropies: list[float]
     margins: list[float]
     finish_reason: FinishReason
+    scoring: dict[str, Any] | None = None  # how score() tokenised its input (None: generated)
 
 
 class SignalRecorder:
@@ -252,14 +253,102 @@ def generate_trajectories(
     return results
 
 
+ScoreTokenisation = Literal["joint", "separate"]
+SCORE_TOKENISATIONS = ("joint", "separate")
+
+
+@dataclass(frozen=True)
+class ScoreInput:
+    """The token ids score() feeds the model: the context, then the response it measures."""
+
+    context_ids: list[int]
+    response_ids: list[int]
+    boundary_merged: bool  # joint: a token spans the end of the context and the response
+
+
+def score_input_ids(
+    tokenizer: Any,
+    prompt: str,
+    response: str,
+    *,
+    tokenisation: ScoreTokenisation = "joint",
+    chat_template: bool = False,
+    system: str | None = None,
+) -> ScoreInput:
+    """Token ids of ``prompt`` (optionally rendered by the chat template) and ``response``.
+
+    Why joint by default: the model saw (and would have produced) the response as part of one
+    text, so ``context + response`` is tokenised once and split where the context's own tokens
+    stop matching; tokenising the response alone can split words differently from what the
+    model would generate. With ``chat_template`` the context is the tokenizer's chat template
+    applied to ``[system], user: prompt`` with the assistant generation prompt, exactly what a
+    chat model is conditioned on before it answers.
+    """
+    if tokenisation not in SCORE_TOKENISATIONS:
+        raise ConfigError(
+            f"tokenisation must be one of {SCORE_TOKENISATIONS}, got {tokenisation!r}",
+            context={"field": "tokenisation", "value": repr(tokenisation)},
+        )
+    if not isinstance(chat_template, bool):
+        raise ConfigError(
+            f"chat_template must be a bool, got {chat_template!r}",
+            context={"field": "chat_template", "value": repr(chat_template)},
+        )
+    if system is not None and (not chat_template or not isinstance(system, str)):
+        raise ConfigError(
+            "system must be a string and needs chat_template=True",
+            context={"field": "system", "value": repr(system)[:80]},
+        )
+    if chat_template:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ConfigError(
+                "chat_template=True but the tokenizer has no chat template",
+                context={"field": "chat_template", "value": True},
+            )
+        messages = [{"role": "system", "content": system}] if system is not None else []
+        messages.append({"role": "user", "content": prompt})
+        context_text = tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True
+        )
+        special = False  # the template writes its own BOS and turn markers
+    else:
+        context_text, special = prompt, True
+    context_ids = list(tokenizer(context_text, add_special_tokens=special)["input_ids"])
+    if tokenisation == "separate":
+        response_ids = list(tokenizer(response, add_special_tokens=False)["input_ids"])
+        return ScoreInput(context_ids, response_ids, boundary_merged=False)
+    full = list(tokenizer(context_text + response, add_special_tokens=special)["input_ids"])
+    shared = 0
+    for mine, joint in zip(context_ids, full, strict=False):  # full may be the shorter
+        if mine != joint:
+            break
+        shared += 1
+    return ScoreInput(full[:shared], full[shared:], boundary_merged=shared < len(context_ids))
+
+
 def score_trajectory(
-    model: Any, tokenizer: Any, prompt: str, response: str, config: TrajectoryConfig
+    model: Any,
+    tokenizer: Any,
+    prompt: str,
+    response: str,
+    config: TrajectoryConfig,
+    *,
+    tokenisation: ScoreTokenisation = "joint",
+    chat_template: bool = False,
+    system: str | None = None,
 ) -> RawTrajectory:
     """Teacher-force ``response`` after ``prompt`` and record the signals of its tokens."""
     import torch
 
-    prompt_ids = tokenizer(prompt)["input_ids"]
-    response_ids = tokenizer(response, add_special_tokens=False)["input_ids"]
+    scored = score_input_ids(
+        tokenizer,
+        prompt,
+        response,
+        tokenisation=tokenisation,
+        chat_template=chat_template,
+        system=system,
+    )
+    prompt_ids, response_ids = scored.context_ids, scored.response_ids
     if not response_ids:
         raise InvalidPromptError(
             "response encodes to zero tokens", context={"field": "response", "value": response}
@@ -280,4 +369,9 @@ def score_trajectory(
         topk_negentropies=stats.topk_negentropy.cpu().tolist(),
         margins=stats.margin.cpu().tolist(),
         finish_reason="scored",
+        scoring={
+            "tokenisation": tokenisation,
+            "chat_template": chat_template,
+            "boundary_merged": scored.boundary_merged,
+        },
     )

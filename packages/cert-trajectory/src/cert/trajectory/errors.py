@@ -21,6 +21,7 @@ __all__ = [
     "InvalidPromptError",
     "ModelLoadError",
     "ModelNotLoadedError",
+    "OutputDirectoryError",
     "TrajectoryError",
 ]
 
@@ -51,3 +52,7 @@ class GenerationError(TrajectoryError, AnalysisError):
 
 class DeviceOutOfMemoryError(TrajectoryError, GPUOutOfMemoryError):
     """The accelerator ran out of memory and the CPU fallback is disabled or failed too."""
+
+
+class OutputDirectoryError(TrajectoryError, InvalidInputError):
+    """An output path holds data this package did not write; it is refused, never replaced."""

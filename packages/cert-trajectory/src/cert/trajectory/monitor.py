@@ -22,7 +22,12 @@ from cert.runtime.logging import get_logger
 from cert.runtime.metrics import MetricsFactory
 from cert.trajectory.__about__ import __version__
 from cert.trajectory.config import TrajectoryConfig
-from cert.trajectory.engine import RawTrajectory, generate_trajectories, score_trajectory
+from cert.trajectory.engine import (
+    RawTrajectory,
+    ScoreTokenisation,
+    generate_trajectories,
+    score_trajectory,
+)
 from cert.trajectory.errors import (
     ConfigError,
     DeviceOutOfMemoryError,
@@ -221,8 +226,15 @@ class HamiltonianMonitor:
         self._cache = _ResultCache(cache_size)
         self._metrics = _Metrics(MetricsFactory(registry, enabled=metrics_enabled))
         self._health = HealthRegistry()
-        self._health.register("model_loaded", self._check_loaded, critical=True)
-        self._health.register("device", self._check_device, critical=False)
+        self._deep_health = HealthRegistry()
+        for registry in (self._health, self._deep_health):
+            registry.register("model_loaded", self._check_loaded, critical=True)
+            registry.register("device", self._check_device, critical=False)
+        # One persistent registry: a hung probe stays its single in-flight worker (reported
+        # pending) instead of costing a new thread, or a blocked caller, per health call.
+        self._deep_health.register(
+            "generation_probe", self._probe, critical=True, timeout_s=self._default_timeout
+        )
         if preload:
             self.load()
 
@@ -365,15 +377,40 @@ class HamiltonianMonitor:
         return [r for r in results if r is not None]
 
     def score(
-        self, prompt: str, response: str, *, config: TrajectoryConfig | None = None
+        self,
+        prompt: str,
+        response: str,
+        *,
+        config: TrajectoryConfig | None = None,
+        chat_template: bool = False,
+        system: str | None = None,
+        tokenisation: ScoreTokenisation = "joint",
     ) -> TrajectoryResult:
-        """Teacher-force a given ``response`` (from any source) and measure its tokens."""
+        """Teacher-force a given ``response`` (from any source) and measure its tokens.
+
+        ``chat_template=True`` conditions on the tokenizer's chat template (``system`` and
+        ``prompt`` as the user turn, then the assistant generation prompt), as a chat model sees
+        a conversation. ``tokenisation="joint"`` (default) tokenises context and response as one
+        text; ``"separate"`` tokenises the response on its own (the pre-0.2 behaviour). How the
+        input was tokenised is recorded in ``result.decoding``.
+        """
         cfg = self._config_for(config)
         prompt = _check_text("prompt", prompt, cfg.max_prompt_chars)
         response = _check_text("response", response, cfg.max_prompt_chars)
+        if system is not None:
+            system = _check_text("system", system, cfg.max_prompt_chars)
         began = time.perf_counter()
         raw, fell_back = self._run_on_model(
-            lambda model, tok: score_trajectory(model, tok, prompt, response, cfg)
+            lambda model, tok: score_trajectory(
+                model,
+                tok,
+                prompt,
+                response,
+                cfg,
+                tokenisation=tokenisation,
+                chat_template=chat_template,
+                system=system,
+            )
         )
         elapsed = time.perf_counter() - began
         self._metrics.latency.labels(mode="score").observe(elapsed)
@@ -398,20 +435,34 @@ class HamiltonianMonitor:
         )
 
     async def score_async(
-        self, prompt: str, response: str, *, config: TrajectoryConfig | None = None
+        self,
+        prompt: str,
+        response: str,
+        *,
+        config: TrajectoryConfig | None = None,
+        chat_template: bool = False,
+        system: str | None = None,
+        tokenisation: ScoreTokenisation = "joint",
     ) -> TrajectoryResult:
-        return await asyncio.to_thread(self.score, prompt, response, config=config)
+        """score() in a worker thread, so the event loop keeps running."""
+        return await asyncio.to_thread(
+            self.score,
+            prompt,
+            response,
+            config=config,
+            chat_template=chat_template,
+            system=system,
+            tokenisation=tokenisation,
+        )
 
     # ------------------------------------------------------------------ health and cache
     def health_check(self, *, deep: bool = False) -> HealthReport:
-        """Cheap by default (no generation); ``deep=True`` adds a one-token generation probe."""
-        if not deep:
-            return self._health.check()
-        registry = HealthRegistry()
-        registry.register("model_loaded", self._check_loaded, critical=True)
-        registry.register("device", self._check_device, critical=False)
-        registry.register("generation_probe", self._probe, critical=True)
-        return registry.check()
+        """Cheap by default (no generation); ``deep=True`` adds a one-token generation probe.
+
+        The probe answers within the monitor's ``timeout`` or reads pending (unhealthy); while
+        one probe runs, further deep checks wait on it rather than starting another.
+        """
+        return (self._deep_health if deep else self._health).check()
 
     def cache_info(self) -> dict[str, int]:
         return self._cache.info()
@@ -574,7 +625,11 @@ class HamiltonianMonitor:
             failed_checks=failures,
             finish_reason=raw.finish_reason,
             truncated=raw.finish_reason == "timeout",
-            decoding=config.decoding() if response is None else {"strategy": "teacher_forced"},
+            decoding=(
+                config.decoding()
+                if response is None
+                else {"strategy": "teacher_forced", **(raw.scoring or {})}
+            ),
             thresholds={
                 "max_perplexity": config.max_perplexity,
                 "max_mean_entropy": config.max_mean_entropy,

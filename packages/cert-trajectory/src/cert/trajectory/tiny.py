@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cert.trajectory.errors import ConfigError
+from cert.trajectory.errors import ConfigError, OutputDirectoryError
 
 __all__ = ["TinyModelSpec", "build_tiny_model", "stdlib_corpus"]
 
@@ -142,7 +142,9 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None
 
     Returns ``out_dir``, which then loads with ``AutoModelForCausalLM.from_pretrained``.
     Writes into a temporary sibling directory and renames it, so a crash never leaves a
-    half-written checkpoint that a later call would reuse.
+    half-written checkpoint that a later call would reuse. An existing ``out_dir`` is replaced
+    only if it is empty or holds an earlier build (its spec marker); anything else raises
+    :class:`OutputDirectoryError` and is left untouched.
     """
     spec = spec or TinyModelSpec()
     if spec.steps < 1 or spec.vocab_size < 260:
@@ -151,13 +153,9 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None
             context={"field": "spec", "value": repr(spec)},
         )
     target = Path(out_dir)
-    spec_path = target / _SPEC_FILE
-    if spec_path.is_file():
-        try:
-            if json.loads(spec_path.read_text()) == asdict(spec):
-                return target
-        except (OSError, ValueError):
-            pass  # unreadable marker: rebuild below
+    if _built_spec(target) == asdict(spec):
+        return target
+    _check_replaceable(target)  # before minutes of training, and again before the swap
 
     corpus = stdlib_corpus()
     tokenizer = _train_tokenizer(corpus, spec)
@@ -170,9 +168,14 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None
 
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    model.save_pretrained(staging)  # type: ignore[attr-defined]
-    tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
-    (staging / _SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True))
+    try:
+        model.save_pretrained(staging)  # type: ignore[attr-defined]
+        tokenizer.save_pretrained(staging)  # type: ignore[attr-defined]
+        (staging / _SPEC_FILE).write_text(json.dumps(asdict(spec), sort_keys=True))
+        _check_replaceable(target)
+    except BaseException:  # a refusal or a failed save leaves no staging directory behind
+        _remove_tree(staging)
+        raise
     if target.exists():
         retired = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
         os.replace(target, retired / "model")
@@ -181,6 +184,40 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None
     else:
         os.replace(staging, target)
     return target
+
+
+def _built_spec(target: Path) -> dict[str, Any] | None:
+    """The spec recorded in ``target`` by an earlier build, or None if there is no readable one."""
+    try:
+        recorded = json.loads((target / _SPEC_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    fields = set(asdict(TinyModelSpec()))
+    if isinstance(recorded, dict) and set(recorded) == fields:
+        return recorded
+    return None
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace anything but a missing path, an empty directory or an earlier build.
+
+    Why: the build swaps ``target`` out and deletes it; a user's directory that happens to
+    share the name (a typo, ``.``, a home directory) must never be the thing deleted.
+    """
+    if not target.exists() and not target.is_symlink():
+        return
+    if target.is_symlink() or not target.is_dir():
+        raise OutputDirectoryError(
+            "build_tiny_model out_dir exists and is a file or a symlink; refusing to replace it",
+            context={"field": "out_dir", "value": str(target)},
+        )
+    if _built_spec(target) is not None or not any(target.iterdir()):
+        return
+    raise OutputDirectoryError(
+        f"build_tiny_model out_dir is not empty and holds no {_SPEC_FILE} from an earlier "
+        "build; refusing to replace a directory this function did not create",
+        context={"field": "out_dir", "value": str(target)},
+    )
 
 
 def _remove_tree(path: Path) -> None:

@@ -206,3 +206,23 @@ def test_log_verify_cli_on_postgres(
         con.execute("UPDATE hbt_audit_entries SET data = %s WHERE idx = 4", (b'{"i":40}',))
     assert main(args) == 1
     assert "entry 4" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_is_a_typed_error_and_loses_nothing(postgresql_url: str) -> None:
+    import psycopg
+
+    log = AuditLog(postgresql_url)
+    log.append({"before": 1})
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(AuditStoreUnavailableError, match="failed") as info:
+        log.append({"after": 1})
+    assert postgresql_url.split(":")[2].split("@")[0] not in str(info.value)  # the password
+    log.close()
+    with AuditLog(postgresql_url, read_only=True) as again:
+        assert again.size == 1
+        assert again.verify()["entries"] == 1

@@ -13,7 +13,8 @@ import json
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from hbt_core.auditstore import SQLiteStore, open_store
 from hbt_core.errors import (
     AuditLogFormatError,
+    AuditStoreUnavailableError,
     IntegrityError,
     InvalidInputError,
     KeyConfigurationError,
@@ -203,6 +205,18 @@ class AuditLog:
             raise InvalidInputError(f"audit log {self.location} is not a file; see .location")
         return self._store.path
 
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the log's thread lock; a database failure mid-run (connection lost, disk
+        error, lock timeout) becomes a typed error naming the store, never a driver's own."""
+        with self._lock:
+            try:
+                yield
+            except self._store.errors as exc:
+                raise AuditStoreUnavailableError(
+                    f"audit log {self.location} failed: {self._store.scrub(exc)}"
+                ) from None
+
     def _unreadable(self, exc: BaseException) -> AuditLogFormatError:
         text = self._store.scrub(exc)
         return AuditLogFormatError(f"{self.location!r} is not a readable audit log: {text}")
@@ -218,7 +232,7 @@ class AuditLog:
         self._leaves.extend(self._store.leaf_hashes(len(self._leaves)))
 
     def close(self) -> None:
-        with self._lock:
+        with self._locked():
             self._store.close()
 
     def __enter__(self) -> AuditLog:
@@ -229,7 +243,7 @@ class AuditLog:
 
     @property
     def size(self) -> int:
-        with self._lock:
+        with self._locked():
             self._refresh()
             return len(self._leaves)
 
@@ -250,7 +264,7 @@ class AuditLog:
             raise InvalidInputError(f"record has {len(data)} bytes, limit {MAX_RECORD_BYTES}")
         lh = leaf_hash(data)
         self._writable()
-        with self._lock:
+        with self._locked():
             n = self._store.append(data, lh, time.time())
             self._refresh()
             return n
@@ -259,14 +273,14 @@ class AuditLog:
         """The stored bytes of entry ``index``."""
         if isinstance(index, bool) or not isinstance(index, int):
             raise InvalidInputError(f"index must be an int, got {index!r}")
-        with self._lock:
+        with self._locked():
             data = self._store.get(index)
         if data is None:
             raise InvalidInputError(f"index {index!r} is not in the log")
         return data
 
     def root(self, size: int | None = None) -> bytes:
-        with self._lock:
+        with self._locked():
             n = self._check_size(size)
             return self._hasher.root(0, n)
 
@@ -286,7 +300,7 @@ class AuditLog:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
         """Proof that entry ``index`` is in the tree of ``size`` (default: current size)."""
-        with self._lock:
+        with self._locked():
             n = self._check_size(size)
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
                 raise InvalidInputError(f"index must be an int in [0, {n}), got {index!r}")
@@ -299,7 +313,7 @@ class AuditLog:
             )
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        with self._lock:
+        with self._locked():
             n = self._check_size(new_size)
             m = self._check_size(old_size)
             if m > n:
@@ -320,16 +334,16 @@ class AuditLog:
             unsigned = Checkpoint(self.origin, n, root, time.time(), b"")
             return self.origin, n, root, unsigned.timestamp, key.sign(unsigned.body())
 
-        with self._lock:
+        with self._locked():
             return Checkpoint(*self._store.add_checkpoint(build))
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
-        with self._lock:
+        with self._locked():
             return [Checkpoint(*row) for row in self._store.checkpoints()]
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        with self._lock:
+        with self._locked():
             rows = self._store.checkpoints(latest_only=True)
         return Checkpoint(*rows[0]) if rows else None
 
@@ -341,7 +355,7 @@ class AuditLog:
         """
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise InvalidInputError(f"index must be a non-negative int, got {index!r}")
-        with self._lock:
+        with self._locked():
             cp = self.latest_checkpoint()
             if cp is None or cp.size <= index:
                 cp = self.checkpoint()

@@ -309,10 +309,13 @@ class PostgresStore:
                 if version == 0:
                     raise AuditLogFormatError(f"{self.location} holds no hbt audit log")
                 return
-            if version == 0 and self._tables():
+            if version == PG_SCHEMA_VERSION:
+                return
+            tables = self._tables()
+            if version == 0 and tables:
                 raise AuditLogFormatError(
-                    f"{self.location} has tables {self._tables()} but no audit-log schema "
-                    "version: refusing to write into them"
+                    f"{self.location} has tables {tables} but no audit-log schema version: "
+                    "refusing to write into them"
                 )
             for statement in (s for step in _PG_MIGRATIONS[version:] for s in step):
                 self._db.execute(statement)
@@ -323,8 +326,8 @@ class PostgresStore:
             )
 
     def _version(self) -> int:
-        (exists,) = self._db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()  # type: ignore[misc]
-        if not exists:
+        exists = self._db.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+        if exists is None or not exists[0]:
             return 0
         row = self._db.execute(
             "SELECT version FROM schema_version WHERE component = %s", (PG_COMPONENT,)

@@ -18,7 +18,12 @@ import pytest
 from hbt_core.auditlog import AuditLog
 from hbt_core.auditstore import PG_SCHEMA_VERSION
 from hbt_core.cli import main
-from hbt_core.errors import AuditLogFormatError, AuditStoreUnavailableError, InvalidInputError
+from hbt_core.errors import (
+    AuditLogFormatError,
+    AuditStoreUnavailableError,
+    IntegrityError,
+    InvalidInputError,
+)
 from hbt_core.keys import load_private_key, load_public_key
 
 # fork: the workers below live in this test module, which --import-mode=importlib does not
@@ -226,3 +231,19 @@ def test_a_lost_connection_is_a_typed_error_and_loses_nothing(postgresql_url: st
     with AuditLog(postgresql_url, read_only=True) as again:
         assert again.size == 1
         assert again.verify()["entries"] == 1
+
+
+@pytest.mark.postgres
+def test_postgres_head_row_betrays_a_cut_tail(postgresql_url: str) -> None:
+    import psycopg
+
+    with AuditLog(postgresql_url) as log:
+        for i in range(6):
+            log.append({"i": i})
+    with psycopg.connect(postgresql_url) as con:
+        con.execute("DELETE FROM hbt_audit_entries WHERE idx >= 4")
+    with (
+        AuditLog(postgresql_url, read_only=True) as log,
+        pytest.raises(IntegrityError, match="recorded 6 entries but the log holds 4"),
+    ):
+        log.verify()

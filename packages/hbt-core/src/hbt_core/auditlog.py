@@ -392,6 +392,12 @@ class AuditLog:
             if leaf_hash(data) != lh:
                 raise IntegrityError(f"entry {idx}: stored data does not match its leaf hash")
             hashes.append(lh)
+        recorded = self._store.recorded_size()
+        if recorded is not None and recorded != len(hashes):
+            raise IntegrityError(
+                f"the sequencer recorded {recorded} entries but the log holds {len(hashes)}: "
+                "entries were deleted or inserted behind it"
+            )
         hasher = TreeHasher(hashes.__getitem__)
         cps = self.checkpoints()
         previous: Checkpoint | None = None

@@ -77,6 +77,10 @@ class AuditStore(Protocol):
 
     def checkpoints(self, latest_only: bool = False) -> list[CheckpointRow]: ...
 
+    def recorded_size(self) -> int | None:
+        """The size the sequencer recorded apart from the entries, where there is one."""
+        ...
+
     def snapshot(self) -> AbstractContextManager[None]: ...
 
     def scrub(self, exc: BaseException) -> str: ...
@@ -212,6 +216,9 @@ class SQLiteStore:
             f"SELECT origin, size, root, ts, signature FROM checkpoints ORDER BY {order}"
         ).fetchall()
         return [_row(r) for r in rows]
+
+    def recorded_size(self) -> int | None:
+        return None  # the entries are the only record of the size
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -397,6 +404,10 @@ class PostgresStore:
             f"SELECT origin, size, root, ts, signature FROM hbt_audit_checkpoints ORDER BY {order}"
         ).fetchall()
         return [_row(r) for r in rows]
+
+    def recorded_size(self) -> int | None:
+        row = self._db.execute("SELECT size FROM hbt_audit_head").fetchone()
+        return None if row is None else int(row[0])
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

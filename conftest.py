@@ -70,56 +70,50 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def _pg(*cmd: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        _as_postgres(list(cmd)),
+        capture_output=True,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+        check=False,
+    )
+
+
 @pytest.fixture(scope="session")
 def postgresql_server() -> Iterator[PostgresServer]:
     """initdb + pg_ctl start in a temp dir; stopped and removed at the end of the session."""
     bindir = _pg_bindir()
     base = Path(tempfile.mkdtemp(prefix="resontinex-pg-"))
+    data, log, pwfile = base / "data", base / "server.log", base / "pwfile"
     password = secrets.token_hex(16)
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(base, user.pw_uid, user.pw_gid)
-    data, log = base / "data", base / "server.log"
-    pwfile = base / "pwfile"
     pwfile.write_text(password + "\n")
-    if os.geteuid() == 0:
-        os.chown(pwfile, user.pw_uid, user.pw_gid)
     pwfile.chmod(0o600)
-    run = {"check": True, "capture_output": True, "env": {**os.environ, "LC_ALL": "C.UTF-8"}}
+    if os.geteuid() == 0:
+        owner = pwd.getpwnam("postgres")
+        for path in (base, pwfile):
+            os.chown(path, owner.pw_uid, owner.pw_gid)
     try:
-        subprocess.run(
-            _as_postgres(
-                [
-                    str(bindir / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    "postgres",
-                    f"--pwfile={pwfile}",
-                    "--auth-local=trust",
-                    "--auth-host=scram-sha-256",
-                    "--no-sync",
-                ]
-            ),
-            **run,  # type: ignore[call-overload]
+        init = _pg(
+            str(bindir / "initdb"),
+            *("-D", str(data), "-U", "postgres", f"--pwfile={pwfile}", "--no-sync"),
+            *("--auth-local=trust", "--auth-host=scram-sha-256"),
         )
         pwfile.unlink()
+        if init.returncode:
+            pytest.fail(f"initdb failed: {init.stderr.decode(errors='replace')[-2000:]}")
         for _attempt in range(3):  # a port picked here may be taken before the server binds
             port = _free_port()
             opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
-            start = [str(bindir / "pg_ctl"), "start", "-w", "-D", str(data), "-l", str(log)]
-            if subprocess.run(_as_postgres([*start, "-o", opts]), capture_output=True).returncode:
+            pg_ctl = str(bindir / "pg_ctl")
+            if _pg(pg_ctl, "start", "-w", "-D", str(data), "-l", str(log), "-o", opts).returncode:
                 continue
             break
         else:
             pytest.fail(f"PostgreSQL did not start: {log.read_text(errors='replace')[-2000:]}")
         yield PostgresServer("127.0.0.1", port, "postgres", password, base)
-    except subprocess.CalledProcessError as exc:
-        pytest.fail(f"initdb failed: {exc.stderr.decode(errors='replace')[-2000:]}")
     finally:
         if (data / "postmaster.pid").exists():
-            stop = [str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(data)]
-            subprocess.run(_as_postgres(stop), capture_output=True)
+            _pg(str(bindir / "pg_ctl"), "stop", "-w", "-m", "fast", "-D", str(data))
         shutil.rmtree(base, ignore_errors=True)
 
 

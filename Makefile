@@ -17,16 +17,21 @@ PKG ?=
 SELECTED := $(or $(PKG),$(PACKAGES))
 # The isolation check re-runs each package's suite in a clean venv; slow tests already ran once
 # in `test-packages`, so by default it skips them (`make iso ISO_PYTEST_ARGS=` runs everything).
-ISO_PYTEST_ARGS ?= -m "not slow"
+# PostgreSQL tests need the repo root's conftest.py fixture, which an isolated package copy
+# does not have: they run in `test-packages` and `test-integration` only.
+ISO_PYTEST_ARGS ?= -m "not slow and not postgres"
 ISO_JOBS ?= 2
 STAMP := $(VENV)/.installed
 # Extras installed per member in the dev venv: tests and benchmark peers, plus the optional
 # back ends whose tests skip when they are absent (8-bit loading, numba, Ray, transformers).
 DEFAULT_EXTRAS := test,bench
 EXTRAS_cert-trajectory := test,bench,bitsandbytes
-EXTRAS_hbt-core := test,bench,numba,transformers,ray
+EXTRAS_hbt-core := test,bench,numba,transformers,ray,postgres
 PROMTOOL := /usr/bin/promtool
 WRK := /usr/bin/wrk
+# Debian's PostgreSQL server (initdb, pg_ctl) for the tests marked `postgres`; the newest installed
+# major version, or a path that does not exist yet so that the rule below installs it.
+PG_CTL := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),/usr/lib/postgresql/missing/bin/pg_ctl)
 QUICK ?=
 DIST ?= dist
 
@@ -80,7 +85,13 @@ $(PROMTOOL):
 	@command -v apt-get >/dev/null || { echo "promtool missing: install Prometheus' promtool"; exit 1; }
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 
-test-packages: $(STAMP) ## one pytest process per package (PKG=... for one)
+# The server binaries of Debian's `postgresql` package (not a running service: the tests' fixture
+# starts a throw-away cluster of its own).
+$(PG_CTL):
+	@command -v apt-get >/dev/null || { echo "pg_ctl missing: install the PostgreSQL server"; exit 1; }
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+
+test-packages: $(STAMP) $(PG_CTL) ## one pytest process per package (PKG=... for one)
 	@failed=(); for p in $(SELECTED); do \
 		echo "== $$p =="; start=$$(date +%s); \
 		$(BIN)/pytest -q packages/$$p/tests || failed+=("$$p"); \
@@ -91,7 +102,7 @@ test-packages: $(STAMP) ## one pytest process per package (PKG=... for one)
 test-tools: $(STAMP) ## tests of the repo tooling itself
 	$(BIN)/pytest -q tools/tests
 
-test-integration: $(STAMP) ## cross-package flows against the installed packages
+test-integration: $(STAMP) $(PG_CTL) ## cross-package flows against the installed packages
 	$(BIN)/pytest -q tests-integration
 
 iso: $(STAMP) ## each package built as a wheel, installed alone in a fresh venv, tested there (PKG=...)

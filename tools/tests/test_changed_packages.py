@@ -18,7 +18,7 @@ def test_a_leaf_change_affects_only_that_package(repo_copy: Path) -> None:
 def test_a_shared_dependency_change_reaches_its_dependents(repo_copy: Path) -> None:
     packages = load_packages(repo_copy)
     result = affected(["packages/cert-runtime/src/cert/runtime/__init__.py"], packages, repo_copy)
-    assert result == ["cert-coordination", "cert-runtime", "cert-trajectory"]
+    assert result == ["cert-coordination", "cert-runtime", "cert-trajectory", "hbt-core"]
 
 
 def test_shared_build_files_affect_everything(repo_copy: Path) -> None:

@@ -1,7 +1,10 @@
-"""Shared fixtures: the shipped tiny models, a small challenge set and signatures built once."""
+"""Shared fixtures: the shipped tiny models, a small challenge set and signatures built once;
+audit-log targets on each storage backend."""
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,33 @@ def key_path(tmp_path: Path) -> Path:
 @pytest.fixture
 def signing_key(key_path: Path) -> Ed25519PrivateKey:
     return load_private_key(key_path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def audit_target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a fresh audit log lives: a SQLite file, or an empty PostgreSQL database (the
+    repo root's ``postgresql_url`` fixture); audit-log tests run once over each backend."""
+    if request.param == "sqlite":
+        return tmp_path / "audit.sqlite"
+    return str(request.getfixturevalue("postgresql_url"))
+
+
+@pytest.fixture
+def tamper(audit_target: str | Path) -> Callable[..., None]:
+    """Change the log's rows behind its back, as someone with database access would:
+    ``tamper(sql, *params)`` with tables ``{entries}``, ``{checkpoints}`` and ``?`` parameters."""
+
+    def run(sql: str, *params: object) -> None:
+        if isinstance(audit_target, Path):
+            con = sqlite3.connect(audit_target)
+            con.execute(sql.format(entries="entries", checkpoints="checkpoints"), params)
+            con.commit()
+            con.close()
+            return
+        import psycopg
+
+        names = {"entries": "hbt_audit_entries", "checkpoints": "hbt_audit_checkpoints"}
+        with psycopg.connect(audit_target) as con:
+            con.execute(sql.format(**names).replace("?", "%s"), params)  # type: ignore[arg-type]
+
+    return run

@@ -1,9 +1,10 @@
-"""SQLite audit log: append/proofs/checkpoints, persistence, tamper detection, key config."""
+"""Audit log on each backend (SQLite file, PostgreSQL database): append/proofs/checkpoints,
+persistence, tamper detection, key config."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,8 @@ from hbt_core.keys import KEY_PATH_ENV, generate_key, load_private_key, load_pub
 from hbt_core.merkle import verify_consistency
 
 
-def test_append_prove_checkpoint_and_reopen(tmp_path: Path, key_path: Path) -> None:
-    db = tmp_path / "audit.sqlite"
+def test_append_prove_checkpoint_and_reopen(audit_target: str | Path, key_path: Path) -> None:
+    db = audit_target
     key = load_private_key(key_path)
     pub = load_public_key(key_path.with_name(key_path.name + ".pub"))
     with AuditLog(db, key) as log:
@@ -40,9 +41,11 @@ def test_append_prove_checkpoint_and_reopen(tmp_path: Path, key_path: Path) -> N
     assert json.loads(record) == {"decision": "allow", "n": 3}
 
 
-def test_bundle_tampering_is_rejected(tmp_path: Path, key_path: Path) -> None:
+def test_bundle_tampering_is_rejected(
+    audit_target: str | Path, tmp_path: Path, key_path: Path
+) -> None:
     pub = load_public_key(key_path.with_name(key_path.name + ".pub"))
-    with AuditLog(tmp_path / "a.sqlite", load_private_key(key_path)) as log:
+    with AuditLog(audit_target, load_private_key(key_path)) as log:
         for i in range(9):
             log.append({"i": i})
         bundle = log.proof_bundle(4)
@@ -71,24 +74,23 @@ def test_bundle_tampering_is_rejected(tmp_path: Path, key_path: Path) -> None:
             verify_proof_bundle(broken, pub)  # type: ignore[arg-type]
 
 
-def test_tampered_database_fails_verification(tmp_path: Path, key_path: Path) -> None:
-    db = tmp_path / "audit.sqlite"
+def test_tampered_database_fails_verification(
+    audit_target: str | Path, key_path: Path, tamper: Callable[..., None]
+) -> None:
+    db = audit_target
     with AuditLog(db, load_private_key(key_path)) as log:
         for i in range(5):
             log.append({"i": i})
         log.checkpoint()
-    con = sqlite3.connect(db)
-    con.execute("UPDATE entries SET data = ? WHERE idx = 2", (b'{"i":99}',))
-    con.commit()
-    con.close()
+    tamper("UPDATE {entries} SET data = ? WHERE idx = 2", b'{"i":99}')
     with AuditLog(db) as log, pytest.raises(IntegrityError, match="entry 2"):
         log.verify()
-    con = sqlite3.connect(db)
-    con.execute("UPDATE entries SET data = ? WHERE idx = 2", (b'{"i":2}',))
-    con.execute("UPDATE checkpoints SET root = ?", (b"\x00" * 32,))
-    con.commit()
-    con.close()
+    tamper("UPDATE {entries} SET data = ? WHERE idx = 2", b'{"i":2}')
+    tamper("UPDATE {checkpoints} SET root = ?", b"\x00" * 32)
     with AuditLog(db) as log, pytest.raises(IntegrityError, match="root"):
+        log.verify()
+    tamper("DELETE FROM {entries} WHERE idx = 1")
+    with AuditLog(db, read_only=True) as log, pytest.raises(IntegrityError, match="index 2"):
         log.verify()
 
 
@@ -117,8 +119,8 @@ def test_keys_come_from_configuration(tmp_path: Path, monkeypatch: pytest.Monkey
         log.checkpoint()
 
 
-def test_bad_records_and_indices(tmp_path: Path) -> None:
-    with AuditLog(tmp_path / "a.sqlite") as log:
+def test_bad_records_and_indices(audit_target: str | Path) -> None:
+    with AuditLog(audit_target) as log:
         log.append({"ok": 1})
         for bad in (3, None, "text", {"x": float("nan")}, {"x": object()}):
             with pytest.raises(InvalidInputError):
@@ -133,8 +135,8 @@ def test_bad_records_and_indices(tmp_path: Path) -> None:
         InclusionProof.from_json({"index": "0", "size": 1, "path": [], "leaf_hash": "", "root": ""})
 
 
-def test_two_writers_on_one_file_keep_a_consistent_log(tmp_path: Path) -> None:
-    db = tmp_path / "shared.sqlite"
+def test_two_writers_on_one_log_keep_a_consistent_log(audit_target: str | Path) -> None:
+    db = audit_target
     with AuditLog(db) as a, AuditLog(db) as b:
         indices = []
         for i in range(10):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,7 @@ from hbt_core.errors import AuditLogFormatError
 from hbt_core.keys import load_private_key
 
 
-def _log(tmp_path: Path, key: Path, entries: int = 6) -> Path:
-    db = tmp_path / "audit.sqlite"
+def _log(db: str | Path, key: Path, entries: int = 6) -> str | Path:
     with AuditLog(db, load_private_key(key)) as log:
         for i in range(entries):
             log.append({"i": i})
@@ -52,7 +52,7 @@ def test_log_verify_refuses_files_that_are_not_audit_logs(
 
 
 def test_log_verify_on_a_truncated_file_is_exit_2(tmp_path: Path, key_path: Path) -> None:
-    db = _log(tmp_path, key_path, entries=400)
+    db = Path(_log(tmp_path / "audit.sqlite", key_path, entries=400))
     con = sqlite3.connect(db)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
@@ -64,7 +64,7 @@ def test_log_verify_on_a_truncated_file_is_exit_2(tmp_path: Path, key_path: Path
 
 
 def test_log_verify_is_read_only(tmp_path: Path, key_path: Path) -> None:
-    db = _log(tmp_path, key_path)
+    db = Path(_log(tmp_path / "audit.sqlite", key_path))
     with AuditLog(db, read_only=True) as log:
         assert log.verify()["entries"] == 6
         with pytest.raises(ValueError, match="read-only"):
@@ -77,9 +77,13 @@ def test_log_verify_is_read_only(tmp_path: Path, key_path: Path) -> None:
 
 
 def test_expect_checkpoint_detects_truncation_behind_it(
-    tmp_path: Path, key_path: Path, capsys: pytest.CaptureFixture[str]
+    audit_target: str | Path,
+    tamper: Callable[..., None],
+    tmp_path: Path,
+    key_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    db = _log(tmp_path, key_path)
+    db = _log(audit_target, key_path)
     capsys.readouterr()
     assert main(["--output-format", "json", "log-verify", "--db", str(db)]) == 0
     seen = json.loads(capsys.readouterr().out)["latest_checkpoint"]
@@ -90,11 +94,10 @@ def test_expect_checkpoint_detects_truncation_behind_it(
     args = ["log-verify", "--db", str(db), "--public-key", pub, "--expect-checkpoint"]
     assert main([*args, str(cp_file)]) == 0
     # cut the log back to 3 entries and drop the checkpoints that would betray it
-    con = sqlite3.connect(db)
-    con.execute("DELETE FROM entries WHERE idx >= 3")
-    con.execute("DELETE FROM checkpoints")
-    con.commit()
-    con.close()
+    tamper("DELETE FROM {entries} WHERE idx >= 3")
+    tamper("DELETE FROM {checkpoints}")
+    if not isinstance(db, Path):  # PostgreSQL's head row witnesses the size: forge it too
+        tamper("UPDATE hbt_audit_head SET size = 3")
     assert main(["log-verify", "--db", str(db), "--public-key", pub]) == 0  # self-consistent
     assert main([*args, str(cp_file)]) == 1
     assert "truncated" in capsys.readouterr().out

@@ -1,4 +1,5 @@
-"""Append-only audit log: an RFC 6962 Merkle log in SQLite with Ed25519-signed checkpoints.
+"""Append-only audit log: an RFC 6962 Merkle log with Ed25519-signed checkpoints, stored in
+SQLite (default) or PostgreSQL (:mod:`hbt_core.auditstore`).
 
 ``append`` stores a record and returns its index; ``inclusion_proof`` and ``consistency_proof``
 return self-contained, JSON-serialisable proofs; ``checkpoint`` signs the current (size, root).
@@ -10,10 +11,10 @@ from __future__ import annotations
 import base64
 import json
 import math
-import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,10 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from hbt_core.auditstore import SQLiteStore, open_store
 from hbt_core.errors import (
     AuditLogFormatError,
+    AuditStoreUnavailableError,
     IntegrityError,
     InvalidInputError,
     KeyConfigurationError,
@@ -35,18 +38,6 @@ from hbt_core.merkle import (
 )
 
 MAX_RECORD_BYTES = 1 << 20
-SCHEMA_VERSION = 1  # PRAGMA user_version; 0 is a log written before the version was set
-_SCHEMA = (
-    "CREATE TABLE entries (idx INTEGER PRIMARY KEY, data BLOB NOT NULL, "
-    "leaf_hash BLOB NOT NULL, ts REAL NOT NULL)",
-    "CREATE TABLE checkpoints (size INTEGER NOT NULL, root BLOB NOT NULL, ts REAL NOT NULL, "
-    "origin TEXT NOT NULL, signature BLOB NOT NULL)",
-    f"PRAGMA user_version = {SCHEMA_VERSION}",
-)
-_COLUMNS = {
-    "entries": ("idx", "data", "leaf_hash", "ts"),
-    "checkpoints": ("size", "root", "ts", "origin", "signature"),
-}
 
 
 def _b64(b: bytes) -> str:
@@ -167,10 +158,12 @@ class InclusionProof:
 
 
 class AuditLog:
-    """SQLite-backed Merkle log. Thread-safe; SQLite's locking serialises writers across processes.
+    """Merkle log over an :class:`~hbt_core.auditstore.AuditStore`. Thread-safe; the store's
+    database serialises appends from any number of processes (one sequencer).
 
-    ``signing_key`` is only needed for :meth:`checkpoint`; load it with
-    :func:`hbt_core.keys.load_private_key` from configuration.
+    ``path`` is a SQLite file (the default store) or a ``postgresql://`` URL; the password may
+    also come from libpq's ``PGPASSWORD`` or ``~/.pgpass`` instead of the URL. ``signing_key``
+    is only needed for :meth:`checkpoint`; load it with :func:`hbt_core.keys.load_private_key`.
     """
 
     def __init__(
@@ -181,97 +174,66 @@ class AuditLog:
         *,
         read_only: bool = False,
     ) -> None:
-        """Open (a writer creates an empty or new file's schema) or, with ``read_only``, open
-        an existing log through SQLite's ``mode=ro`` URI so verification never writes to it.
+        """Open (a writer creates the schema of an empty file or database, a reader never
+        writes: SQLite ``mode=ro``, a PostgreSQL session in read-only transactions).
 
-        A file that is not an hbt audit log (foreign tables, zero bytes when read-only,
-        truncated, corrupt) raises :class:`AuditLogFormatError`; nothing is written into it.
+        Something that is not an hbt audit log (foreign tables, an empty file when read-only,
+        truncated, corrupt, a newer schema version) raises :class:`AuditLogFormatError`; an
+        unreachable database or wrong credentials :class:`AuditStoreUnavailableError`.
+        Nothing is written into what is refused.
         """
-        self.path = Path(path)
         self.origin = origin
         self.read_only = read_only
         self._key = signing_key
         self._lock = threading.RLock()
         self._leaves: list[bytes] = []
         self._hasher = TreeHasher(self._leaf)
+        self._store = open_store(path, read_only=read_only)
+        self.location = self._store.location
         try:
-            if read_only:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
-                self._db = sqlite3.connect(
-                    uri, uri=True, check_same_thread=False, isolation_level=None
-                )
-            else:
-                self._db = sqlite3.connect(
-                    str(self.path), check_same_thread=False, isolation_level=None
-                )
-        except sqlite3.Error as exc:
-            raise AuditLogFormatError(f"cannot open audit log {str(self.path)!r}: {exc}") from None
-        try:
-            self._check_schema(create=not read_only)
-            if not read_only:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
             self._refresh()
         except BaseException as exc:
-            self._db.close()
-            if isinstance(exc, sqlite3.Error):
+            self._store.close()
+            if isinstance(exc, self._store.errors):
                 raise self._unreadable(exc) from None
             raise
 
-    def _unreadable(self, exc: sqlite3.Error) -> AuditLogFormatError:
-        return AuditLogFormatError(f"{str(self.path)!r} is not a readable audit log: {exc}")
+    @property
+    def path(self) -> Path:
+        """The SQLite file (a PostgreSQL log has none: use :attr:`location`)."""
+        if not isinstance(self._store, SQLiteStore):
+            raise InvalidInputError(f"audit log {self.location} is not a file; see .location")
+        return self._store.path
 
-    def _check_schema(self, create: bool) -> None:
-        """Require exactly our tables; a writer creates them in a file that has no tables."""
-        if create:
-            self._db.execute("BEGIN IMMEDIATE")  # two writers creating one file: one wins
-        try:
-            tables = {
-                name
-                for (name,) in self._db.execute(
-                    "SELECT name FROM sqlite_master WHERE type = 'table'"
-                )
-            }
-            if not tables and create:
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-            else:
-                for table, columns in _COLUMNS.items():
-                    found = tuple(row[1] for row in self._db.execute(f"PRAGMA table_info({table})"))
-                    if found != columns:
-                        raise AuditLogFormatError(
-                            f"{str(self.path)!r} is not an hbt audit log: table {table!r} "
-                            f"has columns {list(found)}, expected {list(columns)}"
-                        )
-                (version,) = self._db.execute("PRAGMA user_version").fetchone()
-                if version not in (0, SCHEMA_VERSION):
-                    raise AuditLogFormatError(
-                        f"{str(self.path)!r} has audit-log schema version {version}; "
-                        f"this version reads {SCHEMA_VERSION}"
-                    )
-            if create:
-                self._db.execute("COMMIT")
-        except BaseException:
-            if create and self._db.in_transaction:
-                self._db.execute("ROLLBACK")
-            raise
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the log's thread lock; a database failure mid-run (connection lost, disk
+        error, lock timeout) becomes a typed error naming the store, never a driver's own."""
+        with self._lock:
+            try:
+                yield
+            except self._store.errors as exc:
+                raise AuditStoreUnavailableError(
+                    f"audit log {self.location} failed: {self._store.scrub(exc)}"
+                ) from None
+
+    def _unreadable(self, exc: BaseException) -> AuditLogFormatError:
+        text = self._store.scrub(exc)
+        return AuditLogFormatError(f"{self.location!r} is not a readable audit log: {text}")
 
     def _writable(self) -> None:
         if self.read_only:
-            raise InvalidInputError(f"audit log {str(self.path)!r} is open read-only")
+            raise InvalidInputError(f"audit log {self.location!r} is open read-only")
 
     def _leaf(self, i: int) -> bytes:
         return self._leaves[i]
 
     def _refresh(self) -> None:
-        rows = self._db.execute(
-            "SELECT leaf_hash FROM entries WHERE idx >= ? ORDER BY idx", (len(self._leaves),)
-        ).fetchall()
-        self._leaves.extend(bytes(r[0]) for r in rows)
+        self._leaves.extend(self._store.leaf_hashes(len(self._leaves)))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._locked():
+            self._store.close()
 
     def __enter__(self) -> AuditLog:
         return self
@@ -281,12 +243,15 @@ class AuditLog:
 
     @property
     def size(self) -> int:
-        with self._lock:
+        with self._locked():
             self._refresh()
             return len(self._leaves)
 
     def append(self, record: bytes | Mapping[str, Any]) -> int:
-        """Append a record (bytes, or a JSON object stored canonically); return its index."""
+        """Append a record (bytes, or a JSON object stored canonically); return its index.
+
+        When this returns, the record is committed (an acknowledged record survives a crash
+        of this process)."""
         if isinstance(record, Mapping):
             data = canonical_json(record)
         elif isinstance(record, (bytes, bytearray)):
@@ -299,32 +264,23 @@ class AuditLog:
             raise InvalidInputError(f"record has {len(data)} bytes, limit {MAX_RECORD_BYTES}")
         lh = leaf_hash(data)
         self._writable()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                (n,) = self._db.execute("SELECT COUNT(*) FROM entries").fetchone()
-                self._db.execute(
-                    "INSERT INTO entries VALUES (?, ?, ?, ?)", (n, data, lh, time.time())
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._locked():
+            n = self._store.append(data, lh, time.time())
             self._refresh()
-            return int(n)
+            return n
 
     def get(self, index: int) -> bytes:
         """The stored bytes of entry ``index``."""
         if isinstance(index, bool) or not isinstance(index, int):
             raise InvalidInputError(f"index must be an int, got {index!r}")
-        with self._lock:
-            row = self._db.execute("SELECT data FROM entries WHERE idx = ?", (index,)).fetchone()
-        if row is None:
+        with self._locked():
+            data = self._store.get(index)
+        if data is None:
             raise InvalidInputError(f"index {index!r} is not in the log")
-        return bytes(row[0])
+        return data
 
     def root(self, size: int | None = None) -> bytes:
-        with self._lock:
+        with self._locked():
             n = self._check_size(size)
             return self._hasher.root(0, n)
 
@@ -344,7 +300,7 @@ class AuditLog:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> InclusionProof:
         """Proof that entry ``index`` is in the tree of ``size`` (default: current size)."""
-        with self._lock:
+        with self._locked():
             n = self._check_size(size)
             if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n:
                 raise InvalidInputError(f"index must be an int in [0, {n}), got {index!r}")
@@ -357,7 +313,7 @@ class AuditLog:
             )
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        with self._lock:
+        with self._locked():
             n = self._check_size(new_size)
             m = self._check_size(old_size)
             if m > n:
@@ -365,41 +321,31 @@ class AuditLog:
             return self._hasher.consistency_proof(m, n)
 
     def checkpoint(self) -> Checkpoint:
-        """Sign and store the current (size, root)."""
+        """Sign and store the (size, root) of the log as the sequencer sees it: taken under
+        the append lock, so checkpoints from several processes never go backwards."""
         self._writable()
-        if self._key is None:
+        key = self._key
+        if key is None:
             raise KeyConfigurationError("no signing key configured for this audit log")
-        with self._lock:
-            n = self._check_size(None)
+
+        def build(n: int) -> tuple[str, int, bytes, float, bytes]:
+            self._refresh()
             root = self._hasher.root(0, n)
             unsigned = Checkpoint(self.origin, n, root, time.time(), b"")
-            cp = Checkpoint(
-                self.origin, n, root, unsigned.timestamp, self._key.sign(unsigned.body())
-            )
-            self._db.execute(
-                "INSERT INTO checkpoints VALUES (?, ?, ?, ?, ?)",
-                (n, root, cp.timestamp, cp.origin, cp.signature),
-            )
-            return cp
+            return self.origin, n, root, unsigned.timestamp, key.sign(unsigned.body())
+
+        with self._locked():
+            return Checkpoint(*self._store.add_checkpoint(build))
 
     def checkpoints(self) -> list[Checkpoint]:
         """Every stored checkpoint, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT origin, size, root, ts, signature FROM checkpoints ORDER BY rowid"
-            ).fetchall()
-        return [Checkpoint(o, int(s), bytes(r), float(t), bytes(sig)) for o, s, r, t, sig in rows]
+        with self._locked():
+            return [Checkpoint(*row) for row in self._store.checkpoints()]
 
     def latest_checkpoint(self) -> Checkpoint | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT origin, size, root, ts, signature FROM checkpoints "
-                "ORDER BY rowid DESC LIMIT 1"
-            ).fetchone()
-        if row is None:
-            return None
-        o, s, r, t, sig = row
-        return Checkpoint(o, int(s), bytes(r), float(t), bytes(sig))
+        with self._locked():
+            rows = self._store.checkpoints(latest_only=True)
+        return Checkpoint(*rows[0]) if rows else None
 
     def proof_bundle(self, index: int) -> dict[str, Any]:
         """Everything an offline verifier needs: the record, its proof and a signed checkpoint.
@@ -409,7 +355,7 @@ class AuditLog:
         """
         if isinstance(index, bool) or not isinstance(index, int) or index < 0:
             raise InvalidInputError(f"index must be a non-negative int, got {index!r}")
-        with self._lock:
+        with self._locked():
             cp = self.latest_checkpoint()
             if cp is None or cp.size <= index:
                 cp = self.checkpoint()
@@ -431,60 +377,65 @@ class AuditLog:
         first problem and :class:`AuditLogFormatError` when the file cannot be read.
         """
         try:
-            return self._verify(public_key, expect)
-        except sqlite3.Error as exc:
+            with self._lock, self._store.snapshot():
+                return self._verify(public_key, expect)
+        except self._store.errors as exc:
             raise self._unreadable(exc) from None
 
     def _verify(
         self, public_key: Ed25519PublicKey | None, expect: Checkpoint | None
     ) -> dict[str, Any]:
-        with self._lock:
-            rows = self._db.execute("SELECT idx, data, leaf_hash FROM entries ORDER BY idx")
-            hashes: list[bytes] = []
-            for expected, (idx, data, lh) in enumerate(rows):
-                if idx != expected:
-                    raise IntegrityError(f"entry index {idx} found where {expected} was expected")
-                if leaf_hash(bytes(data)) != bytes(lh):
-                    raise IntegrityError(f"entry {idx}: stored data does not match its leaf hash")
-                hashes.append(bytes(lh))
-            hasher = TreeHasher(hashes.__getitem__)
-            cps = self.checkpoints()
-            previous: Checkpoint | None = None
-            for cp in cps:
-                if cp.size > len(hashes):
-                    raise IntegrityError(f"checkpoint of size {cp.size} exceeds the log")
-                if hasher.root(0, cp.size) != cp.root:
-                    raise IntegrityError(f"checkpoint of size {cp.size}: root does not match")
-                if public_key is not None:
-                    cp.verify(public_key)
-                if previous is not None and previous.size <= cp.size:
-                    verify_consistency(
-                        previous.size,
-                        cp.size,
-                        previous.root,
-                        cp.root,
-                        hasher.consistency_proof(previous.size, cp.size),
-                    )
-                previous = cp
-            if expect is not None:
-                if public_key is not None:
-                    expect.verify(public_key)
-                if expect.size > len(hashes):
-                    raise IntegrityError(
-                        f"log has {len(hashes)} entries, fewer than the expected checkpoint's "
-                        f"{expect.size}: it was truncated"
-                    )
-                if hasher.root(0, expect.size) != expect.root:
-                    raise IntegrityError(
-                        f"log does not contain the expected checkpoint of size {expect.size} "
-                        "(its first entries were rewritten)"
-                    )
-            return {
-                "entries": len(hashes),
-                "checkpoints": len(cps),
-                "root": _b64(hasher.root(0, len(hashes))),
-                "signatures_checked": public_key is not None,
-            }
+        hashes: list[bytes] = []
+        for expected, (idx, data, lh) in enumerate(self._store.entries()):
+            if idx != expected:
+                raise IntegrityError(f"entry index {idx} found where {expected} was expected")
+            if leaf_hash(data) != lh:
+                raise IntegrityError(f"entry {idx}: stored data does not match its leaf hash")
+            hashes.append(lh)
+        recorded = self._store.recorded_size()
+        if recorded is not None and recorded != len(hashes):
+            raise IntegrityError(
+                f"the sequencer recorded {recorded} entries but the log holds {len(hashes)}: "
+                "entries were deleted or inserted behind it"
+            )
+        hasher = TreeHasher(hashes.__getitem__)
+        cps = self.checkpoints()
+        previous: Checkpoint | None = None
+        for cp in cps:
+            if cp.size > len(hashes):
+                raise IntegrityError(f"checkpoint of size {cp.size} exceeds the log")
+            if hasher.root(0, cp.size) != cp.root:
+                raise IntegrityError(f"checkpoint of size {cp.size}: root does not match")
+            if public_key is not None:
+                cp.verify(public_key)
+            if previous is not None and previous.size <= cp.size:
+                verify_consistency(
+                    previous.size,
+                    cp.size,
+                    previous.root,
+                    cp.root,
+                    hasher.consistency_proof(previous.size, cp.size),
+                )
+            previous = cp
+        if expect is not None:
+            if public_key is not None:
+                expect.verify(public_key)
+            if expect.size > len(hashes):
+                raise IntegrityError(
+                    f"log has {len(hashes)} entries, fewer than the expected checkpoint's "
+                    f"{expect.size}: it was truncated"
+                )
+            if hasher.root(0, expect.size) != expect.root:
+                raise IntegrityError(
+                    f"log does not contain the expected checkpoint of size {expect.size} "
+                    "(its first entries were rewritten)"
+                )
+        return {
+            "entries": len(hashes),
+            "checkpoints": len(cps),
+            "root": _b64(hasher.root(0, len(hashes))),
+            "signatures_checked": public_key is not None,
+        }
 
 
 def verify_proof_bundle(bundle: Mapping[str, Any], public_key: Ed25519PublicKey) -> bytes:

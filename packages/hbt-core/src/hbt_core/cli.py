@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hbt_core.auditlog import AuditLog, Checkpoint, verify_proof_bundle
+from hbt_core.auditstore import URL_SCHEMES
 from hbt_core.challenges import generate_probes
 from hbt_core.edge import export_edge, load_edge
 from hbt_core.errors import HBTError, IntegrityError, InvalidInputError
@@ -59,7 +60,7 @@ def _expected_checkpoint(path: Path) -> Checkpoint:
 
 
 def _cmd_log_verify(a: argparse.Namespace) -> int:
-    if not Path(a.db).is_file():
+    if not a.db.startswith(URL_SCHEMES) and not Path(a.db).is_file():
         raise FileNotFoundError(f"no audit log at {a.db}")
     pub = load_public_key(a.public_key) if a.public_key else None
     expect = _expected_checkpoint(a.expect_checkpoint) if a.expect_checkpoint else None
@@ -197,7 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("path", type=Path)
     s.set_defaults(fn=_cmd_keygen)
     s = sub.add_parser("log-verify", help="re-hash an audit log and check its checkpoints")
-    s.add_argument("--db", required=True, type=Path, help="opened read-only")
+    s.add_argument(
+        "--db",
+        required=True,
+        help="a SQLite file or a postgresql://user@host:port/db URL (password from PGPASSWORD "
+        "or ~/.pgpass); opened read-only",
+    )
     s.add_argument("--public-key", type=Path)
     s.add_argument(
         "--expect-checkpoint",

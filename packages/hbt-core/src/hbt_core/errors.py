@@ -31,6 +31,11 @@ class AuditLogFormatError(HBTError):
     """A file is not a readable hbt audit log: missing, foreign, truncated or corrupt."""
 
 
+class AuditStoreUnavailableError(AuditLogFormatError):
+    """The audit log's database cannot be reached, refused the credentials, or its driver is
+    not installed (the message names the database without its password)."""
+
+
 class KeyConfigurationError(HBTError):
     """A signing key could not be loaded from the configured path or environment variable."""
 

@@ -29,6 +29,7 @@ raise a :class:`~fusion_ops.errors.StoreError` at open, never a silent fresh led
 from __future__ import annotations
 
 import contextlib
+import queue
 import re
 import sqlite3
 import threading
@@ -367,7 +368,7 @@ class _SQLLedgerStore:
 
     _lock: threading.Lock
 
-    def _tx(self) -> contextlib.AbstractContextManager[_Tx]:
+    def _tx(self, write: bool = True) -> contextlib.AbstractContextManager[_Tx]:
         raise NotImplementedError
 
     # schema --------------------------------------------------------------------------
@@ -557,7 +558,7 @@ class _SQLLedgerStore:
             self._bump(tx, outcome)
 
     def state(self) -> LedgerState:
-        with self._tx() as tx:
+        with self._tx(write=False) as tx:
             row = tx.one(
                 "SELECT period, budget, committed, reserved, overrun FROM fusion_ledger "
                 "WHERE id = 1"
@@ -641,7 +642,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
         return row is not None
 
     @contextlib.contextmanager
-    def _tx(self, setup: bool = False) -> Iterator[_Tx]:
+    def _tx(self, write: bool = True, setup: bool = False) -> Iterator[_Tx]:
         with self._lock:
             try:
                 if setup:
@@ -649,7 +650,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
                     self._conn.execute("PRAGMA synchronous=FULL")
                     if self._conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
                         raise sqlite3.DatabaseError("quick_check failed")
-                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StoreUnavailableError(
@@ -712,23 +713,54 @@ class _PgTx:
         return [tuple(row) for row in self._cursor.fetchall()]
 
 
+# The session commits asynchronously (the ledger row lock is held for microseconds, not a disk
+# flush); this synchronous transaction then writes one WAL record (a transactional logical
+# message: no table, no lock, no special privilege), so its commit flushes the WAL past the
+# caller's commit. (A transaction that writes no WAL does not flush at commit.)
+_FLUSH = (
+    "BEGIN; SET LOCAL synchronous_commit = on; "
+    "SELECT pg_logical_emit_message(true, 'fusion_ops', ''); COMMIT"
+)
+_PG_ADMIT = f"""WITH upd AS (
+    UPDATE fusion_ledger SET reserved = reserved + ?, seq = seq + 1
+    WHERE id = 1 AND committed + reserved + ? <= budget * ? RETURNING {_TOTALS}
+), ins AS (
+    INSERT INTO fusion_reservations (id, period, cost, emergency, reviewed_by, created_at)
+    SELECT period || ':' || seq, period, ?, ?::boolean, ?::text, ?::double precision FROM upd
+), counted AS (
+    INSERT INTO fusion_ledger_outcomes (outcome, n) SELECT 'admitted', 1 FROM upd
+    ON CONFLICT (outcome) DO UPDATE SET n = fusion_ledger_outcomes.n + 1
+)
+SELECT {_TOTALS} FROM upd"""
+
+
 class PostgresLedgerStore(_SQLLedgerStore):
     """The ledger in PostgreSQL, for several processes or replicas sharing one budget.
 
-    One connection per store (threads of one process take turns on it). The conditional updates
-    run at READ COMMITTED: PostgreSQL re-evaluates the ``WHERE`` on the latest row version after
-    waiting for the row lock, so concurrent admissions serialise on the ledger row. A lost
-    connection raises :class:`StoreUnavailableError` (nothing admitted) and the next call
-    reconnects.
+    The conditional updates run at READ COMMITTED: PostgreSQL re-evaluates the ``WHERE`` on the
+    latest row version after waiting for the row lock, so admissions serialise on the ledger
+    row. To keep that row lock for microseconds rather than a disk flush, the session commits
+    with ``synchronous_commit = off`` and after each write the store runs one synchronous
+    transaction of its own (see ``_FLUSH``), whose commit flushes the WAL past it:
+    the caller hears "admitted" only once the admission is durable, and concurrent callers
+    share each flush. If the server crashes in between, the admission (and everything after it
+    in the WAL) is lost together and was never acknowledged; if only the flush fails, the
+    caller gets :class:`StoreUnavailableError` and the reservation may be kept (budget held: the
+    safe side). Up to ``pool_size`` connections serve the threads of one process; a lost
+    connection raises :class:`StoreUnavailableError` (nothing admitted) and is replaced.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
             raise StoreUnavailableError("ledger store URL must start with postgresql://")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise StoreUnavailableError(f"pool_size must be an integer >= 1, got {pool_size!r}")
         self.url = url
         self._where = f"ledger store {redact_url(url)}"
         self._lock = threading.Lock()
-        self._conn: Any = None
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._slots = threading.BoundedSemaphore(pool_size)
+        self._all: list[Any] = []
         with self._tx() as tx:
             tx.run("SELECT pg_advisory_xact_lock(hashtext('fusion_ops_schema'))")
             self._prepare_schema(tx, lambda name: self._has_table(tx, name), self._where)
@@ -745,11 +777,15 @@ class PostgresLedgerStore(_SQLLedgerStore):
                 "a postgresql:// ledger store needs psycopg: pip install 'fusion-ops[postgres]'"
             ) from exc
         try:
-            return psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
+            conn.execute("SET synchronous_commit = off")
         except psycopg.Error as exc:
             raise StoreUnavailableError(
                 f"cannot connect to {self._where}: {self._clean(exc)}"
             ) from None
+        with self._lock:
+            self._all.append(conn)
+        return conn
 
     def _clean(self, exc: BaseException) -> str:
         """The driver's message, first line, with the password removed if it were ever in it."""
@@ -760,25 +796,70 @@ class PostgresLedgerStore(_SQLLedgerStore):
         return text
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[_Tx]:
+    def _tx(self, write: bool = True, single: bool = False) -> Iterator[_Tx]:
+        """A transaction on a pooled connection; ``single``: each statement is its own
+        transaction (one round trip instead of three, for a single atomic statement)."""
         import psycopg
 
-        with self._lock:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
+        with self._slots:
             try:
-                with self._conn.transaction(), self._conn.cursor() as cursor:
-                    yield _PgTx(cursor)
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                conn = self._connect()
+            try:
+                with conn.cursor() as cursor:
+                    if single:
+                        yield _PgTx(cursor)
+                    else:
+                        with conn.transaction():
+                            yield _PgTx(cursor)
+                if write:
+                    conn.execute(_FLUSH)
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                self._conn.close()
+                self._discard(conn)
                 raise StoreUnavailableError(f"{self._where} failed: {self._clean(exc)}") from None
             except psycopg.Error as exc:
+                self._idle.put(conn)
                 raise StoreError(f"{self._where} failed: {self._clean(exc)}") from None
+            except BaseException:
+                self._idle.put(conn)
+                raise
+            self._idle.put(conn)
+
+    def admit(self, admission: Admission, classify: Classifier) -> AdmitResult:
+        """One statement for the common case (no approval needed, it fits), the alert levels it
+        crossed after it; anything else takes the general path, which rechecks atomically and
+        classifies a denial."""
+        if admission.approval_digest is None:
+            with self._tx(single=True) as tx:
+                row = tx.one(
+                    _PG_ADMIT,
+                    (
+                        admission.cost,
+                        admission.cost,
+                        admission.limit_fraction,
+                        admission.cost,
+                        admission.emergency,
+                        admission.reviewed_by,
+                        admission.now,
+                    ),
+                )
+                if row is not None:
+                    totals = _row_totals(row)
+                    fired = self._fire(tx, totals, admission.alert_levels, admission.now)
+                    return AdmitResult(totals, f"{totals.period}:{totals.seq}", None, fired)
+        return super().admit(admission, classify)
+
+    def _discard(self, conn: Any) -> None:
+        conn.close()
+        with self._lock:
+            self._all.remove(conn)
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
 
 
 def open_ledger_store(target: str | Path) -> SQLiteLedgerStore | PostgresLedgerStore:

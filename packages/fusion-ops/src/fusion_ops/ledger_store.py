@@ -29,8 +29,6 @@ raise a :class:`~fusion_ops.errors.StoreError` at open, never a silent fresh led
 from __future__ import annotations
 
 import contextlib
-import queue
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -38,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from fusion_ops._stores import PgPool, Tx, is_postgres_url, prepare_schema, redact_url
 from fusion_ops.errors import (
     ReservationError,
     StoreCorruptedError,
@@ -62,7 +61,6 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 COMPONENT = "fusion_ops.ledger"
-CONNECT_TIMEOUT_S = 5
 
 _SCHEMA_V1 = (
     """CREATE TABLE fusion_ledger (
@@ -348,12 +346,6 @@ def _row_totals(row: tuple[Any, ...] | None) -> Totals:
     return Totals(str(period), float(budget), float(committed), float(reserved), int(seq))
 
 
-class _Tx(Protocol):
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int: ...
-    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None: ...
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-
-
 class _DeniedError(Exception):
     """Rolls an admission back; carries the reason when it is already known."""
 
@@ -368,44 +360,20 @@ class _SQLLedgerStore:
 
     _lock: threading.Lock
 
-    def _tx(self, write: bool = True) -> contextlib.AbstractContextManager[_Tx]:
+    def _tx(self, write: bool = True) -> contextlib.AbstractContextManager[Tx]:
         raise NotImplementedError
 
-    # schema --------------------------------------------------------------------------
-    def _prepare_schema(self, tx: _Tx, has_table: Callable[[str], bool], where: str) -> None:
-        if not has_table("fusion_ops_schema"):
-            if has_table("fusion_ledger"):
-                raise StoreSchemaError(
-                    f"{where} has fusion_ledger but no fusion_ops_schema version table: "
-                    "not a ledger this fusion-ops created"
-                )
-            tx.run(
-                "CREATE TABLE fusion_ops_schema (component TEXT PRIMARY KEY, "
-                "version INTEGER NOT NULL)"
-            )
-        row = tx.one("SELECT version FROM fusion_ops_schema WHERE component = ?", (COMPONENT,))
-        version = 0 if row is None else row[0]
-        if not isinstance(version, int) or version > SCHEMA_VERSION or version < 0:
-            raise StoreSchemaError(
-                f"{where} holds ledger schema version {version!r}; this fusion-ops supports "
-                f"versions up to {SCHEMA_VERSION}: upgrade fusion-ops"
-            )
-        if version == 0:
-            for statement in _SCHEMA_V1:
-                tx.run(statement)
-            tx.run(
-                "INSERT INTO fusion_ops_schema (component, version) VALUES (?, ?)",
-                (COMPONENT, SCHEMA_VERSION),
-            )
-            return
-        for step in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[step]:
-                tx.run(statement)
-        if version != SCHEMA_VERSION:
-            tx.run(
-                "UPDATE fusion_ops_schema SET version = ? WHERE component = ?",
-                (SCHEMA_VERSION, COMPONENT),
-            )
+    def _prepare_schema(self, tx: Tx, has_table: Callable[[str], bool], where: str) -> None:
+        prepare_schema(
+            tx,
+            has_table,
+            f"{where} (ledger)",
+            component=COMPONENT,
+            version=SCHEMA_VERSION,
+            create=_SCHEMA_V1,
+            migrations=MIGRATIONS,
+            sentinel="fusion_ledger",
+        )
 
     # operations ----------------------------------------------------------------------
     def open(self, period: str, budget: float, now: float) -> Totals:
@@ -417,11 +385,11 @@ class _SQLLedgerStore:
             )
             return self._totals(tx)
 
-    def _totals(self, tx: _Tx) -> Totals:
+    def _totals(self, tx: Tx) -> Totals:
         return _row_totals(tx.one(f"SELECT {_TOTALS} FROM fusion_ledger WHERE id = 1"))
 
     @staticmethod
-    def _moved(tx: _Tx, assignments: str, params: Sequence[Any]) -> Totals:
+    def _moved(tx: Tx, assignments: str, params: Sequence[Any]) -> Totals:
         """Apply ``assignments`` to the ledger row and return the new totals."""
         return _row_totals(
             tx.one(
@@ -504,7 +472,7 @@ class _SQLLedgerStore:
                 return AdmitResult(totals, denied=reason)
 
     @staticmethod
-    def _bump(tx: _Tx, outcome: str) -> None:
+    def _bump(tx: Tx, outcome: str) -> None:
         tx.run(
             "INSERT INTO fusion_ledger_outcomes (outcome, n) VALUES (?, 1) "
             "ON CONFLICT (outcome) DO UPDATE SET n = fusion_ledger_outcomes.n + 1",
@@ -513,7 +481,7 @@ class _SQLLedgerStore:
 
     @staticmethod
     def _fire(
-        tx: _Tx, totals: Totals, levels: tuple[tuple[str, float], ...], now: float
+        tx: Tx, totals: Totals, levels: tuple[tuple[str, float], ...], now: float
     ) -> tuple[str, ...]:
         """Insert each crossed level once per period; the rows this transaction inserted fired."""
         return tuple(
@@ -595,7 +563,7 @@ class _SQLLedgerStore:
 
 
 # ---------------------------------------------------------------------------------- SQLite
-class _SQLiteTx:
+class SQLiteTx:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -642,7 +610,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
         return row is not None
 
     @contextlib.contextmanager
-    def _tx(self, write: bool = True, setup: bool = False) -> Iterator[_Tx]:
+    def _tx(self, write: bool = True, setup: bool = False) -> Iterator[Tx]:
         with self._lock:
             try:
                 if setup:
@@ -660,7 +628,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
             except sqlite3.DatabaseError as exc:
                 raise self._corrupted(exc) from exc
             try:
-                yield _SQLiteTx(self._conn)
+                yield SQLiteTx(self._conn)
             except sqlite3.Error as exc:
                 self._conn.rollback()
                 raise StoreUnavailableError(f"ledger store {self.path} failed: {exc}") from exc
@@ -687,40 +655,6 @@ class SQLiteLedgerStore(_SQLLedgerStore):
 
 
 # ---------------------------------------------------------------------------------- PostgreSQL
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@/]*)@")
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1***@", url)
-
-
-class _PgTx:
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-    def run(self, sql: str, params: Sequence[Any] = ()) -> int:
-        self._cursor.execute(sql.replace("?", "%s"), params)
-        return int(self._cursor.rowcount)
-
-    def one(self, sql: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        self._cursor.execute(sql.replace("?", "%s"), params)
-        row = self._cursor.fetchone()
-        return None if row is None else tuple(row)
-
-    def all(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        self._cursor.execute(sql.replace("?", "%s"), params)
-        return [tuple(row) for row in self._cursor.fetchall()]
-
-
-# The session commits asynchronously (the ledger row lock is held for microseconds, not a disk
-# flush); this synchronous transaction then writes one WAL record (a transactional logical
-# message: no table, no lock, no special privilege), so its commit flushes the WAL past the
-# caller's commit. (A transaction that writes no WAL does not flush at commit.)
-_FLUSH = (
-    "BEGIN; SET LOCAL synchronous_commit = on; "
-    "SELECT pg_logical_emit_message(true, 'fusion_ops', ''); COMMIT"
-)
 _PG_ADMIT = f"""WITH upd AS (
     UPDATE fusion_ledger SET reserved = reserved + ?, seq = seq + 1
     WHERE id = 1 AND committed + reserved + ? <= budget * ? RETURNING {_TOTALS}
@@ -741,7 +675,7 @@ class PostgresLedgerStore(_SQLLedgerStore):
     latest row version after waiting for the row lock, so admissions serialise on the ledger
     row. To keep that row lock for microseconds rather than a disk flush, the session commits
     with ``synchronous_commit = off`` and after each write the store runs one synchronous
-    transaction of its own (see ``_FLUSH``), whose commit flushes the WAL past it:
+    transaction of its own (``_stores.FLUSH``), whose commit flushes the WAL past it:
     the caller hears "admitted" only once the admission is durable, and concurrent callers
     share each flush. If the server crashes in between, the admission (and everything after it
     in the WAL) is lost together and was never acknowledged; if only the flush fails, the
@@ -751,80 +685,17 @@ class PostgresLedgerStore(_SQLLedgerStore):
     """
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
-        if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise StoreUnavailableError("ledger store URL must start with postgresql://")
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise StoreUnavailableError(f"pool_size must be an integer >= 1, got {pool_size!r}")
+        self._pool = PgPool(url, "ledger store", pool_size=pool_size)
         self.url = url
-        self._where = f"ledger store {redact_url(url)}"
         self._lock = threading.Lock()
-        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
-        self._slots = threading.BoundedSemaphore(pool_size)
-        self._all: list[Any] = []
         with self._tx() as tx:
             tx.run("SELECT pg_advisory_xact_lock(hashtext('fusion_ops_schema'))")
-            self._prepare_schema(tx, lambda name: self._has_table(tx, name), self._where)
+            self._prepare_schema(tx, self._pool.has_table(tx), self._pool.where)
 
-    @staticmethod
-    def _has_table(tx: _Tx, name: str) -> bool:
-        return tx.one("SELECT to_regclass(?) IS NOT NULL", (name,)) == (True,)
-
-    def _connect(self) -> Any:
-        try:
-            import psycopg
-        except ImportError as exc:  # pragma: no cover - depends on the installed extras
-            raise StoreUnavailableError(
-                "a postgresql:// ledger store needs psycopg: pip install 'fusion-ops[postgres]'"
-            ) from exc
-        try:
-            conn = psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True)
-            conn.execute("SET synchronous_commit = off")
-        except psycopg.Error as exc:
-            raise StoreUnavailableError(
-                f"cannot connect to {self._where}: {self._clean(exc)}"
-            ) from None
-        with self._lock:
-            self._all.append(conn)
-        return conn
-
-    def _clean(self, exc: BaseException) -> str:
-        """The driver's message, first line, with the password removed if it were ever in it."""
-        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        match = _PASSWORD_IN_URL.search(self.url)
-        if match and match.group(2):
-            text = text.replace(match.group(2), "***")
-        return text
-
-    @contextlib.contextmanager
-    def _tx(self, write: bool = True, single: bool = False) -> Iterator[_Tx]:
-        """A transaction on a pooled connection; ``single``: each statement is its own
-        transaction (one round trip instead of three, for a single atomic statement)."""
-        import psycopg
-
-        with self._slots:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = self._connect()
-            try:
-                with conn.cursor() as cursor:
-                    if single:
-                        yield _PgTx(cursor)
-                    else:
-                        with conn.transaction():
-                            yield _PgTx(cursor)
-                if write:
-                    conn.execute(_FLUSH)
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                self._discard(conn)
-                raise StoreUnavailableError(f"{self._where} failed: {self._clean(exc)}") from None
-            except psycopg.Error as exc:
-                self._idle.put(conn)
-                raise StoreError(f"{self._where} failed: {self._clean(exc)}") from None
-            except BaseException:
-                self._idle.put(conn)
-                raise
-            self._idle.put(conn)
+    def _tx(
+        self, write: bool = True, single: bool = False
+    ) -> contextlib.AbstractContextManager[Tx]:
+        return self._pool.tx(write=write, single=single)
 
     def admit(self, admission: Admission, classify: Classifier) -> AdmitResult:
         """One statement for the common case (no approval needed, it fits), the alert levels it
@@ -850,22 +721,14 @@ class PostgresLedgerStore(_SQLLedgerStore):
                     return AdmitResult(totals, f"{totals.period}:{totals.seq}", None, fired)
         return super().admit(admission, classify)
 
-    def _discard(self, conn: Any) -> None:
-        conn.close()
-        with self._lock:
-            self._all.remove(conn)
-
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                conn.close()
-            self._all.clear()
+        self._pool.close()
 
 
 def open_ledger_store(target: str | Path) -> SQLiteLedgerStore | PostgresLedgerStore:
     """A ``postgresql://`` URL opens PostgreSQL; anything else is the SQLite file's path."""
-    if isinstance(target, str) and target.startswith(("postgresql://", "postgres://")):
-        return PostgresLedgerStore(target)
+    if is_postgres_url(target):
+        return PostgresLedgerStore(str(target))
     if not isinstance(target, (str, Path)) or not str(target).strip():
         raise StoreUnavailableError(
             f"ledger store must be a file path or a postgresql:// URL, got {type(target).__name__}"

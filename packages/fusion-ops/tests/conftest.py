@@ -173,3 +173,13 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(postgres_server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[Any]:
+    """A cluster of the test's own, which it may crash and restart (``pg_cluster.Cluster``)."""
+    pytest.importorskip("psycopg")
+    if pg_cluster.find_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with pg_cluster.running_cluster() as cluster:
+        yield cluster

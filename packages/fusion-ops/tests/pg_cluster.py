@@ -36,67 +36,85 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class Cluster:
+    """A cluster in a temporary directory; :meth:`crash` stops it the way a power cut or
+    ``kill -9`` of the postmaster would (no checkpoint: WAL recovery at the next start)."""
+
+    def __init__(self) -> None:
+        bindir = find_bindir()
+        if bindir is None:
+            raise FileNotFoundError("PostgreSQL is not installed (no initdb)")
+        self._bin = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="fusion-pg-"))
+        self._prefix: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self._prefix = ["runuser", "-u", "postgres", "--"]
+        self._data, self._port = self.root / "data", _free_port()
+        self.url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{self._port}/postgres"
+        pwfile = self.root / "pw"
+        pwfile.write_text(PASSWORD)
+        if self._prefix:
+            shutil.chown(pwfile, "postgres")
+        self._run(
+            "initdb",
+            "-D",
+            str(self._data),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-host=scram-sha-256",
+            "--auth-local=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
+
+    def _run(self, tool: str, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [*self._prefix, str(self._bin / tool), *args],
+            check=check,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self._port} -k {self.root} -c max_connections=50"
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self._data),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
+
+    def crash(self) -> None:
+        self._run("pg_ctl", "-D", str(self._data), "-m", "immediate", "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        self.crash()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[Cluster]:
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
 @contextlib.contextmanager
 def throwaway_cluster() -> Iterator[str]:
     """Yield ``postgresql://postgres:PASSWORD@127.0.0.1:PORT/postgres``."""
-    bindir = find_bindir()
-    if bindir is None:
-        raise FileNotFoundError("PostgreSQL is not installed (no initdb)")
-    root = Path(tempfile.mkdtemp(prefix="fusion-pg-"))
-    prefix: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        prefix = ["runuser", "-u", "postgres", "--"]
-    data, pwfile, port = root / "data", root / "pw", _free_port()
-    pwfile.write_text(PASSWORD)
-    if prefix:
-        shutil.chown(pwfile, "postgres")
-    run = {"check": True, "stdout": subprocess.DEVNULL, "stderr": subprocess.PIPE}
-    try:
-        subprocess.run(
-            [
-                *prefix,
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                f"--pwfile={pwfile}",
-                "--auth-host=scram-sha-256",
-                "--auth-local=trust",
-                "--no-sync",
-                "-E",
-                "UTF8",
-            ],
-            **run,  # type: ignore[arg-type]
-        )
-        options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=50"
-        subprocess.run(
-            [
-                *prefix,
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-l",
-                str(root / "log"),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            **run,  # type: ignore[arg-type]
-        )
-        try:
-            yield f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
-        finally:
-            subprocess.run(
-                [*prefix, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                check=False,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with running_cluster() as cluster:
+        yield cluster.url

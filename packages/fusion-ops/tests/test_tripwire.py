@@ -267,7 +267,7 @@ def test_a_newer_tripwire_schema_and_bad_credentials_are_refused(postgres_url: s
     BudgetTripwire(postgres_url)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(
-            "UPDATE fusion_ops_schema SET version = 7 WHERE component = 'fusion_ops.tripwire'"
+            "UPDATE schema_version SET version = 7 WHERE component = 'fusion_ops.tripwire'"
         )
     with pytest.raises(StoreSchemaError, match="version 7"):
         BudgetTripwire(postgres_url)

@@ -13,8 +13,11 @@ from typing import Any, Protocol
 from fusion_ops.errors import StoreError, StoreSchemaError, StoreUnavailableError
 
 CONNECT_TIMEOUT_S = 5
-SCHEMA_TABLE = "fusion_ops_schema"
-_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*:)([^@/]*)@")
+SCHEMA_TABLE = "schema_version"
+# Every member's stores take this transaction-level advisory lock before creating or migrating
+# (docs/state.md), so processes starting together never race on a schema.
+SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(353350405966)"  # 0x5245534F4E
+_PASSWORD_IN_URL = re.compile(r"(://[^:/@]*):([^@/]*)@")
 # Sessions commit asynchronously (a row lock is held for microseconds, not a disk flush); this
 # synchronous transaction then writes one WAL record (a transactional logical message: no table,
 # no lock, no special privilege), so its commit flushes the WAL past the caller's commit and
@@ -34,8 +37,8 @@ class Tx(Protocol):
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``."""
-    return _PASSWORD_IN_URL.sub(r"\1***@", url)
+    """``url`` without its password: ``postgresql://user@host:port/db``."""
+    return _PASSWORD_IN_URL.sub(r"\1@", url)
 
 
 def is_postgres_url(target: object) -> bool:
@@ -52,36 +55,50 @@ def prepare_schema(
     create: Sequence[str],
     migrations: Mapping[int, Sequence[str]],
     sentinel: str,
+    sqlite: bool = False,
 ) -> None:
     """Create ``component``'s tables in an empty database, migrate an older one in order, and
-    refuse a newer one or tables (``sentinel``) that no version row vouches for."""
-    if not has_table(SCHEMA_TABLE):
-        tx.run(
-            f"CREATE TABLE {SCHEMA_TABLE} (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-        )
-    row = tx.one(f"SELECT version FROM {SCHEMA_TABLE} WHERE component = ?", (component,))
-    found = 0 if row is None else row[0]
+    refuse a newer one or tables (``sentinel``) that no version vouches for.
+
+    As docs/state.md sets out for every member: PostgreSQL keeps one row per component in the
+    database-wide ``schema_version`` table (the caller holds :data:`SCHEMA_LOCK`); a SQLite file
+    holds one store, whose version is the file's ``PRAGMA user_version``.
+    """
+    if sqlite:
+        found = (tx.one("PRAGMA user_version") or (0,))[0]
+    else:
+        if not has_table(SCHEMA_TABLE):
+            tx.run(
+                f"CREATE TABLE {SCHEMA_TABLE} (component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+            )
+        row = tx.one(f"SELECT version FROM {SCHEMA_TABLE} WHERE component = ?", (component,))
+        found = 0 if row is None else row[0]
     if not isinstance(found, int) or not 0 <= found <= version:
         raise StoreSchemaError(
             f"{where} holds schema version {found!r} of {component}; this fusion-ops supports "
             f"versions up to {version}: upgrade fusion-ops"
         )
+    if found == version:
+        return
     if found == 0:
         if has_table(sentinel):
             raise StoreSchemaError(
-                f"{where} has a {sentinel} table but no {SCHEMA_TABLE} version for {component}: "
+                f"{where} has a {sentinel} table but no schema version for {component}: "
                 "not a store this fusion-ops created"
             )
         for statement in create:
             tx.run(statement)
+    else:
+        for step in range(found, version):
+            for statement in migrations[step]:
+                tx.run(statement)
+    if sqlite:
+        tx.run(f"PRAGMA user_version = {int(version)}")
+    elif found == 0:
         tx.run(
             f"INSERT INTO {SCHEMA_TABLE} (component, version) VALUES (?, ?)", (component, version)
         )
-        return
-    for step in range(found, version):
-        for statement in migrations[step]:
-            tx.run(statement)
-    if found != version:
+    else:
         tx.run(f"UPDATE {SCHEMA_TABLE} SET version = ? WHERE component = ?", (version, component))
 
 

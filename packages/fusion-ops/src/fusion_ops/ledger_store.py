@@ -21,7 +21,8 @@ several processes on one store: the others' reservations are live.
 
 :func:`open_ledger_store` takes a path (SQLite, WAL, ``synchronous=FULL``) or a
 ``postgresql://`` URL (psycopg 3, the ``fusion-ops[postgres]`` extra). The schema version is kept
-in ``fusion_ops_schema``; an empty database gets the current schema, an older one is migrated
+as docs/state.md sets out (PostgreSQL: the row ``fusion_ops.ledger`` of ``schema_version``;
+SQLite: ``PRAGMA user_version``); an empty database gets the current schema, an older one is migrated
 in order, a newer or foreign one, an unreachable server, refused credentials or a corrupted file
 raise a :class:`~fusion_ops.errors.StoreError` at open, never a silent fresh ledger.
 """
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from fusion_ops._stores import PgPool, Tx, is_postgres_url, prepare_schema, redact_url
+from fusion_ops._stores import SCHEMA_LOCK, PgPool, Tx, is_postgres_url, prepare_schema, redact_url
 from fusion_ops.errors import (
     ReservationError,
     StoreCorruptedError,
@@ -363,7 +364,9 @@ class _SQLLedgerStore:
     def _tx(self, write: bool = True) -> contextlib.AbstractContextManager[Tx]:
         raise NotImplementedError
 
-    def _prepare_schema(self, tx: Tx, has_table: Callable[[str], bool], where: str) -> None:
+    def _prepare_schema(
+        self, tx: Tx, has_table: Callable[[str], bool], where: str, sqlite: bool = False
+    ) -> None:
         prepare_schema(
             tx,
             has_table,
@@ -373,6 +376,7 @@ class _SQLLedgerStore:
             create=_SCHEMA_V1,
             migrations=MIGRATIONS,
             sentinel="fusion_ledger",
+            sqlite=sqlite,
         )
 
     # operations ----------------------------------------------------------------------
@@ -598,7 +602,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
             raise StoreUnavailableError(f"cannot open ledger store {self.path}: {exc}") from exc
         try:
             with self._tx(setup=True) as tx:
-                self._prepare_schema(tx, self._has_table, f"ledger store {self.path}")
+                self._prepare_schema(tx, self._has_table, f"ledger store {self.path}", sqlite=True)
         except BaseException:
             self._conn.close()
             raise
@@ -689,7 +693,7 @@ class PostgresLedgerStore(_SQLLedgerStore):
         self.url = url
         self._lock = threading.Lock()
         with self._tx() as tx:
-            tx.run("SELECT pg_advisory_xact_lock(hashtext('fusion_ops_schema'))")
+            tx.run(SCHEMA_LOCK)
             self._prepare_schema(tx, self._pool.has_table(tx), self._pool.where)
 
     def _tx(

@@ -36,7 +36,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from fusion_ops import _validate
-from fusion_ops._stores import PgPool, Tx, is_postgres_url, prepare_schema
+from fusion_ops._stores import SCHEMA_LOCK, PgPool, Tx, is_postgres_url, prepare_schema
 from fusion_ops.config import TripwireConfig, load_governance_config
 from fusion_ops.errors import InvalidInputError
 from fusion_ops.logs import log_event
@@ -183,7 +183,7 @@ class _PostgresBackend:
         self._name = name
         self._tx: Tx | None = None
         with self._pool.tx() as tx:
-            tx.run("SELECT pg_advisory_xact_lock(hashtext('fusion_ops_schema'))")
+            tx.run(SCHEMA_LOCK)
             prepare_schema(
                 tx,
                 self._pool.has_table(tx),

@@ -30,6 +30,7 @@ raise a :class:`~fusion_ops.errors.StoreError` at open, never a silent fresh led
 from __future__ import annotations
 
 import contextlib
+import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -67,16 +68,16 @@ _SCHEMA_V1 = (
     """CREATE TABLE fusion_ledger (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         period TEXT NOT NULL,
-        budget DOUBLE PRECISION NOT NULL CHECK (budget > 0),
-        committed DOUBLE PRECISION NOT NULL DEFAULT 0,
-        reserved DOUBLE PRECISION NOT NULL DEFAULT 0,
-        overrun DOUBLE PRECISION NOT NULL DEFAULT 0,
+        budget DOUBLE PRECISION NOT NULL CHECK (budget > 0 AND budget <= 1e15),
+        committed DOUBLE PRECISION NOT NULL DEFAULT 0 CHECK (committed BETWEEN -1 AND 1e300),
+        reserved DOUBLE PRECISION NOT NULL DEFAULT 0 CHECK (reserved BETWEEN -1 AND 1e300),
+        overrun DOUBLE PRECISION NOT NULL DEFAULT 0 CHECK (overrun BETWEEN -1 AND 1e300),
         seq BIGINT NOT NULL DEFAULT 0,
         started_at DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE fusion_reservations (
         id TEXT PRIMARY KEY,
         period TEXT NOT NULL,
-        cost DOUBLE PRECISION NOT NULL,
+        cost DOUBLE PRECISION NOT NULL CHECK (cost BETWEEN 0 AND 1e15),
         emergency BOOLEAN NOT NULL,
         reviewed_by TEXT,
         approved_by TEXT,
@@ -84,7 +85,7 @@ _SCHEMA_V1 = (
     """CREATE TABLE fusion_approvals (
         digest TEXT PRIMARY KEY,
         period TEXT NOT NULL,
-        max_cost DOUBLE PRECISION NOT NULL,
+        max_cost DOUBLE PRECISION NOT NULL CHECK (max_cost BETWEEN 0 AND 1e15),
         approver TEXT NOT NULL,
         granted_at DOUBLE PRECISION NOT NULL)""",
     """CREATE TABLE fusion_ledger_alerts (
@@ -341,9 +342,14 @@ class MemoryLedgerStore:
 
 # ---------------------------------------------------------------------------------- SQL
 def _row_totals(row: tuple[Any, ...] | None) -> Totals:
+    """The ledger row, refused unless every amount is a finite number and the budget positive
+    (the CHECK constraints keep NaN and inf out, whose comparisons would admit anything)."""
     if row is None:
         raise StoreSchemaError("the ledger row is missing: the store was not opened")
     period, budget, committed, reserved, seq = row
+    amounts = (budget, committed, reserved)
+    if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in amounts) or budget <= 0:
+        raise StoreCorruptedError(f"the ledger row holds invalid amounts {amounts!r}")
     return Totals(str(period), float(budget), float(committed), float(reserved), int(seq))
 
 

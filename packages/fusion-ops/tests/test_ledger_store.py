@@ -228,14 +228,11 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
 def test_postgres_refuses_non_finite_amounts(postgres_url: str, tamper: str) -> None:
     """In PostgreSQL NaN compares greater than every number, so a NaN budget would admit
     anything: the CHECK constraints refuse it."""
-    pytest.importorskip("psycopg")
-    request.applymarker(pytest.mark.postgres)
-    url = request.getfixturevalue("postgres_url")
     import psycopg
 
-    open_ledger_store(url).open("p", 100, 0.0)
+    open_ledger_store(postgres_url).open("p", 100, 0.0)
     with (
-        psycopg.connect(url, autocommit=True) as conn,
+        psycopg.connect(postgres_url, autocommit=True) as conn,
         pytest.raises(psycopg.errors.CheckViolation),
     ):
         conn.execute(tamper)

@@ -1,9 +1,10 @@
 """Shared fixtures: report builders, a copy of the embedded router config, the repo root, a fake
-Messages API server."""
+Messages API server, a throw-away PostgreSQL cluster."""
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -114,10 +115,10 @@ def repo_root() -> Path:
     pytest.skip("not running from the monorepo checkout")
 
 
-def _load_fake_api() -> ModuleType:
-    """tests/ is not a package (importlib mode): load the fake server module by path."""
-    path = Path(__file__).resolve().parent / "fake_messages_api.py"
-    spec = importlib.util.spec_from_file_location("fusion_ops_tests_fake_messages_api", path)
+def _load_helper(name: str) -> ModuleType:
+    """tests/ is not a package (importlib mode): load a helper module by path."""
+    path = Path(__file__).resolve().parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"fusion_ops_tests_{name}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -126,7 +127,8 @@ def _load_fake_api() -> ModuleType:
     return module
 
 
-fake_api = _load_fake_api()
+fake_api = _load_helper("fake_messages_api")
+pg_cluster = _load_helper("pg_cluster")
 
 
 @pytest.fixture
@@ -140,3 +142,44 @@ def messages_api() -> Iterator[Any]:
 def reply() -> Any:
     """The fake server's ``Reply`` class (status, usage, text, delay_s)."""
     return fake_api.Reply
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "postgres: needs a throw-away PostgreSQL (Debian's postgresql); skipped without it",
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """One throw-away cluster for the session (see pg_cluster.py); skips without PostgreSQL."""
+    pytest.importorskip("psycopg")
+    if pg_cluster.find_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with pg_cluster.throwaway_cluster() as url:
+        yield url
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> str:
+    """A URL to a fresh, empty database in the session's cluster."""
+    import psycopg
+
+    name = f"fusion_test_{next(_databases)}"
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def postgres_cluster() -> Iterator[Any]:
+    """A cluster of the test's own, which it may crash and restart (``pg_cluster.Cluster``)."""
+    pytest.importorskip("psycopg")
+    if pg_cluster.find_bindir() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    with pg_cluster.running_cluster() as cluster:
+        yield cluster

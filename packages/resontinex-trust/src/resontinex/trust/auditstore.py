@@ -478,7 +478,7 @@ class PostgresAuditStore(_SQLChain):
     def _foreign(self, tx: _Tx) -> list[str]:
         """A shared database: only tables of this store's prefix forbid creating it."""
         rows = tx.run(
-            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'trust\\_audit%' "
+            "SELECT tablename FROM pg_tables WHERE tablename LIKE 'trust\\_audit%%' "
             "AND schemaname = current_schema() ORDER BY tablename"
         )
         return [str(r[0]) for r in rows]

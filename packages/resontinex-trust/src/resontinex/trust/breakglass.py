@@ -248,19 +248,7 @@ def _decide(
         audit_hash=entry["hash"],
         **context,
     )
-    return OverrideRecord(
-        override_id=override_id,
-        operator_id=operator,
-        override_reason=reason,
-        original_decision=gate.decision,
-        granted_decision=Decision.EXECUTE,
-        trust_score=gate.trust_score,
-        risk_tier=gate.risk_tier.value,
-        config_hash=gate.config.config_hash,
-        issued_at=now,
-        expires_at=expires_at,
-        audit_hash=entry["hash"],
-    )
+    return OverrideRecord.from_audit(entry)  # what every reader of the chain will see
 
 
 def active_overrides(

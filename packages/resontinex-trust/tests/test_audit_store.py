@@ -183,6 +183,7 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 def test_sigkill_mid_write_loses_no_acknowledged_override(tmp_path: Path) -> None:
     target = str(tmp_path / "break-glass.sqlite")
     acks = tmp_path / "acks"
+
     def acked() -> int:
         return len(acks.read_bytes().splitlines()) if acks.exists() else 0
 

@@ -320,3 +320,23 @@ def test_postgres_newer_version_foreign_tables_and_empty_reader_are_refused(
     for read_only in (False, True):
         with pytest.raises(TrustStoreSchemaError, match="schema version 7"):
             PostgresAuditStore(postgresql_url, read_only=read_only)
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects(
+    postgresql_url: str,
+) -> None:
+    import psycopg
+
+    with PostgresAuditStore(postgresql_url) as chain:
+        break_glass_override(_gate(), "before", "ops_lead", audit_log=chain)
+        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        with pytest.raises(TrustStoreUnavailableError, match="failed"):
+            break_glass_override(_gate(), "lost", "ops_lead", audit_log=chain)
+        break_glass_override(_gate(), "after", "ops_lead", audit_log=chain)
+        assert [o.override_reason for o in active_overrides(chain)] == ["before", "after"]
+        assert chain.verify().ok

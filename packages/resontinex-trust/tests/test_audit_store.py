@@ -4,6 +4,7 @@ one chain from concurrent appenders, SIGKILL mid-write, tampering, refusals at o
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -340,3 +341,29 @@ def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects(
         break_glass_override(_gate(), "after", "ops_lead", audit_log=chain)
         assert [o.override_reason for o in active_overrides(chain)] == ["before", "after"]
         assert chain.verify().ok
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda p: open_audit_chain(123), "AuditLogError", "audit_log: expected a path"),
+        (lambda p: SQLiteAuditStore(p).append("e", {}, active_until="soon"), "AuditLogError",
+         "active_until"),
+        (lambda p: SQLiteAuditStore(p).append("e", {"x": math.nan}), "AuditLogError",
+         "not storable as JSON"),
+        (lambda p: SQLiteAuditStore(p).append("e", {"active_until": 1.0}), "AuditLogError",
+         "reserved"),
+        (lambda p: active_overrides(p, now=math.nan), "BreakGlassError", "finite POSIX time"),
+        (lambda p: SQLiteAuditStore(p, read_only=True), "AuditLogError", "does not exist"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_a_typed_error_and_writes_nothing(
+    tmp_path: Path, call: Callable[[str], object], error: str, match: str
+) -> None:
+    import resontinex.trust as trust
+
+    path = str(tmp_path / "chain.sqlite")
+    with pytest.raises(getattr(trust, error), match=match):
+        call(path)
+    if Path(path).exists():
+        assert SQLiteAuditStore(path, read_only=True).records() == []

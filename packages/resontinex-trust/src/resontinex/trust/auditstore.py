@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -116,11 +117,11 @@ def open_audit_chain(target: object, *, read_only: bool = False) -> AuditChain:
         return target
     if is_postgres_url(target):
         return PostgresAuditStore(str(target), read_only=read_only)
-    if not isinstance(target, str | Path):
+    if not isinstance(target, str | os.PathLike):
         raise AuditLogError(
             f"audit_log: expected a path, a postgresql:// URL or an audit chain, got {target!r}"
         )
-    path = Path(target)
+    path = Path(os.fspath(target))
     if _is_sqlite_file(path):
         return SQLiteAuditStore(path, read_only=read_only)
     return AuditLog(path)

@@ -51,7 +51,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Where the chain lives: a SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
         return str(tmp_path / "state" / "break-glass.sqlite")
-    url: str = request.getfixturevalue("postgresql_url")
+    url: str = request.getfixturevalue("pg_url")
     return url
 
 
@@ -294,8 +294,8 @@ def test_malformed_url_is_refused_without_echoing_it() -> None:
 
 
 @pytest.mark.postgres
-def test_wrong_credentials_are_refused_without_the_password(postgresql_url: str) -> None:
-    wrong = postgresql_url.replace("@", "x-wrong@", 1)  # the right password, plus a suffix
+def test_wrong_credentials_are_refused_without_the_password(pg_url: str) -> None:
+    wrong = pg_url.replace("@", "x-wrong@", 1)  # the right password, plus a suffix
     password = wrong.split("//", 1)[1].split("@", 1)[0].split(":", 1)[1]
     with pytest.raises(TrustStoreUnavailableError, match="password authentication failed") as e:
         PostgresAuditStore(wrong)
@@ -304,34 +304,34 @@ def test_wrong_credentials_are_refused_without_the_password(postgresql_url: str)
 
 @pytest.mark.postgres
 def test_postgres_newer_version_foreign_tables_and_empty_reader_are_refused(
-    postgresql_url: str, capsys: pytest.CaptureFixture[str]
+    pg_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(TrustStoreSchemaError, match="holds no"):
-        PostgresAuditStore(postgresql_url, read_only=True)
-    assert main(["verify-audit", postgresql_url]) == 2
+        PostgresAuditStore(pg_url, read_only=True)
+    assert main(["verify-audit", pg_url]) == 2
     assert "holds no" in capsys.readouterr().err
-    _sql(postgresql_url, "CREATE TABLE trust_audit (x INTEGER)")
+    _sql(pg_url, "CREATE TABLE trust_audit (x INTEGER)")
     with pytest.raises(TrustStoreSchemaError, match=r"tables \['trust_audit'\]"):
-        PostgresAuditStore(postgresql_url)
-    _sql(postgresql_url, "DROP TABLE trust_audit")
-    PostgresAuditStore(postgresql_url).close()
+        PostgresAuditStore(pg_url)
+    _sql(pg_url, "DROP TABLE trust_audit")
+    PostgresAuditStore(pg_url).close()
     # another store's tables in the same database are fine; a newer version of ours is not
-    _sql(postgresql_url, "UPDATE schema_version SET version = 7 WHERE component = ?",
+    _sql(pg_url, "UPDATE schema_version SET version = 7 WHERE component = ?",
          ("resontinex.trust.audit",))  # fmt: skip
     for read_only in (False, True):
         with pytest.raises(TrustStoreSchemaError, match="schema version 7"):
-            PostgresAuditStore(postgresql_url, read_only=read_only)
+            PostgresAuditStore(pg_url, read_only=read_only)
 
 
 @pytest.mark.postgres
 def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects(
-    postgresql_url: str,
+    pg_url: str,
 ) -> None:
     import psycopg
 
-    with PostgresAuditStore(postgresql_url) as chain:
+    with PostgresAuditStore(pg_url) as chain:
         break_glass_override(_gate(), "before", "ops_lead", audit_log=chain)
-        with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"

@@ -135,6 +135,36 @@ def test_tampering_in_the_database_is_found(
     assert "TAMPERED" in capsys.readouterr().out
 
 
+def test_a_forged_grant_inserted_past_the_head_grants_nothing(target: str) -> None:
+    from resontinex.trust.audit import new_record
+
+    first = break_glass_override(_gate(), "real", "ops_lead", audit_log=target)
+    forged = new_record(
+        1,
+        "break_glass_granted",
+        {k: v for k, v in _records(target)[0].items() if k not in ("seq", "prev_hash", "hash",
+                                                                   "event", "active_until")},
+        first.audit_hash,
+        active_until=time.time() + 3000,
+    )  # fmt: skip
+    _sql(
+        target,
+        "INSERT INTO trust_audit (seq, event, body, hash, active_until) VALUES (?, ?, ?, ?, ?)",
+        (1, forged["event"], json.dumps(forged), forged["hash"], forged["active_until"]),
+    )
+    with pytest.raises(AuditTamperError, match="record 1 was edited or inserted"):
+        active_overrides(target)
+    assert main(["verify-audit", target]) == 1
+
+
+def _records(target: str) -> list[dict[str, Any]]:
+    chain = open_audit_chain(target, read_only=True)
+    try:
+        return chain.records()
+    finally:
+        chain.close()
+
+
 def _append_many(target: str, worker: int, count: int) -> None:
     gate = _gate()
     for i in range(count):

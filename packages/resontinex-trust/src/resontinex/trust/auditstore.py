@@ -36,7 +36,6 @@ from resontinex.trust.audit import (
     _parse,
     is_live,
     new_record,
-    record_hash,
     record_problem,
 )
 from resontinex.trust.errors import (
@@ -230,26 +229,33 @@ class _SQLChain:
         return record
 
     def active(self, now: float) -> list[dict[str, Any]]:
-        """Live grants (``active_until`` later than ``now``), each checked against its hash."""
+        """Live grants (``active_until`` later than ``now``) by the index, each checked in the
+        same snapshot against its hash, its columns, its predecessor's hash and the head row:
+        a grant edited, inserted or extended in the database raises :class:`AuditTamperError`
+        instead of granting. (The full walk is :meth:`verify`.)"""
         with self._transaction(write=False) as tx:
+            head = tx.run("SELECT records FROM trust_audit_head")
             rows = tx.run(
-                "SELECT seq, body, hash, active_until FROM trust_audit "
-                "WHERE active_until > ? ORDER BY seq",
+                "SELECT a.seq, a.body, a.hash, a.active_until, p.hash FROM trust_audit a "
+                "LEFT JOIN trust_audit p ON p.seq = a.seq - 1 "
+                "WHERE a.active_until > ? ORDER BY a.seq",
                 (now,),
             )
+        if len(head) != 1:
+            raise AuditTamperError(f"{self.location}: the audit chain's head row is missing")
         live = []
-        for seq, body, digest, until in rows:
+        for seq, body, digest, until, before in rows:
             try:
                 record = _parse(body)
             except ValueError:
                 raise AuditTamperError(f"{self.location}: record {seq} is unreadable") from None
             if (
-                record.get("seq") != seq
-                or record.get("hash") != digest
-                or record_hash(record) != digest
+                record.get("hash") != digest
+                or record_problem(record, seq, GENESIS_HASH if seq == 0 else before) is not None
                 or record.get("active_until") != until
+                or not seq < head[0][0]
             ):
-                raise AuditTamperError(f"{self.location}: record {seq} was edited")
+                raise AuditTamperError(f"{self.location}: record {seq} was edited or inserted")
             if is_live(record, now):
                 live.append(record)
         return live

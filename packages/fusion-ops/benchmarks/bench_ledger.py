@@ -4,8 +4,8 @@ default and the peer: what a user has without a store) in the same run.
 
 Each admission is one durable transaction (SQLite WAL with synchronous=FULL; PostgreSQL with its
 default fsync and synchronous_commit). PostgreSQL is a throw-away cluster made with Debian's
-initdb/pg_ctl (tests/pg_cluster.py); without PostgreSQL or psycopg, only SQLite is measured and
-the table says so.
+initdb/pg_ctl (the repo's tools/pg_cluster.py, loaded by path: run this from a checkout), fsync
+on; without PostgreSQL, psycopg or that file, only SQLite is measured and the output says why.
 
 Run: python bench_ledger.py [--quick]
 """
@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from fusion_ops.governance import EnergyGovernor
 from fusion_ops.ledger_store import open_ledger_store
@@ -55,11 +56,12 @@ _WORKER = textwrap.dedent(
 )
 
 
-def _pg_cluster() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "tests" / "pg_cluster.py"
-    spec = importlib.util.spec_from_file_location("fusion_ops_bench_pg_cluster", path)
-    assert spec is not None
-    assert spec.loader is not None
+def _pg_cluster() -> ModuleType | None:
+    """The repo's shared cluster helper, or None outside a checkout."""
+    path = Path(__file__).resolve().parents[3] / "tools" / "pg_cluster.py"
+    spec = importlib.util.spec_from_file_location("resontinex_tools_pg_cluster", path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        return None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -109,30 +111,27 @@ def store_rate(target: str, processes: int, requests: int, threads: int) -> floa
 
 
 @contextlib.contextmanager
-def postgres() -> Iterator[tuple[ModuleType, str | None]]:
-    """(the cluster helper, a URL to a fresh cluster) or (helper, None) with the reason printed."""
+def postgres() -> Iterator[Any]:
+    """A fresh running cluster (fsync on), or None with the reason printed."""
     helper = _pg_cluster()
     try:
         import psycopg  # noqa: F401
     except ImportError:
         print("PostgreSQL: psycopg is not installed (pip install 'fusion-ops[postgres]'): skipped")
-        yield helper, None
+        yield None
+        return
+    if helper is None:
+        print(
+            "PostgreSQL: tools/pg_cluster.py not found (run from a checkout): measured SQLite only"
+        )
+        yield None
         return
     if helper.find_bindir() is None:
         print("PostgreSQL is not installed (apt-get install postgresql): measured SQLite only")
-        yield helper, None
+        yield None
         return
-    with helper.throwaway_cluster() as url:
-        yield helper, url
-
-
-def _fresh_database(server: str, name: str) -> str:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name}")
-        conn.execute(f"CREATE DATABASE {name}")
-    return server.rsplit("/", 1)[0] + f"/{name}"
+    with helper.running_cluster(fsync=True) as cluster:
+        yield cluster
 
 
 def main() -> int:
@@ -151,11 +150,11 @@ def main() -> int:
                 for r in range(repeats)
             ]
             rows.append((_label("SQLite", n, threads), rates))
-    with postgres() as (_, server):
-        if server is not None:
+    with postgres() as cluster:
+        if cluster is not None:
             for n in workers:
                 rates = [
-                    store_rate(_fresh_database(server, f"bench_{n}_{r}"), n, requests, threads)
+                    store_rate(cluster.create_database(f"bench_{n}_{r}"), n, requests, threads)
                     for r in range(repeats)
                 ]
                 rows.append((_label("PostgreSQL", n, threads), rates))

@@ -1,10 +1,11 @@
 """Shared fixtures: report builders, a copy of the embedded router config, the repo root, a fake
-Messages API server, a throw-away PostgreSQL cluster."""
+Messages API server. PostgreSQL tests use the repo root conftest's fixtures by name
+(``postgresql_url``, ``postgresql_server``, ``postgresql_cluster``); nothing here imports them, so
+an isolated copy of these tests (``make iso``, ``-m "not postgres"``) still collects."""
 
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -128,7 +129,6 @@ def _load_helper(name: str) -> ModuleType:
 
 
 fake_api = _load_helper("fake_messages_api")
-pg_cluster = _load_helper("pg_cluster")
 
 
 @pytest.fixture
@@ -142,44 +142,3 @@ def messages_api() -> Iterator[Any]:
 def reply() -> Any:
     """The fake server's ``Reply`` class (status, usage, text, delay_s)."""
     return fake_api.Reply
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "postgres: needs a throw-away PostgreSQL (Debian's postgresql); skipped without it",
-    )
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """One throw-away cluster for the session (see pg_cluster.py); skips without PostgreSQL."""
-    pytest.importorskip("psycopg")
-    if pg_cluster.find_bindir() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    with pg_cluster.throwaway_cluster() as url:
-        yield url
-
-
-_databases = itertools.count(1)
-
-
-@pytest.fixture
-def postgres_url(postgres_server: str) -> str:
-    """A URL to a fresh, empty database in the session's cluster."""
-    import psycopg
-
-    name = f"fusion_test_{next(_databases)}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
-
-
-@pytest.fixture
-def postgres_cluster() -> Iterator[Any]:
-    """A cluster of the test's own, which it may crash and restart (``pg_cluster.Cluster``)."""
-    pytest.importorskip("psycopg")
-    if pg_cluster.find_bindir() is None:
-        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    with pg_cluster.running_cluster() as cluster:
-        yield cluster

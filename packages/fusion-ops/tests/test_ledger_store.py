@@ -48,7 +48,7 @@ def new_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreF
     if request.param == "sqlite":
         target = tmp_path / "ledger.db"
     elif request.param == "postgres":
-        target = request.getfixturevalue("postgres_url")
+        target = request.getfixturevalue("postgresql_url")
 
     def make() -> LedgerStore:
         store = memory if target is None else open_ledger_store(target)
@@ -225,14 +225,14 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     "tamper",
     ["UPDATE fusion_ledger SET budget = 'NaN'", "UPDATE fusion_ledger SET reserved = 'Infinity'"],
 )
-def test_postgres_refuses_non_finite_amounts(postgres_url: str, tamper: str) -> None:
+def test_postgres_refuses_non_finite_amounts(postgresql_url: str, tamper: str) -> None:
     """In PostgreSQL NaN compares greater than every number, so a NaN budget would admit
     anything: the CHECK constraints refuse it."""
     import psycopg
 
-    open_ledger_store(postgres_url).open("p", 100, 0.0)
+    open_ledger_store(postgresql_url).open("p", 100, 0.0)
     with (
-        psycopg.connect(postgres_url, autocommit=True) as conn,
+        psycopg.connect(postgresql_url, autocommit=True) as conn,
         pytest.raises(psycopg.errors.CheckViolation),
     ):
         conn.execute(tamper)
@@ -272,22 +272,24 @@ def test_an_unreachable_server_is_a_typed_error_without_the_password() -> None:
 
 
 @pytest.mark.postgres
-def test_wrong_credentials_are_a_typed_error_without_the_password(postgres_url: str) -> None:
-    wrong = postgres_url.replace(":throwaway-test-password@", ":not-the-password@")
+def test_wrong_credentials_are_a_typed_error_without_the_password(
+    postgresql_server: Any, postgresql_url: str
+) -> None:
+    wrong = postgresql_server.url(postgresql_url.rsplit("/", 1)[1], password="not-the-password")
     with pytest.raises(StoreUnavailableError, match="password authentication failed") as caught:
         open_ledger_store(wrong)
     assert "not-the-password" not in str(caught.value)
 
 
 @pytest.mark.postgres
-def test_a_newer_postgres_schema_is_refused(postgres_url: str) -> None:
+def test_a_newer_postgres_schema_is_refused(postgresql_url: str) -> None:
     import psycopg
 
-    open_ledger_store(postgres_url).close()
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
+    open_ledger_store(postgresql_url).close()
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
         conn.execute("UPDATE schema_version SET version = 99 WHERE component = 'fusion_ops.ledger'")
     with pytest.raises(StoreSchemaError, match="version 99"):
-        open_ledger_store(postgres_url)
+        open_ledger_store(postgresql_url)
 
 
 # ---------------------------------------------------------------------- several processes
@@ -377,9 +379,9 @@ def test_two_sqlite_processes_never_overspend(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_200_admissions_from_2_processes_on_postgres_never_overspend(postgres_url: str) -> None:
-    rows = _run_admitters(postgres_url, 2, 4, 25, "commit")
-    _check_no_overspend(postgres_url, rows, 200)
+def test_200_admissions_from_2_processes_on_postgres_never_overspend(postgresql_url: str) -> None:
+    rows = _run_admitters(postgresql_url, 2, 4, 25, "commit")
+    _check_no_overspend(postgresql_url, rows, 200)
     admitted = [row for row in rows if row[0] == "committed"]
     assert sum(row[2] for row in admitted) == 90  # type: ignore[misc]  # 30 x 3: the budget
     assert len(admitted) == 30
@@ -413,22 +415,24 @@ _PG_WRITER = textwrap.dedent(
 
 
 @pytest.mark.postgres
-def test_no_acknowledged_admission_is_lost_when_postgres_crashes(postgres_cluster: Any) -> None:
+def test_no_acknowledged_admission_is_lost_when_postgres_crashes(postgresql_cluster: Any) -> None:
     """The server stops as in a power cut (no checkpoint) while 4 threads admit; after WAL
     recovery every reservation the writer was told about is there, and the totals match."""
-    EnergyGovernor(1e12, store=open_ledger_store(postgres_cluster.url)).close()
+    EnergyGovernor(1e12, store=open_ledger_store(postgresql_cluster.url())).close()
     proc = subprocess.Popen(
-        [sys.executable, "-c", _PG_WRITER, postgres_cluster.url], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _PG_WRITER, postgresql_cluster.url()],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None
     acknowledged = [proc.stdout.readline().split()[1] for _ in range(300)]
-    postgres_cluster.crash()
+    postgresql_cluster.crash()
     out, _ = proc.communicate(timeout=120)
     acknowledged += [line.split()[1] for line in out.splitlines() if line.startswith("ack")]
-    postgres_cluster.start()
+    postgresql_cluster.start()
     import psycopg
 
-    with psycopg.connect(postgres_cluster.url) as conn:
+    with psycopg.connect(postgresql_cluster.url()) as conn:
         stored = {rid for (rid,) in conn.execute("SELECT id FROM fusion_reservations")}
         (reserved,) = conn.execute("SELECT reserved FROM fusion_ledger").fetchone()  # type: ignore[misc]
     assert set(acknowledged) <= stored

@@ -28,7 +28,7 @@ EXTRAS_hbt-core := test,bench,numba,transformers,ray
 PROMTOOL := /usr/bin/promtool
 QUICK ?=
 
-.PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke build clean
+.PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke mutate build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -100,6 +100,12 @@ bench: $(STAMP) ## run benchmarks (PKG=..., QUICK=1) and collect them into docs/
 
 bench-smoke: $(STAMP) ## every benchmark in quick mode: it must run; timings are not judged
 	$(PY) tools/run_benchmarks.py --quick --no-write $(PKG)
+
+# Mutation testing is slow (minutes per module) and so not a `make test` stage.
+MODULE ?=
+MUTATE_ARGS ?=
+mutate: $(STAMP) ## mutmut on core modules, one at a time; kill-rate table (PKG=..., MODULE=...)
+	$(PY) tools/mutate.py $(PKG) $(foreach m,$(MODULE),--module $(m)) $(MUTATE_ARGS)
 
 build: $(STAMP) ## wheel + sdist of every member and the umbrella into dist/
 	rm -rf dist

@@ -50,7 +50,7 @@ CORE: dict[str, dict[str, CoreModule]] = {
         ),
         "monitor": CoreModule(
             "src/resontinex/trust/monitor.py",
-            ("tests/test_monitor.py", "tests/test_mutants_monitor.py"),
+            ("tests/test_monitor.py", "tests/test_breakglass.py", "tests/test_mutants_monitor.py"),
         ),
     },
     "fusion-ops": {

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -95,7 +97,105 @@ CORE: dict[str, dict[str, CoreModule]] = {
     },
 }
 
+
+@dataclass(frozen=True)
+class NamedMutant:
+    """A mutant issue 15 named as a survivor, applied by hand: mutmut does not generate all
+    of them (it swaps operators, not ``max`` for ``mean`` or a halved α)."""
+
+    dist: str
+    source: str
+    original: str
+    mutated: str
+    test: str
+
+
+NAMED: dict[str, NamedMutant] = {
+    "trust floor `<` -> `<=`": NamedMutant(
+        "resontinex-trust",
+        "src/resontinex/trust/composite_trust_gate.py",
+        "if score < floor:",
+        "if score <= floor:",
+        "tests/test_mutants_gate.py",
+    ),
+    "trust monitor breaker `>` -> `>=`": NamedMutant(
+        "resontinex-trust",
+        "src/resontinex/trust/monitor.py",
+        "errors / events > settings.circuit_breaker_error_rate",
+        "errors / events >= settings.circuit_breaker_error_rate",
+        "tests/test_mutants_monitor.py",
+    ),
+    "fusion one-sided 95% -> 97.5% bound": NamedMutant(
+        "fusion-ops",
+        "src/fusion_ops/budget_analysis.py",
+        "alpha = 1.0 - confidence",
+        "alpha = (1.0 - confidence) / 2",
+        "tests/test_mutants_budget_analysis.py",
+    ),
+    "coordination Omega baseline max -> mean (point)": NamedMutant(
+        "cert-coordination",
+        "src/cert/coordination/metrics.py",
+        "coord.mean() - base.max()",
+        "coord.mean() - base.mean()",
+        "tests/test_mutants_metrics.py",
+    ),
+    "coordination Omega baseline max -> mean (bootstrap)": NamedMutant(
+        "cert-coordination",
+        "src/cert/coordination/metrics.py",
+        "coord_means - base_samples.max(axis=1)",
+        "coord_means - base_samples.mean(axis=1)",
+        "tests/test_mutants_metrics.py",
+    ),
+    "hbt Merkle inclusion `sn != 0` check removed": NamedMutant(
+        "hbt-core",
+        "src/hbt_core/merkle.py",
+        '    if sn != 0:\n        raise IntegrityError("inclusion proof is shorter than the tree requires")\n',
+        "",
+        "tests/test_mutants_merkle.py",
+    ),
+}
+
+
+PYTEST_ARGS = ("--import-mode=importlib",)
+
+
+def check_named(label: str, named: NamedMutant) -> str:
+    """Apply one named mutant to a scratch copy and run its test file: killed or survived."""
+    pkg = REPO / "packages" / named.dist
+    work = WORK / "named" / re.sub(r"\W+", "-", label).strip("-")
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(pkg / "src", work / "src", ignore=IGNORE)
+    shutil.copytree(pkg / "tests", work / "tests", ignore=IGNORE)
+    target = work / named.source
+    text = target.read_text("utf-8")
+    if text.count(named.original) != 1:
+        raise MutateError(f"{label}: {named.source} no longer holds {named.original!r} once")
+    target.write_text(text.replace(named.original, named.mutated), "utf-8")
+    env = dict(os.environ, PYTHONPATH=str(work / "src"))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "no:cacheprovider",
+            *PYTEST_ARGS,
+            named.test,
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode not in (0, 1):
+        raise MutateError(f"{label}: pytest exited {proc.returncode}: {proc.stdout[-500:]}")
+    return "killed" if proc.returncode == 1 else "survived"
+
+
 IGNORE = shutil.ignore_patterns("__pycache__", ".hypothesis", ".pytest_cache")
+NOT_CHECKED = "not checked"
 DETECTED = {"killed", "timeout", "caught by type check"}
 
 
@@ -114,12 +214,19 @@ class ModuleResult:
 
     @property
     def survivors(self) -> list[str]:
-        return sorted(n for n, s in self.statuses.items() if s not in DETECTED)
+        """Mutants a finished check left undetected (including those no selected test reaches)."""
+        return sorted(n for n, s in self.statuses.items() if s not in DETECTED and s != NOT_CHECKED)
+
+    @property
+    def unchecked(self) -> list[str]:
+        """Mutants an interrupted run never got to; ``--survivors-only`` checks them."""
+        return sorted(n for n, s in self.statuses.items() if s == NOT_CHECKED)
 
     @property
     def kill_rate(self) -> float:
-        total = len(self.statuses)
-        return (total - len(self.survivors)) / total if total else 0.0
+        """Detected over checked mutants (an interrupted run reports what it did check)."""
+        checked = len(self.statuses) - len(self.unchecked)
+        return (checked - len(self.survivors)) / checked if checked else 0.0
 
     def row(self) -> dict[str, object]:
         return {
@@ -129,6 +236,7 @@ class ModuleResult:
             "survived": len(self.survivors),
             "timeout": self.count("timeout"),
             "kill_rate": round(self.kill_rate, 4),
+            "not_checked": len(self.unchecked),
         }
 
 
@@ -244,8 +352,9 @@ def run_module(
             )
         before = ModuleResult(dist, name, statuses_of(work))
         copy_tests(dist, module, work)
-        if before.survivors:
-            mutmut(work, "run", "--max-children", children, *before.survivors, quiet=quiet)
+        pending = before.survivors + before.unchecked
+        if pending:
+            mutmut(work, "run", "--max-children", children, *pending, quiet=quiet)
     else:
         work = prepare(dist, name, module)
         mutmut(work, "run", "--max-children", children, quiet=quiet)
@@ -263,6 +372,11 @@ def table(results: list[ModuleResult]) -> str:
             f"| {row['module']} | {row['mutants']} | {row['killed']} | {row['survived']} "
             f"| {row['timeout']} | {r.kill_rate:.1%} |"
         )
+    lines += [
+        f"\n{r.dist}:{r.module}: {len(r.unchecked)} mutants not checked (run interrupted)"
+        for r in results
+        if r.unchecked
+    ]
     return "\n".join(lines)
 
 
@@ -289,6 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutant workers")
     parser.add_argument("--min-kill-rate", type=float, default=0.9, help="target per module")
     parser.add_argument("--list", action="store_true", help="list the core modules and exit")
+    parser.add_argument(
+        "--named",
+        action="store_true",
+        help="apply the survivors issue 15 named, by hand, and run the tests meant to kill them",
+    )
     parser.add_argument("--quiet", action="store_true", help="hide mutmut's progress output")
     parser.add_argument(
         "--survivors-only",
@@ -302,6 +421,12 @@ def main(argv: list[str] | None = None) -> int:
             raise MutateError(f"--max-children: must be >= 1, got {args.max_children}")
         if not 0.0 <= args.min_kill_rate <= 1.0:
             raise MutateError(f"--min-kill-rate: must be in [0, 1], got {args.min_kill_rate}")
+        if args.named:
+            verdicts = {label: check_named(label, m) for label, m in NAMED.items()}
+            print("| named mutant | test | verdict |\n| --- | --- | --- |")
+            for label, verdict in verdicts.items():
+                print(f"| {label} | {NAMED[label].dist}/{NAMED[label].test} | {verdict} |")
+            return 0 if all(v == "killed" for v in verdicts.values()) else 1
         pairs = selected(args.package, args.module)
         if args.list:
             for d, m in pairs:
@@ -327,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"\nsurvivors in {r.dist}:{r.module} (`mutmut show NAME` in {WORK / r.dist / r.module}):"
                 )
                 print("\n".join(f"  {n}: {r.statuses[n]}" for n in r.survivors))
-    below = [r for r in results if r.kill_rate < args.min_kill_rate]
+    below = [r for r in results if r.kill_rate < args.min_kill_rate or r.unchecked]
     return 1 if below else 0
 
 

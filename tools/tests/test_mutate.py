@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def test_results_are_parsed_and_counted() -> None:
         "survived": 2,
         "timeout": 1,
         "kill_rate": 0.6,
+        "not_checked": 0,
     }
     table = mutate.table([result])
     assert table.splitlines()[0] == "| module | mutants | killed | survived | timeout | kill rate |"
@@ -53,6 +55,13 @@ def test_results_are_parsed_and_counted() -> None:
 
 def test_a_module_without_mutants_scores_zero() -> None:
     assert mutate.ModuleResult("d", "m", {}).kill_rate == 0.0
+
+
+def test_an_interrupted_run_scores_what_it_checked_and_says_so() -> None:
+    statuses = {"m.x_f__mutmut_1": "killed", "m.x_f__mutmut_2": "not checked"}
+    result = mutate.ModuleResult("d", "m", statuses)
+    assert (result.kill_rate, result.survivors, result.unchecked) == (1.0, [], ["m.x_f__mutmut_2"])
+    assert "d:m: 1 mutants not checked (run interrupted)" in mutate.table([result])
 
 
 def test_selection_by_package_and_module() -> None:
@@ -108,3 +117,24 @@ def test_list_prints_the_core_modules(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "resontinex-trust:gate\tsrc/resontinex/trust/composite_trust_gate.py" in out
     assert "cert-runtime:breaker\tsrc/cert/runtime/breaker.py" in out
+
+
+def test_a_named_mutant_is_killed_and_the_unmutated_copy_passes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(mutate, "WORK", tmp_path)
+    label = "hbt Merkle inclusion `sn != 0` check removed"
+    named = mutate.NAMED[label]
+    assert mutate.check_named(label, named) == "killed"
+    unmutated = dataclasses.replace(named, mutated=named.original)
+    assert mutate.check_named(label, unmutated) == "survived"
+
+
+def test_a_named_mutant_whose_source_changed_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(mutate, "WORK", tmp_path)
+    label = "hbt Merkle inclusion `sn != 0` check removed"
+    moved = dataclasses.replace(mutate.NAMED[label], original="no such line")
+    with pytest.raises(mutate.MutateError, match="no longer holds 'no such line' once"):
+        mutate.check_named(label, moved)

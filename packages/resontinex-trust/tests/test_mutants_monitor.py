@@ -248,13 +248,16 @@ def test_reload_resets_the_window_and_the_breaker_and_logs_the_new_config(
     monitor = _monitor(config=_config())
     _fail(monitor, 4)
     assert monitor.circuit_open
+    caplog.clear()
     with caplog.at_level(logging.INFO, logger="resontinex.trust.monitor"):
         new = monitor.reload_config(config=_config(min_samples=5) | {"trust_floor": 0.55})
-    assert not monitor.circuit_open
+        assert not monitor.circuit_open
+        assert monitor.evaluate(0.95, 0.05, 0.05).decision is Decision.EXECUTE
+    # The reload closed the breaker itself: no later "closed" transition is announced.
+    assert not [e for _, e in _events(caplog) if "breaker" in e["event"]]
     assert monitor.registry.get_sample_value("trust_gate_circuit_breaker_open") == 0.0
     window = monitor.get_health_status()["window"]
-    assert (window["events"], window["errors"]) == (0, 0)
-    assert monitor.evaluate(0.95, 0.05, 0.05).decision is Decision.EXECUTE
+    assert (window["events"], window["errors"]) == (1, 0)
     [(_, event)] = [(lv, e) for lv, e in _events(caplog) if e["event"] == "trust_config_loaded"]
     assert event["config_hash"] == new.config_hash
     _fail(monitor, 3)  # 3 / 4 events: below the new min_samples of 5
@@ -318,6 +321,11 @@ def test_histograms_use_the_documented_buckets() -> None:
     for le in ("0.05", "0.5", "0.75", "0.8", "1.0"):
         assert get("trust_gate_trust_score_bucket", {"le": le}) is not None, le
     assert get("trust_gate_trust_score_bucket", {"le": "0.8"}) == 1.0  # the score is 0.768
+
+
+def test_the_metrics_hold_the_monitors_registry() -> None:
+    registry = CollectorRegistry()
+    assert _monitor(registry=registry).metrics.registry is registry
 
 
 def test_a_passed_logger_receives_the_events(caplog: pytest.LogCaptureFixture) -> None:

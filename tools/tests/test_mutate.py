@@ -119,6 +119,7 @@ def test_list_prints_the_core_modules(capsys: pytest.CaptureFixture[str]) -> Non
     assert "cert-runtime:breaker\tsrc/cert/runtime/breaker.py" in out
 
 
+@pytest.mark.slow
 def test_a_named_mutant_is_killed_and_the_unmutated_copy_passes(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

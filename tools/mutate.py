@@ -254,6 +254,10 @@ def pyproject_text(module: CoreModule) -> str:
         'pytest_add_cli_args_test_selection = ["tests"]',
         # Hypothesis keeps its example database in the scratch tree; no cache provider writes.
         'pytest_add_cli_args = ["-p", "no:cacheprovider"]',
+        # A mutant gets 10x its tests' CPU time (mutmut's default, 30x, lets an endless loop in
+        # an exhaustive Merkle test hold a shared machine for minutes). CPU time, not wall time,
+        # so a loaded machine does not turn slow runs into timeouts.
+        "timeout_multiplier = 5.0",
         "",
     ]
     return "\n".join(lines)

@@ -8,6 +8,7 @@ lock is never held across the protected call.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import pytest
@@ -175,3 +176,96 @@ def test_call_async_refuses_a_non_callable_and_a_sync_function_naming_fn(clock: 
     with pytest.raises(InvalidInputError, match=r"returned int \(use call\(\)") as info:
         asyncio.run(breaker.call_async(sync))  # type: ignore[arg-type]
     assert info.value.context == {"field": "fn", "value": repr(sync)}
+
+
+def test_a_hung_probes_late_failure_does_not_count_after_its_slot_was_taken(clock: Any) -> None:
+    breaker = make(clock, probe_timeout=5.0)
+    reopen_and_wait(breaker, clock)
+
+    def hung_probe() -> None:
+        clock.advance(5.0)
+        breaker.acquire()  # the slot goes to a new probe ...
+        breaker.record_success()  # ... which closes the circuit
+        raise BoomError("late")
+
+    with pytest.raises(BoomError, match="late"):
+        breaker.call(hung_probe)
+    assert breaker.state is CircuitState.CLOSED
+
+
+def test_refusals_are_counted_and_say_why(clock: Any) -> None:
+    breaker = make(clock, probe_timeout=None)
+    with pytest.raises(BoomError):
+        breaker.call(fail)
+    with pytest.raises(CircuitOpenError, match=r"^circuit 'svc' is open; retry after 10\.000 s$"):
+        breaker.call(lambda: None)
+    clock.advance(10.0)
+    breaker.acquire()  # the probe, still in flight
+    with pytest.raises(
+        CircuitOpenError,
+        match=r"^circuit 'svc' is half-open with a probe in flight; retry after 0\.000 s$",
+    ):
+        breaker.call(lambda: None)
+    assert breaker.stats().rejected_count == 2
+
+
+def test_a_manual_report_after_the_timeout_announces_both_transitions(
+    clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[tuple[CircuitState, CircuitState]] = []
+    breaker = make(clock, on_state_change=lambda old, new: seen.append((old, new)))
+    with pytest.raises(BoomError):
+        breaker.call(fail)
+    clock.advance(10.0)
+    seen.clear()
+    with caplog.at_level(logging.INFO, logger="cert.runtime.breaker"):
+        breaker.record_failure(BoomError("probe failed"))
+    assert seen == [
+        (CircuitState.OPEN, CircuitState.HALF_OPEN),
+        (CircuitState.HALF_OPEN, CircuitState.OPEN),
+    ]
+    records = [r for r in caplog.records if r.name == "cert.runtime.breaker"]
+    assert [r.getMessage() for r in records] == ["circuit state change"] * 2
+    assert [(r.breaker, r.from_state, r.to_state) for r in records] == [  # type: ignore[attr-defined]
+        ("svc", "open", "half_open"),
+        ("svc", "half_open", "open"),
+    ]
+    clock.advance(10.0)
+    seen.clear()
+    breaker.record_success()
+    assert seen == [
+        (CircuitState.OPEN, CircuitState.HALF_OPEN),
+        (CircuitState.HALF_OPEN, CircuitState.CLOSED),
+    ]
+
+
+def test_resetting_a_closed_breaker_announces_nothing(clock: Any) -> None:
+    seen: list[tuple[CircuitState, CircuitState]] = []
+    breaker = make(clock, on_state_change=lambda old, new: seen.append((old, new)))
+    breaker.reset()
+    assert seen == []
+
+
+def test_failing_classifier_and_hook_are_logged_naming_the_breaker(
+    clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_hook(old: CircuitState, new: CircuitState) -> None:
+        raise RuntimeError("hook down")
+
+    def broken_classifier(exc: BaseException) -> bool:
+        raise RuntimeError("classifier down")
+
+    breaker = make(clock, is_failure=broken_classifier, on_state_change=broken_hook)
+    with caplog.at_level(logging.INFO, logger="cert.runtime.breaker"), pytest.raises(BoomError):
+        breaker.call(fail)
+    messages = [r.getMessage() for r in caplog.records if r.name == "cert.runtime.breaker"]
+    assert "is_failure raised for breaker 'svc'; counting a failure" in messages
+    assert "on_state_change hook failed for breaker 'svc'" in messages
+
+
+def test_a_wrong_metrics_object_is_refused_naming_the_field(clock: Any) -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"^metrics must be a MetricsFactory, got 42$"
+    ) as info:
+        make(clock, metrics=42)
+    assert info.value.context == {"field": "metrics", "value": "42"}

@@ -339,7 +339,13 @@ def statuses_of(work: Path) -> dict[str, str]:
 
 
 def run_module(
-    dist: str, name: str, max_children: int, *, quiet: bool, survivors_only: bool
+    dist: str,
+    name: str,
+    max_children: int,
+    *,
+    quiet: bool,
+    survivors_only: bool,
+    report_only: bool = False,
 ) -> ModuleResult:
     """Mutate one module; with ``survivors_only``, re-test only the last run's survivors.
 
@@ -348,13 +354,15 @@ def run_module(
     """
     module = CORE[dist][name]
     children = str(max_children)
-    if survivors_only:
+    if survivors_only or report_only:
         work = WORK / dist / name
         if not (work / "mutants").is_dir():
             raise MutateError(
                 f"{dist}:{name}: no earlier run in {work}; run without --survivors-only"
             )
         before = ModuleResult(dist, name, statuses_of(work))
+        if report_only:
+            return before
         copy_tests(dist, module, work)
         pending = before.survivors + before.unchecked
         if pending:
@@ -418,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-test only the previous run's survivors against the current tests",
     )
+    parser.add_argument(
+        "--report-only", action="store_true", help="print the last run's table, run nothing"
+    )
     parser.add_argument("--output-format", choices=("text", "json"), default="text")
     args = parser.parse_args(argv)
     try:
@@ -438,7 +449,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         results = [
             run_module(
-                d, m, args.max_children, quiet=args.quiet, survivors_only=args.survivors_only
+                d,
+                m,
+                args.max_children,
+                quiet=args.quiet,
+                survivors_only=args.survivors_only,
+                report_only=args.report_only,
             )
             for d, m in pairs
         ]

@@ -110,6 +110,7 @@ def test_survivors_only_needs_an_earlier_run(
     monkeypatch.setattr(mutate, "WORK", tmp_path)
     assert mutate.main(["hbt-core", "--module", "merkle", "--survivors-only"]) == 2
     assert "no earlier run" in capsys.readouterr().err
+    assert mutate.main(["hbt-core", "--module", "merkle", "--report-only"]) == 2
 
 
 def test_list_prints_the_core_modules(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,11 @@ within ``batch_window_s`` of the first run as one left-padded batch through cert
 batch path (``HamiltonianMonitor.analyze_batch``). A batch that fails is re-run one job at a
 time, so a bad request fails alone and never takes its batch-mates with it.
 
+Every generation reuses the keys and values of prompt prefixes the model has seen before (the
+router's micro-overlay, about 1,100 tokens, is the same for every request it routes there), so
+a request computes only its own prompt and its answer: cert-trajectory's prefix cache, owned by
+the monitor on this thread. ``prefix_cache_tokens=0`` turns it off.
+
 Background jobs (fingerprint probes) run only when no request waits, except that one which has
 waited ``background_max_wait_s`` runs next, so a continuous load cannot starve the drift watch.
 """
@@ -74,7 +79,8 @@ class ModelWorker:
 
     ``batch_window_s`` (default 5 ms) is how long the first generation job of a batch waits for
     company; ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
-    baseline). Close the worker with :meth:`close` (or use it as a context manager).
+    baseline). ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the
+    worker with :meth:`close` (or use it as a context manager).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class ModelWorker:
         batch_window_s: float = 0.005,
         max_batch: int = 16,
         background_max_wait_s: float = 0.5,
+        prefix_cache_tokens: int = 32_768,
     ) -> None:
         if (
             isinstance(max_batch, bool)
@@ -93,6 +100,14 @@ class ModelWorker:
             or not 1 <= max_batch <= 64
         ):
             raise PipelineConfigError(f"max_batch must be an integer in [1, 64], got {max_batch!r}")
+        if (
+            isinstance(prefix_cache_tokens, bool)
+            or not isinstance(prefix_cache_tokens, int)
+            or prefix_cache_tokens < 0
+        ):
+            raise PipelineConfigError(
+                f"prefix_cache_tokens must be a non-negative integer, got {prefix_cache_tokens!r}"
+            )
         for name, value in (
             ("batch_window_s", batch_window_s),
             ("background_max_wait_s", background_max_wait_s),
@@ -111,7 +126,12 @@ class ModelWorker:
         # No timeout: a deadline would cut a batch short by its slowest member, making a result
         # depend on its batch-mates; max_new_tokens already bounds every generation.
         self._monitor = HamiltonianMonitor(
-            model=model, tokenizer=tokenizer, registry=registry, cache_size=0, timeout=None
+            model=model,
+            tokenizer=tokenizer,
+            registry=registry,
+            cache_size=0,
+            timeout=None,
+            prefix_cache_tokens=prefix_cache_tokens,
         )
         self._monitor.load()
         self._model, self._tokenizer = model, tokenizer
@@ -133,6 +153,10 @@ class ModelWorker:
     @property
     def model_id(self) -> str:
         return self.path
+
+    def prefix_cache_info(self) -> dict[str, int] | None:
+        """The prefix cache's entries, tokens held, reused and computed; None when it is off."""
+        return self._monitor.prefix_cache_info()
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` by this model's own tokenizer (special tokens included)."""

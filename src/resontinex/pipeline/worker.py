@@ -77,8 +77,9 @@ class _Job:
 class ModelWorker:
     """A local causal LM, its tokenizer and its monitor, owned by one thread.
 
-    ``batch_window_s`` (default 5 ms) is how long the first generation job of a batch waits for
-    company; ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
+    ``batch_window_s`` (default 5 ms) is how long a batch waits for company once the worker is
+    free to run it, renewed by every arrival up to four windows in all (see :meth:`_next_jobs`);
+    ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
     baseline). ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the
     worker with :meth:`close` (or use it as a context manager).
     """
@@ -249,7 +250,14 @@ class ModelWorker:
                 self._run(jobs)
 
     def _next_jobs(self) -> list[_Job]:
-        """The next job, or batch of generation jobs; called holding the condition."""
+        """The next job, or batch of generation jobs; called holding the condition.
+
+        Why the window opens now, not when the first job was queued: under load the jobs queued
+        during a batch would otherwise start at once, without the callers that batch has just
+        released, and batches alternate between two halves of the load (a mean of 4 at
+        concurrency 8). Each arrival keeps the window open, since released callers come back
+        one after another, each after its own routing; four windows bound the wait.
+        """
         starved = (
             self._background
             and time.monotonic() - self._background[0].enqueued >= self.background_max_wait_s
@@ -260,14 +268,20 @@ class ModelWorker:
         if first.work is not None or self.max_batch == 1:
             return [first]
         batch = [first]
-        deadline = first.enqueued + self.batch_window_s
+        opened = time.monotonic()
+        latest = opened + 4 * self.batch_window_s
+        deadline = opened + self.batch_window_s
         while True:
+            size = len(batch)
             for job in [j for j in self._requests if _same_batch(j, first)]:
                 if len(batch) == self.max_batch:
                     break
                 self._requests.remove(job)
                 batch.append(job)
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            if len(batch) > size:  # company arrived: keep the window open
+                deadline = min(latest, now + self.batch_window_s)
+            left = deadline - now
             if len(batch) == self.max_batch or left <= 0 or self._closed:
                 return batch
             self._cond.wait(left)

@@ -3,7 +3,7 @@
 Both pipelines are built by ``build_pipeline`` on the same locally trained model (the one the
 integration tests use), in this process, and serve the same mixed requests (four categories,
 so several overlays and four prompt lengths) at concurrency 1, 4, 8 and 16. "ours" is the default
-model worker (5 ms window, batches of up to 16, overlay prefixes cached); the peer is the same
+model worker (20 ms window, batches of up to 16, overlay prefixes cached); the peer is the same
 pipeline with ``max_batch=1``, one generation at a time (prefix cache on as well, so the ratio is
 what batching adds). A third pipeline, batching off and ``prefix_cache_tokens=0``, is the pipeline
 before both; its throughput is printed as a second peer. Every request's decision, answer and
@@ -130,7 +130,7 @@ def main() -> int:
     print(
         f"Governed pipeline in process, {total} mixed requests per level (4 categories), "
         f"max_new_tokens={new_tokens}, tiny local GPT-2 (2048 positions) on CPU. "
-        "ours = micro-batching (5 ms window, up to 16) with overlay prefix caching; peer = the "
+        "ours = micro-batching (20 ms window, up to 16) with overlay prefix caching; peer = the "
         "same pipeline with batching off (max_batch=1); 'before' rows: peer = batching and "
         "prefix caching off (the pipeline before both). Decisions, answers and perplexities that "
         f"differ between the runs: {mismatches}.\n"

@@ -9,8 +9,8 @@ generation, teacher-forced scoring and fingerprint probes are jobs queued to it:
 can touch the model object, by construction rather than by a lock around one call site.
 
 The same queue gives micro-batching: generation jobs with the same decoding config that arrive
-within ``batch_window_s`` of the first run as one left-padded batch through cert-trajectory's
-batch path (``HamiltonianMonitor.analyze_batch``). A batch that fails is re-run one job at a
+within ``batch_window_s`` of each other, once the worker is free, run as one left-padded batch
+through cert-trajectory's batch path (``HamiltonianMonitor.analyze_batch``). A batch that fails is re-run one job at a
 time, so a bad request fails alone and never takes its batch-mates with it.
 
 Every generation reuses the keys and values of prompt prefixes the model has seen before (the
@@ -77,7 +77,7 @@ class _Job:
 class ModelWorker:
     """A local causal LM, its tokenizer and its monitor, owned by one thread.
 
-    ``batch_window_s`` (default 5 ms) is how long a batch waits for company once the worker is
+    ``batch_window_s`` (default 20 ms) is how long a batch waits for company once the worker is
     free to run it, renewed by every arrival up to four windows in all (see :meth:`_next_jobs`);
     ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
     baseline). ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the
@@ -90,7 +90,7 @@ class ModelWorker:
         *,
         registry: Any = None,
         device: str = "cpu",
-        batch_window_s: float = 0.005,
+        batch_window_s: float = 0.02,
         max_batch: int = 16,
         background_max_wait_s: float = 0.5,
         prefix_cache_tokens: int = 32_768,

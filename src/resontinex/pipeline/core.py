@@ -25,6 +25,7 @@ Every decision, including failures of a stage, ends in an audit record: nothing 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import logging
 import time
@@ -186,8 +187,10 @@ class GovernedPipeline:
         except ScenarioError as exc:  # only the route stage validates scenarios
             raise PipelineInputError(str(exc)) from exc
         result = PipelineResult(request.request_id, decision, reason, answer, stages, cost)
+        # in this request's context, so the append's logs carry its correlation id
+        append = contextvars.copy_context().run
         appended = asyncio.get_running_loop().run_in_executor(
-            self._auditor, self._audit, request, result
+            self._auditor, append, self._audit, request, result
         )
         # shielded: a caller that goes away now still leaves its decision in the log
         result.audit_index = await asyncio.shield(appended)

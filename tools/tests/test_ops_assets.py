@@ -12,19 +12,17 @@ import yaml
 import grafana_dashboards
 
 REPO = Path(__file__).resolve().parents[2]
-METRIC = re.compile(r"\b((?:trust_gate|fusion|cert|hbt|t1)_[a-z0-9_]+)\b")
+PREFIXES = "trust_gate|fusion|cert|hbt|t1|resontinex"
+METRIC = re.compile(rf"\b((?:{PREFIXES})_[a-z0-9_]+)\b")
 SUFFIXES = ("_bucket", "_sum", "_count", "_created")
 
 
 def exported_names() -> set[str]:
-    """Every metric-looking string literal in the members' source."""
+    """Every metric-looking string literal in the members' and the umbrella's source."""
     names: set[str] = set()
-    for source in REPO.glob("packages/*/src/**/*.py"):
-        names |= set(
-            re.findall(
-                r"[\"']((?:trust_gate|fusion|cert|hbt|t1)_[a-z0-9_]+)[\"']", source.read_text()
-            )
-        )
+    sources = [*REPO.glob("packages/*/src/**/*.py"), *REPO.glob("src/resontinex/**/*.py")]
+    for source in sources:
+        names |= set(re.findall(rf"[\"']((?:{PREFIXES})_[a-z0-9_]+)[\"']", source.read_text()))
     return names
 
 

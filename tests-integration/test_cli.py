@@ -36,12 +36,56 @@ def test_unknown_subcommand_is_a_usage_error(run_cli) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_every_installed_showcase(run_cli, tmp_path: Path) -> None:
-    proc = run_cli("demo", "--out", str(tmp_path))
+def test_demo_runs_every_installed_showcase_and_explains_each_verdict(demo) -> None:
+    proc, _ = demo
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "Installed members:" in proc.stdout
     for member in MEMBERS:
         assert member.dist in proc.stdout
+    # each showcase ends with its verdicts, and every one is the outcome its data is built for
+    assert proc.stdout.count("verdicts:") >= len(MEMBERS) - 1  # cert-runtime has no showcase
+    assert "UNEXPECTED" not in proc.stdout
+    # no third-party chatter, warnings or tracebacks; one timing per showcase; no blank runs
+    assert proc.stderr == ""
+    assert "\n\n\n" not in proc.stdout
+    for line in proc.stdout.splitlines():
+        assert not line.startswith("(") or line.count(" s)") == 1
+
+
+@pytest.mark.slow
+def test_demo_pipeline_shows_execute_review_abort_and_the_drift_flip(demo) -> None:
+    proc, out = demo
+    section = proc.stdout.split("== resontinex ==")[1].split("\n== ")[0]
+    results = json.loads((out / "resontinex" / "pipeline_results.json").read_text())
+    decisions = {r["case"]: r["decision"] for r in results}
+    assert decisions["in distribution"] == "execute"
+    assert decisions["scrambled"] in {"review", "abort"}
+    assert decisions["out of distribution"] in {"review", "abort"}
+    assert decisions["over budget"] == "abort"
+    assert [s["name"] for s in results[3]["stages"]] == ["route", "budget"]  # no generation
+    assert decisions["after the swap"] == "review"
+    swapped = next(r for r in results if r["case"] == "after the swap")
+    assert swapped["stages"][-1]["output"]["signals"]["drift_flagged"] is True
+    assert section.count("why: ") == 5
+    assert "drift flip: execute → review, expected" in section
+    assert "held-out perplexity" in section
+
+
+@pytest.mark.slow
+def test_every_demo_png_is_titled_sized_and_not_blank(demo) -> None:
+    from PIL import Image, ImageStat
+
+    proc, out = demo
+    pngs = sorted(out.rglob("*.png"))
+    assert len(pngs) >= 9
+    for png in pngs:
+        assert str(png) in proc.stdout, f"{png} is missing from the summary table"
+        with Image.open(png) as image:
+            assert image.width >= 300, png
+            assert image.height >= 200, png
+            grey = image.convert("L")
+            assert ImageStat.Stat(grey).stddev[0] > 10, f"{png} looks blank"
+            assert len(grey.getcolors(maxcolors=65536) or range(65537)) > 16, png
 
 
 def test_verify_audit_accepts_a_good_log_and_names_tampering(run_cli, tmp_path: Path) -> None:

@@ -65,16 +65,13 @@ def showcase(out_dir: Path) -> str:
         ),
         encoding="utf-8",
     )
-    artifacts = [json_path.name]
-    if importlib.util.find_spec("matplotlib") is not None:
+    plotted = importlib.util.find_spec("matplotlib") is not None
+    if plotted:
         from cert.trajectory.plot import plot
 
         for name, result in results.items():
-            artifacts.append(plot(result, out_dir / f"cert-trajectory-{name}.png").name)
-    else:
-        artifacts.append("(no PNG: matplotlib is not installed)")
+            plot(result, out_dir / f"cert-trajectory-{name}.png")
 
-    elapsed = time.perf_counter() - began
     return "\n".join(
         [
             "cert-trajectory: per-token surprise and entropy of a tiny GPT-2 trained here "
@@ -84,7 +81,28 @@ def showcase(out_dir: Path) -> str:
             _line("scored: fluent", fluent),
             _line("scored: scrambled", scrambled),
             f"  thresholds: perplexity ≤ {DEMO_CONFIG.max_perplexity}, mean entropy ≤ "
-            f"{DEMO_CONFIG.max_mean_entropy} nats",
-            f"  artifacts in {out_dir}: {', '.join(artifacts)}  ({elapsed:.1f} s)",
+            f"{DEMO_CONFIG.max_mean_entropy} nats, at least {DEMO_CONFIG.min_content_chars} "
+            "letter or digit" + ("" if plotted else " (no PNG: matplotlib is not installed)"),
+            *_verdicts(results),
         ]
     )
+
+
+#: (outcome the demo data is built for, why) per result.
+EXPECTED = {
+    "generated": (False, "a 300-step tiny model continues the prompt with little or no content"),
+    "fluent": (True, "an ordinary docstring continuation is what the model was trained on"),
+    "scrambled": (False, "shuffled letters are improbable text, so surprise and entropy rise"),
+}
+
+
+def _verdicts(results: dict[str, TrajectoryResult]) -> list[str]:
+    """One line per result: pass/fail, the checks that fired, and whether that was intended."""
+    lines = ["verdicts:"]
+    for name, result in results.items():
+        passed = result.passed_quality_check
+        want, why = EXPECTED[name]
+        verdict = "passed" if passed else "FAILED " + ", ".join(result.failed_checks)
+        status = "expected" if passed == want else "UNEXPECTED"
+        lines.append(f"  {name}: {verdict}, {status}: {why}")
+    return lines

@@ -55,8 +55,8 @@ def test_demo_runs_every_installed_showcase_and_explains_each_verdict(demo) -> N
 @pytest.mark.slow
 def test_demo_pipeline_shows_execute_review_abort_and_the_drift_flip(demo) -> None:
     proc, out = demo
-    section = proc.stdout.split("== resontinex ==")[1].split("\n== ")[0]
-    results = json.loads((out / "resontinex" / "pipeline_results.json").read_text())
+    section = proc.stdout.split("== pipeline ==")[1].split("\n== ")[0]
+    results = json.loads((out / "pipeline" / "pipeline_results.json").read_text())
     decisions = {r["case"]: r["decision"] for r in results}
     assert decisions["in distribution"] == "execute"
     assert decisions["scrambled"] in {"review", "abort"}
@@ -134,6 +134,15 @@ def test_verify_audit_refuses_empty_and_foreign_files(run_cli, tmp_path: Path) -
     proc = run_cli("verify-audit", str(foreign))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "cannot verify" in proc.stderr
+
+
+def test_demo_help_explains_the_words_the_demo_prints(run_cli) -> None:
+    proc = run_cli("demo", "--help")
+    assert proc.returncode == 0
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for word in ("γ (gamma)", "Ω (omega)", "AECE", "LCB", "nDCG@10", "tier_action", "CUSUM"):
+        assert word in proc.stdout
+        assert word in readme
 
 
 def test_every_subcommand_has_help(run_cli) -> None:

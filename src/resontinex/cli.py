@@ -161,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"  {name if i == 0 else '':<20} {took if i == 0 else '':>8}  {path}")
     if failed:
         print(f"\nDemo failed for: {', '.join(failed)}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE  # a crashed showcase is an unexpected error, never a policy verdict
     return EXIT_OK
 
 

@@ -9,8 +9,9 @@ A tiny GPT-2 is trained here on standard-library docstrings (cached in ``<out>/s
    signals lower trust and the gate says ``review``;
 3. a request whose worst-case cost exceeds what is left of the demo's small period budget is
    aborted by the governor before a token is generated;
-4. the serving model is swapped for one trained with another seed: the drift watch flags it and
-   request 1, unchanged, goes from ``execute`` to ``review``.
+4. the serving model is swapped for a copy with slightly perturbed weights (a bad
+   re-quantisation, a tampered file): its answers stay confident, but the drift watch flags the
+   changed behaviour and request 1, unchanged, goes from ``execute`` to ``review``.
 
 The trust gate (thresholds, weights) and the signal mapping are the shipped defaults; the demo
 sets only the model's training length, a small budget and the drift watch's schedule.
@@ -22,16 +23,17 @@ import asyncio
 import inspect
 import json
 import math
+import os
 import random
 import uuid
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from cert.trajectory import TinyModelSpec, build_tiny_model
+from cert.trajectory import TinyModelSpec
 from cert.trajectory.tiny import stdlib_corpus
 from hbt_core import generate_key, load_public_key, verify_proof_bundle
 from resontinex.pipeline.backends import LocalModelBackend
@@ -52,8 +54,12 @@ DEMO_DRIFT = DriftSettings(interval_s=3600.0, sample_rate=0.5)
 #: Docstring modules the model never saw: its held-out perplexity is measured on them.
 HELD_OUT_MODULES = ("bisect", "calendar", "copy", "glob", "shlex", "pprint", "ipaddress", "secrets")
 MAX_DRIFT_CHECKS = 40
+#: Weight noise of the swapped-in copy, relative to each tensor's standard deviation.
+PERTURBATION = 0.3
 
-KNOWN = "Return a new"  # completed below from the model's own training corpus
+#: The start of a docstring in the training corpus (collections.abc.Set), cut mid-word, so the
+#: request is text the model has seen and the next tokens are what it learned best.
+KNOWN = "A set is a finite, iterable container. Th"
 
 
 @dataclass(frozen=True)
@@ -64,29 +70,23 @@ class Case:
     why: str
 
 
-def _known_prompt() -> str:
-    """The start of a docstring from the training corpus: text the model has seen."""
-    text = next(t for t in stdlib_corpus() if t.startswith(KNOWN) and len(t) > 60)
-    return " ".join(text.split()[:8])
-
-
 def _scrambled(text: str, seed: int = 7) -> str:
     letters = list(text)
     random.Random(seed).shuffle(letters)
     return "".join(letters)
 
 
-def _cases(known: str) -> list[Case]:
+def _cases() -> list[Case]:
     return [
         Case(
             "in distribution",
-            PipelineRequest(known, "general_inquiry", 0.5, max_new_tokens=12),
+            PipelineRequest(KNOWN, "general_inquiry", 0.5, max_new_tokens=4),
             "execute",
-            "docstring text the model was trained on: confident, low-entropy answer",
+            "a docstring the model was trained on: it continues with low perplexity and entropy",
         ),
         Case(
             "scrambled",
-            PipelineRequest(_scrambled(known), "general_inquiry", 0.5, max_new_tokens=12),
+            PipelineRequest(_scrambled(KNOWN), "general_inquiry", 0.5, max_new_tokens=4),
             "review",
             "the same letters shuffled: the model is unsure what follows",
         ),
@@ -179,7 +179,7 @@ def _row(label: str, result: PipelineResult, trust_config: Any) -> str:
         budget = result.stage("budget").output
         numbers = f"estimate {budget['estimate']:.0f} units, no tokens generated"
         answer = ""
-    return f"  {label:<20} {result.decision:<8} {numbers}{answer}\n  {'':<20} why: {_why(result, trust_config)}"
+    return f"  {label:<22} {result.decision:<8} {numbers}{answer}\n  {'':<22} why: {_why(result, trust_config)}"
 
 
 def showcase(out_dir: Path) -> str:
@@ -202,8 +202,7 @@ def showcase(out_dir: Path) -> str:
     trust_config = pipeline.trust.config
     model_dir = state / "model"
     perplexity, tokens = held_out_perplexity(model_dir, DEMO_SPEC.context)
-    known = _known_prompt()
-    cases = _cases(known)
+    cases = _cases()
     lines = [
         "governed pipeline: route → budget → generate+monitor → judge → trust gate → audit",
         f"  model: tiny GPT-2 trained here on standard-library docstrings ({DEMO_SPEC.steps} steps);"
@@ -242,6 +241,37 @@ def showcase(out_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def _perturbed_copy(model_dir: Path, target: Path) -> Path:
+    """The serving checkpoint with every weight moved by Gaussian noise of PERTURBATION × that
+    tensor's standard deviation: a silent change (a bad re-quantisation, a tampered file) that
+    leaves the answers about as confident as before. Cached beside the model, written to a
+    staging directory first so a crash never leaves half a checkpoint."""
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    marker = json.dumps({"spec": asdict(DEMO_SPEC), "perturbation": PERTURBATION})
+    if (target / "perturbation.json").is_file() and (
+        target / "perturbation.json"
+    ).read_text() == marker:
+        return target
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    noise = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for weights in model.parameters():
+            scale = PERTURBATION * float(weights.std()) if weights.numel() > 1 else 0.0
+            weights.add_(torch.randn(weights.shape, generator=noise) * scale)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    model.save_pretrained(staging)
+    AutoTokenizer.from_pretrained(model_dir).save_pretrained(staging)
+    (staging / "perturbation.json").write_text(marker)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    return target
+
+
 def _swap(
     pipeline: GovernedPipeline,
     state: Path,
@@ -250,10 +280,10 @@ def _swap(
     outcomes: list[tuple[str, str, str, str]],
     trust_config: Any,
 ) -> list[str]:
-    """Serve a model trained with another seed, let the watch check until it flags, and send
-    the first request again. Also shows what the gate would say without the alarm, so the
+    """Serve a silently perturbed copy of the model, let the watch check until it flags, and
+    send the first request again. Also shows what the gate would say without the alarm, so the
     reader sees that the drift signal, not the new model's answer, made the difference."""
-    other = build_tiny_model(state / "model-seed1", replace(DEMO_SPEC, seed=1))
+    other = _perturbed_copy(state / "model", state / "model-perturbed")
     backend = LocalModelBackend(ModelWorker(other, registry=CollectorRegistry()))
     pipeline.backend = backend
     drift = pipeline.drift
@@ -284,8 +314,9 @@ def _swap(
         )
     )
     return [
-        f"  model swapped for a seed-1 copy: drift watch flagged={status['flagged']} after "
-        f"{status['checks']} checks (alerts {status['alerts'] or 'none'})",
+        f"  model swapped for a copy with {PERTURBATION:.0%} weight noise: drift watch "
+        f"flagged={status['flagged']} after {status['checks']} checks "
+        f"(alerts {', '.join(status['alerts']) or 'none'})",
         _row(case.label + " again", result, trust_config),
     ]
 

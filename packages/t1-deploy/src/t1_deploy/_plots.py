@@ -27,9 +27,9 @@ def roc_png(path: Path, fpr: list[float], tpr: list[float], auc: float, title: s
     ax.set_xlabel("false positive rate")
     ax.set_ylabel("true positive rate")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -50,9 +50,9 @@ def pareto_png(path: Path, points: list[dict[str, Any]], front: list[int]) -> Pa
     ax.set_xlabel("warm p95 latency of T1 stage (ms)")
     ax.set_ylabel("ΔnDCG@10 vs current T1 config (pp)")
     ax.set_title("Latency harvest: ef/topk sweep (colour = Jaccard@10)")
-    ax.legend(loc="lower right")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -68,8 +68,10 @@ def monitoring_png(path: Path, history: list[dict[str, Any]], limit: float) -> P
     a2.plot(w, [h["cusum"] for h in history], label="CUSUM")
     a2.axhline(limit, color="red", ls="--", label="limit h")
     a2.set_xlabel("window (minutes)")
-    a2.legend()
+    a2.set_ylabel("CUSUM (standard errors)")
+    a2.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    fig.suptitle("Production monitoring: quality per window and its CUSUM alarm")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path

@@ -15,10 +15,12 @@ rm -f "$out/.exit-code"
 command -v tmux >/dev/null || { echo "tmux is not installed" >&2; exit 2; }
 [ -x "$bin" ] || { echo "no resontinex console script at $bin (run make install)" >&2; exit 2; }
 
-tmux new-session -d -s "$session" -x 120 -y 50
-trap 'tmux kill-session -t "$session" 2>/dev/null || true' EXIT
-tmux set-option -t "$session" history-limit 20000
-tmux send-keys -t "$session" \
+# a private tmux server (-L): it inherits this shell's environment and touches no other session
+tmx() { tmux -L "$session" "$@"; }
+tmx -f /dev/null new-session -d -s "$session" -x 120 -y 50
+trap 'tmx kill-server 2>/dev/null || true' EXIT
+tmx set-option -t "$session" history-limit 20000
+tmx send-keys -t "$session" \
     "OMP_NUM_THREADS=1 '$bin' demo --out '$out'; echo \$? > '$out/.exit-code'" Enter
 
 # the demo takes minutes; wait for its exit code (at most 15 minutes)
@@ -28,7 +30,7 @@ for _ in $(seq 1 900); do
 done
 [ -s "$out/.exit-code" ] || { echo "the demo did not finish in 15 minutes" >&2; exit 2; }
 
-tmux capture-pane -t "$session" -p -S - > "$screen"
+tmx capture-pane -t "$session" -p -S - > "$screen"
 code="$(cat "$out/.exit-code")"
 rm -f "$out/.exit-code"
 echo "exit code $code; the terminal as a person saw it: $screen ($(wc -l < "$screen") lines)"

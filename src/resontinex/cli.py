@@ -148,8 +148,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             rows.append((ep.name, "FAILED", _artifacts(out_dir / ep.name)))
             continue
         took = f"{time.perf_counter() - started:.1f} s"
-        print("\n".join(line.rstrip() for line in summary.strip("\n").splitlines() if line.strip()))
-        print(f"({ep.name}: {took})", flush=True)
+        # one blank line between sections and none inside; the time is printed once, below
+        print("\n".join(line.rstrip() for line in summary.splitlines() if line.strip()), flush=True)
         rows.append((ep.name, took, _artifacts(out_dir / ep.name)))
     if not showcases:
         print("\nNo member showcases are installed yet.")

@@ -21,7 +21,7 @@ def roc_png(path: Path, fpr: list[float], tpr: list[float], auc: float, title: s
     plt = _pyplot()
     if plt is None:
         return None
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(fpr, tpr, label=f"router τ̂ (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], "k--", lw=0.8, label="chance")
     ax.set_xlabel("false positive rate")
@@ -38,7 +38,7 @@ def pareto_png(path: Path, points: list[dict[str, Any]], front: list[int]) -> Pa
     plt = _pyplot()
     if plt is None:
         return None
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
     xs = [p["p95_warm_ms"] for p in points]
     ys = [p["delta_ndcg"] * 100 for p in points]
     ax.scatter(xs, ys, c=[p["jaccard"] for p in points], cmap="viridis", s=28, label="configs")
@@ -61,7 +61,7 @@ def monitoring_png(path: Path, history: list[dict[str, Any]], limit: float) -> P
     plt = _pyplot()
     if plt is None:
         return None
-    fig, (a1, a2) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
     w = [h["window"] for h in history]
     a1.plot(w, [h["delta_ndcg"] * 100 for h in history])
     a1.set_ylabel("window ΔnDCG (pp)")

@@ -88,21 +88,24 @@ def showcase(out_dir: Path) -> str:
     )
 
 
-#: (outcome the demo data is built for, why) per result.
-EXPECTED = {
-    "generated": (False, "a 300-step tiny model continues the prompt with little or no content"),
-    "fluent": (True, "an ordinary docstring continuation is what the model was trained on"),
-    "scrambled": (False, "shuffled letters are improbable text, so surprise and entropy rise"),
-}
-
-
 def _verdicts(results: dict[str, TrajectoryResult]) -> list[str]:
-    """One line per result: pass/fail, the checks that fired, and whether that was intended."""
+    """One line per result, then the comparison the demo data is built for. A 300-step toy
+    model's pass/fail varies with its training run (a lone ".", a run of "s"), so only the
+    ordering of fluent and scrambled text is an expectation; the rest is reported as measured."""
     lines = ["verdicts:"]
     for name, result in results.items():
-        passed = result.passed_quality_check
-        want, why = EXPECTED[name]
-        verdict = "passed" if passed else "FAILED " + ", ".join(result.failed_checks)
-        status = "expected" if passed == want else "UNEXPECTED"
-        lines.append(f"  {name}: {verdict}, {status}: {why}")
+        verdict = (
+            "passed" if result.passed_quality_check else "FAILED " + ", ".join(result.failed_checks)
+        )
+        lines.append(f"  {name}: {verdict} (as measured; a toy model's check has no fixed outcome)")
+    fluent, scrambled = results["fluent"].perplexity, results["scrambled"].perplexity
+    ordered = fluent is not None and scrambled is not None and scrambled > fluent
+    lines.append(
+        f"  scrambled vs fluent perplexity {scrambled or 0:.1f} vs {fluent or 0:.1f}: "
+        + (
+            "expected, shuffled letters are less probable than docstring text"
+            if ordered
+            else "UNEXPECTED, shuffled letters should be less probable than docstring text"
+        )
+    )
     return lines

@@ -604,7 +604,7 @@ def reliability_diagram(
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     for name, rep in curves.items():
         rows = rep["reliability"]

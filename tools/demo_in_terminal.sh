@@ -17,9 +17,10 @@ command -v tmux >/dev/null || { echo "tmux is not installed" >&2; exit 2; }
 
 # a private tmux server (-L): it inherits this shell's environment and touches no other session
 tmx() { tmux -L "$session" "$@"; }
-tmx -f /dev/null new-session -d -s "$session" -x 120 -y 50
+# the scrollback limit must be set before the pane exists, or the pane keeps tmux's default
+tmx -f /dev/null start-server \; set-option -g history-limit 20000 \; \
+    new-session -d -s "$session" -x 120 -y 50
 trap 'tmx kill-server 2>/dev/null || true' EXIT
-tmx set-option -t "$session" history-limit 20000
 tmx send-keys -t "$session" \
     "OMP_NUM_THREADS=1 '$bin' demo --out '$out'; echo \$? > '$out/.exit-code'" Enter
 

@@ -46,7 +46,7 @@ from resontinex.trust import CompositeTrustGate, route_to_resontinex
 
 #: Longer training than the library default (300 steps), so the model knows its corpus well
 #: enough to be confident on it; about a minute on 2 cores, cached in the state directory.
-DEMO_SPEC = TinyModelSpec(n_positions=2048, steps=1200, learning_rate=3e-3)
+DEMO_SPEC = TinyModelSpec(n_positions=2048, steps=2400, learning_rate=3e-3)
 #: Small enough that one long request cannot fit; the ordinary requests use a few percent.
 DEMO_BUDGET = 3_000.0
 #: The watch checks on its schedule in a service; the demo runs its checks back to back.
@@ -57,9 +57,9 @@ MAX_DRIFT_CHECKS = 40
 #: Weight noise of the swapped-in copy, relative to each tensor's standard deviation.
 PERTURBATION = 0.3
 
-#: The start of a docstring in the training corpus (collections.abc.Set), cut mid-word, so the
+#: The start of a docstring in the training corpus (sqlite3.connect), cut mid-word, so the
 #: request is text the model has seen and the next tokens are what it learned best.
-KNOWN = "A set is a finite, iterable container. Th"
+KNOWN = "Opens a connection to the SQLite database fi"
 
 
 @dataclass(frozen=True)

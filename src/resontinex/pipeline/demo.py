@@ -44,10 +44,11 @@ from resontinex.pipeline.signals import MonitoredSignals, to_input_vector
 from resontinex.pipeline.worker import ModelWorker
 from resontinex.trust import CompositeTrustGate, route_to_resontinex
 
-#: Longer training than the library default (300 steps), so the model knows its corpus well
-#: enough to be confident on it; about a minute on 2 cores, cached in the state directory.
+#: Longer training than the library default (300 steps at 1e-2), so the model knows its corpus
+#: well enough to be confident on it: about 80 s of one core (the trainer uses one thread),
+#: cached in the state directory. At 1200 steps the model could not reach execute honestly.
 DEMO_SPEC = TinyModelSpec(n_positions=2048, steps=2400, learning_rate=3e-3)
-#: Small enough that one long request cannot fit; the ordinary requests use a few percent.
+#: Small enough that a 512-token answer on top of an overlay cannot fit; the other requests do.
 DEMO_BUDGET = 3_000.0
 #: The watch checks on its schedule in a service; the demo runs its checks back to back.
 DEMO_DRIFT = DriftSettings(interval_s=3600.0, sample_rate=0.5)

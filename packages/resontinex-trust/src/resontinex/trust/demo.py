@@ -25,8 +25,7 @@ MEANING = {
     "(trust_floor); expected for the contested, weak and borderline signals",
     "DEFER": "try again later: trusted, but the confidence band is at or above the entropy "
     "threshold; expected for the confident answer with a wide band",
-    "ABORT": "refuse: trust in the block tier (< 0.25); expected for the suspected "
-    "hallucination",
+    "ABORT": "refuse: trust in the block tier (< 0.25); expected for the suspected hallucination",
 }
 
 

@@ -16,13 +16,16 @@ from pathlib import Path
 from cert.trajectory.config import TrajectoryConfig
 from cert.trajectory.monitor import HamiltonianMonitor
 from cert.trajectory.result import TrajectoryResult
-from cert.trajectory.tiny import build_tiny_model
+from cert.trajectory.tiny import TinyModelSpec, build_tiny_model
 
 __all__ = ["showcase"]
 
 PROMPT = "Return a new"
 FLUENT = " list of the items in the iterable."
 # Thresholds chosen for a 512-token vocabulary (entropy ceiling ln 512 ≈ 6.24 nats).
+#: The library's 300 steps at learning rate 3e-3 instead of 1e-2: same cost, a clearly lower loss,
+#: so docstring text is more probable to the model than shuffled letters.
+DEMO_SPEC = TinyModelSpec(learning_rate=3e-3)
 DEMO_CONFIG = TrajectoryConfig(max_new_tokens=24, max_perplexity=150.0, max_mean_entropy=5.5)
 
 
@@ -49,7 +52,7 @@ def showcase(out_dir: Path) -> str:
     began = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    model_dir = build_tiny_model(out_dir / "tiny-model")
+    model_dir = build_tiny_model(out_dir / "tiny-model", DEMO_SPEC)
     trained = time.perf_counter() - began
 
     with HamiltonianMonitor(str(model_dir), config=DEMO_CONFIG, device="cpu") as monitor:

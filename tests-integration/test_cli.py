@@ -82,7 +82,8 @@ def test_demo_pipeline_shows_review_abort_and_the_drift_alarm_with_reasons(demo)
 @pytest.mark.xfail(
     reason="issue 19, not done: the tiny model reaches execute on the in-distribution request "
     "when trained in some processes and not in others (a fresh `resontinex demo` run gave "
-    "review); the cause of the run-to-run difference is not found yet",
+    "review): the same TinyModelSpec trains different weights depending on what the process "
+    "imported, and the cause is not found yet",
     strict=False,
 )
 def test_demo_pipeline_executes_in_distribution_text_and_flips_on_drift(demo) -> None:

@@ -44,6 +44,18 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
 
 
 @pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One run of `resontinex demo --out DIR` (minutes), shared by the tests that read it."""
+    if CLI is None:
+        pytest.fail("the `resontinex` console script is not installed in this venv")
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run(
+        [CLI, "demo", "--out", str(out)], capture_output=True, text=True, timeout=900
+    )
+    return proc, out
+
+
+@pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The serving model: a tiny GPT-2 trained here on standard-library docstrings."""
     return build_tiny_model(CACHE / "seed0", SPEC)

@@ -54,10 +54,79 @@ def _demo_order(name: str) -> int:
     return dists.index(name) if name in dists else len(dists)
 
 
+GLOSSARY = """\
+glossary (the words the showcases print):
+  execute / review / defer / abort
+                    the pipeline's four verbs: act on the answer, hold it for a person, try
+                    again later, refuse it
+  trust score       the trust gate's score in [0, 1]: a weighted log-odds blend of alignment,
+                    1 - epistemic risk and 1 - confidence band
+  tier_action       the gate rule that maps the trust score's risk tier (block < 0.25 <= review
+                    < 0.50 <= monitor < 0.75 <= pass) to a decision
+  trust_floor       the gate rule that turns an execute with a score under the floor (0.60)
+                    into review
+  entropy_threshold the gate rule that defers an execute whose confidence band is >= 0.72
+  confidence band   mean per-token entropy of the answer / ln(vocabulary size), in [0, 1]
+  epistemic risk    1 - 1/perplexity, raised further while the drift watch is flagged
+  perplexity (ppl)  exp of the mean surprise of the tokens; 1 = certain, vocabulary size = guessing
+  entropy (nats)    uncertainty of the model's next-token distribution, natural-log units
+  γ (gamma)         coordinated score / lone-agent score (> 1: the team helps on average)
+  Ω (omega)         coordinated score - best lone-agent score (> 0: the team beats the best one)
+  nDCG@10           ranking quality of the top 10 results, 1 = ideal order
+  LCB               lower confidence bound of an interval (here 95 %); a guard passes only when
+                    the LCB clears its margin
+  AECE              adaptive expected calibration error: gap between stated confidence and
+                    observed accuracy over equal-mass bins
+  ECE, Brier, AUC   calibration error, mean squared probability error, ranking power of scores
+  CUSUM             cumulative-sum change detector; an alarm when it crosses its limit h
+  BLOCK / FAIL / BLOCKED
+                    a gate saying no; in this demo each is the intended outcome of its data
+"""
+
+
+def _quiet_third_party() -> None:
+    """Silence library chatter (transformers' length warnings, weight-loading progress bars)
+    for this process only: set by our CLI, never by library code a user imports."""
+    import logging
+    import os
+    import warnings
+
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    warnings.filterwarnings("ignore", module=r"(transformers|torch|huggingface_hub)(\.|$)")
+    for name in ("transformers", "huggingface_hub", "torch"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # transformers is an optional member dependency
+        return
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
+def _artifacts(directory: Path) -> list[str]:
+    """What a showcase left in its directory: files by name, directories (models, state) as one
+    line each, so the summary names every artifact without listing model weights."""
+    if not directory.is_dir():
+        return []
+    names = []
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.is_dir():
+            count = sum(1 for p in path.rglob("*") if p.is_file())
+            names.append(f"{path}/ ({count} files)")
+        else:
+            names.append(str(path))
+    return names
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
+    _quiet_third_party()
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"RESONTINEX demo (umbrella {__version__}); artifacts in {out_dir}/\n")
+    print(f"RESONTINEX demo (umbrella {__version__}); artifacts in {out_dir}/")
     print("Installed members:")
     for row in _installed_members():
         print(f"  {row['dist']:<20} {row['version'] or 'not installed'}")
@@ -66,8 +135,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         entry_points(group=DEMO_ENTRY_POINT_GROUP), key=lambda e: (_demo_order(e.name), e.name)
     )
     failed: list[str] = []
+    rows: list[tuple[str, str, list[str]]] = []
     for ep in showcases:
-        print(f"\n== {ep.name} ==")
+        print(f"\n== {ep.name} ==", flush=True)
         started = time.perf_counter()
         try:
             showcase = ep.load()
@@ -75,14 +145,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
         except Exception:  # a demo reports every member's failure, then exits non-zero
             failed.append(ep.name)
             traceback.print_exc()
+            rows.append((ep.name, "FAILED", _artifacts(out_dir / ep.name)))
             continue
-        print(summary.rstrip())
-        print(f"({ep.name}: {time.perf_counter() - started:.1f} s)")
+        took = f"{time.perf_counter() - started:.1f} s"
+        # one blank line between sections and none inside; the time is printed once, below
+        print("\n".join(line.rstrip() for line in summary.splitlines() if line.strip()), flush=True)
+        rows.append((ep.name, took, _artifacts(out_dir / ep.name)))
     if not showcases:
         print("\nNo member showcases are installed yet.")
+    else:
+        print("\n== summary ==")
+        print(f"  {'showcase':<20} {'time':>8}  artifacts")
+        for name, took, paths in rows:
+            for i, path in enumerate(paths or ["(none)"]):
+                print(f"  {name if i == 0 else '':<20} {took if i == 0 else '':>8}  {path}")
     if failed:
         print(f"\nDemo failed for: {', '.join(failed)}", file=sys.stderr)
-        return EXIT_FAILED
+        return EXIT_USAGE  # a crashed showcase is an unexpected error, never a policy verdict
     return EXIT_OK
 
 
@@ -156,7 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_version.add_argument("--output-format", choices=("text", "json"), default="text")
     p_version.set_defaults(func=cmd_version)
 
-    p_demo = sub.add_parser("demo", help="run every installed member's offline showcase")
+    p_demo = sub.add_parser(
+        "demo",
+        help="run every installed member's offline showcase",
+        description="Run every installed member's offline showcase, then print one summary "
+        "table with every artifact path.",
+        epilog=GLOSSARY,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p_demo.add_argument("--out", type=Path, default=Path("demo-output"), help="artifact directory")
     p_demo.set_defaults(func=cmd_demo)
 

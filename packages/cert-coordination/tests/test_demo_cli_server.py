@@ -19,6 +19,7 @@ def test_showcase_runs_offline_and_says_it_is_scripted(tmp_path: Path) -> None:
     summary = showcase(tmp_path / "out", repeats=3)
     assert "SCRIPTED" in summary
     assert "γ=" in summary
+    assert "cache: repeated run made" in summary.split("verdicts:")[1]
     data = json.loads((tmp_path / "out" / "coordination.json").read_text())
     assert "not a model" in data["backend"]
     assert [m["strategy"] for m in data["measurements"]] == ["sequential", "parallel", "debate"]

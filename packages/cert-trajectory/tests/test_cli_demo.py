@@ -75,6 +75,8 @@ def test_demo_showcase_trains_analyses_scores_and_plots(tmp_path: Path) -> None:
     summary = showcase(tmp_path / "demo")
     assert "scored: fluent" in summary
     assert "scored: scrambled" in summary
+    assert "scrambled vs fluent perplexity" in summary
+    assert "UNEXPECTED" not in summary
     data = json.loads((tmp_path / "demo" / "cert-trajectory.json").read_text())
     assert set(data) == {"generated", "fluent", "scrambled"}
     # the default-trained model finds shuffled characters more surprising than docstring text

@@ -91,3 +91,26 @@ def test_summary_of_nothing_has_no_perplexity() -> None:
 def test_summary_rejects_mismatched_lengths() -> None:
     with pytest.raises(ValueError, match="differ in length"):
         summarize([-1.0], [], 0.01)
+
+
+def test_a_lone_punctuation_token_fails_the_minimum_content_rule() -> None:
+    from cert.trajectory.config import TrajectoryConfig
+    from cert.trajectory.result import quality_failures
+
+    confident = summarize([-0.01], [0.05], 0.01)  # one very likely, very certain token
+    config = TrajectoryConfig()
+    assert quality_failures(confident, config, ".") == ["min_content"]
+    assert quality_failures(confident, config, " list") == []
+    assert quality_failures(confident, TrajectoryConfig(min_content_chars=0), ".") == []
+    assert quality_failures(confident, TrajectoryConfig(min_content_chars=8), " list") == [
+        "min_content"
+    ]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "3", None])
+def test_min_content_chars_must_be_a_non_negative_integer(bad: object) -> None:
+    from cert.trajectory.config import TrajectoryConfig
+    from cert.trajectory.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="min_content_chars"):
+        TrajectoryConfig(min_content_chars=bad)  # type: ignore[arg-type]

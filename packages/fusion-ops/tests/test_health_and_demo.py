@@ -58,6 +58,8 @@ def test_showcase_writes_artifacts_and_summary(tmp_path: Path) -> None:
     assert "BLOCK" in summary
     assert "rollback_first" in summary
     assert "high_complexity" in summary
+    assert "budget gate BLOCK, expected" in summary
+    assert "UNEXPECTED" not in summary
     assert (tmp_path / "out" / "token_means.png").read_bytes().startswith(b"\x89PNG")
 
 

@@ -75,5 +75,7 @@ def test_demo_showcase(tmp_path: Path) -> None:
     assert data["monitor"]["alerts"], summary
     assert data["monitor"]["alerts"][0]["check"] > data["monitor"]["swap_after_check"]
     assert "drift alert" in summary
+    assert "verdicts:" in summary
+    assert "UNEXPECTED" not in summary
     names = [e.name for e in entry_points(group="resontinex.demo")]
     assert "hbt-core" in names

@@ -127,6 +127,8 @@ def test_showcase(tmp_path: Path) -> None:
         assert decision in summary
     for rule in ("trust_floor", "entropy_threshold", "tier_action"):
         assert rule in summary
+    assert "verdicts:" in summary.splitlines()
+    assert "UNEXPECTED" not in summary
     records = json.loads((tmp_path / "demo" / "decisions.json").read_text())
     assert {r["risk_assessment"]["decision"] for r in records} == {
         "execute",

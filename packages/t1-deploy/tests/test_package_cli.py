@@ -118,6 +118,8 @@ def test_demo_showcase(tmp_path: Path) -> None:
 
     text = showcase(tmp_path / "demo")
     assert "verdict:" in text
+    assert "verdicts:" in text
+    assert "release BLOCKED, expected" in text
     assert "nDCG@10" in text
     for name in SEED_ARTIFACTS:
         assert (tmp_path / "demo" / name).is_file()

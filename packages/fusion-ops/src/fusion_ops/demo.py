@@ -48,12 +48,11 @@ def _plot(analysis: BudgetAnalysis, path: Path) -> bool:
     ax.bar([x + 0.2 for x in xs], [r.candidate_mean_tokens for r in rows], 0.4, label="candidate")
     ax.set_xticks(list(xs), [r.id for r in rows], rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("mean tokens per run (input + output)")
-    ax.set_title("Plain prompt vs prompt with the rollback_first overlay")
-    tallest = max([r.candidate_mean_tokens for r in rows] + [r.baseline_mean_tokens for r in rows])
-    ax.set_ylim(0, tallest * 1.25)  # headroom for the legend
-    ax.legend(loc="upper left", ncol=2)
+    ax.set_xlabel("golden scenario")
+    ax.set_title("Budget gate: plain prompt vs prompt with the rollback_first overlay")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return True
 
@@ -61,7 +60,7 @@ def _plot(analysis: BudgetAnalysis, path: Path) -> bool:
 def showcase(out_dir: Path) -> str:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines: list[str] = ["fusion-ops: budget gate, micro-overlay routing, energy governance", ""]
+    lines: list[str] = ["fusion-ops: budget gate, micro-overlay routing, energy governance"]
 
     # 1. a real report: every scenario run RUNS times per side through the offline backend
     scenarios = load_golden_scenarios()[:12]
@@ -81,7 +80,6 @@ def showcase(out_dir: Path) -> str:
         f"1. Budget report: {len(scenarios)} scenarios x {RUNS} runs per side, backend "
         f"{backend.name}; baseline = plain prompt, candidate = prompt + rollback_first overlay",
         render_text(analysis),
-        "",
     ]
     same = collect_report(
         scenarios,
@@ -95,7 +93,6 @@ def showcase(out_dir: Path) -> str:
     lines += [
         f"   Same prompts on both sides (A/A): {aa.status.upper()}, token delta "
         f"{aa.token_delta.estimate:+.2f}% [{aa.token_delta.low:.2f}, {aa.token_delta.high:.2f}]",
-        "",
     ]
 
     # 2. routing
@@ -121,7 +118,6 @@ def showcase(out_dir: Path) -> str:
     lines += [
         f"   apply_overlay(task, 'rollback_first'): {count_tokens(task)} -> "
         f"{count_tokens(prompt)} tokens",
-        "",
     ]
 
     # 3. governance
@@ -146,7 +142,32 @@ def showcase(out_dir: Path) -> str:
         f"   ledger: {ledger['committed']:.0f}/{ledger['budget']:.0f} committed, "
         f"utilisation {ledger['utilisation']:.1%}, status {status['status']}"
     )
-    if _plot(analysis, out_dir / "token_means.png"):
-        lines.append(f"\nplot: {out_dir / 'token_means.png'}")
-    lines.append(f"artifacts: {out_dir}")
+    if not _plot(analysis, out_dir / "token_means.png"):
+        lines.append("   (no token_means.png: matplotlib is not installed)")
+    overlay_tokens = count_tokens(prompt) - count_tokens(task)
+    lines += _verdicts(analysis, aa.status, status["status"], overlay_tokens, ledger["utilisation"])
     return "\n".join(lines)
+
+
+def _verdicts(
+    analysis: BudgetAnalysis, same: str, ledger: str, overlay_tokens: int, utilisation: float
+) -> list[str]:
+    """One line per verdict: what it means and whether the demo data was built to produce it."""
+
+    def mark(got: str, want: str) -> str:
+        return "expected" if got == want else f"UNEXPECTED (expected {want.upper()})"
+
+    gate = analysis.status
+    block = analysis.thresholds.token_block
+    return [
+        "verdicts:",
+        f"  budget gate {gate.upper()}, {mark(gate, 'block')}: the candidate adds a "
+        f"{overlay_tokens}-token overlay to every prompt, far above the {block:g}% token-growth "
+        "limit; in CI this exit 1 "
+        "stops the merge, which is the gate's job (the demo itself exits 0)",
+        f"  A/A check {same.upper()}, {mark(same, 'pass')}: identical prompts on both sides "
+        "must not differ, so the gate is not blocking on noise",
+        f"  governor ledger {ledger}, {mark(ledger, 'ok')}: one reservation uses "
+        f"{utilisation:.0%} of the period budget, far from the review (85%) and brake (95%) "
+        "limits",
+    ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ from hbt_core.verification import Calibration, verify
 
 
 def showcase(out_dir: Path) -> str:
-    start = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     probes = generate_probes(32, seed=0)
@@ -79,9 +77,25 @@ def showcase(out_dir: Path) -> str:
         f"  calibrated threshold {cal.score_threshold:.4f} (same-model null, alpha=0.01)",
         f"  monitoring 127.0.0.1 endpoint: model swapped after check {swap_at}; "
         + (f"drift alert ({first.kind}) at check {first.check}" if first else "NO alert raised"),
-        f"  artifacts in {out_dir} ({time.perf_counter() - start:.1f} s)",
+        "verdicts:",
+        _verdict("base vs base", same.sequential.decision, "same", "the same model must match"),
+        _verdict(
+            "base vs seed1", diff.sequential.decision, "different", "another seed is another model"
+        ),
+        "  drift alert: "
+        + (
+            f"raised after the swap, expected: the watch saw the new model within "
+            f"{first.check - swap_at} checks"
+            if first is not None and first.check > swap_at
+            else "UNEXPECTED: no alert after the swap, or one before it (a false alarm)"
+        ),
     ]
     return "\n".join(lines)
+
+
+def _verdict(label: str, got: str, want: str, why: str) -> str:
+    status = "expected" if got == want else f"UNEXPECTED (expected {want})"
+    return f"  {label}: {got}, {status}: {why}"
 
 
 def _plot(out_dir: Path, sims: list[float], swap_at: int, alert_checks: list[int]) -> None:
@@ -92,14 +106,18 @@ def _plot(out_dir: Path, sims: list[float], swap_at: int, alert_checks: list[int
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    fig, ax = plt.subplots(figsize=(6, 3))
+    from matplotlib.ticker import MaxNLocator
+
+    fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.plot(range(1, len(sims) + 1), sims, marker="o", label="mean probe similarity")
     ax.axvline(swap_at + 0.5, color="grey", linestyle="--", label="model swapped")
-    for c in alert_checks:
-        ax.axvline(c, color="red", alpha=0.6)
-    ax.set_xlabel("check")
-    ax.set_ylabel("similarity to reference")
-    ax.legend(loc="lower left")
+    for i, c in enumerate(alert_checks):
+        ax.axvline(c, color="red", alpha=0.6, label="drift alert" if i == 0 else None)
+    ax.set_title("hbt-core drift watch: similarity of the served model to its fingerprint")
+    ax.set_xlabel("monitoring check (count)")
+    ax.set_ylabel("similarity to reference (Hamming, 0–1)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(out_dir / "hbt_monitor.png", dpi=100)
+    fig.savefig(out_dir / "hbt_monitor.png", dpi=100, bbox_inches="tight")
     plt.close(fig)

@@ -152,12 +152,14 @@ def _plot(results: list[CoordinationMetrics], path: Path) -> bool:
     gammas = [m.gamma for m in results]
     lows = [m.gamma - (m.gamma_ci.low if m.gamma_ci else m.gamma) for m in results]
     highs = [(m.gamma_ci.high if m.gamma_ci else m.gamma) - m.gamma for m in results]
-    ax.bar(names, gammas, yerr=[lows, highs], capsize=6, color="#4a7ab5")
-    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1)
-    ax.set_ylabel("γ (95% bootstrap CI)")
+    ax.bar(names, gammas, yerr=[lows, highs], capsize=6, color="#4a7ab5", label="γ, 95% CI")
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="γ = 1: no effect")
+    ax.set_xlabel("coordination strategy")
+    ax.set_ylabel("γ = coordinated / lone score (ratio)")
     ax.set_title("Scripted demo backend: coordination effect by strategy", fontsize=9)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return True
 
@@ -210,10 +212,26 @@ def showcase(out_dir: Path, *, repeats: int = 8, num_agents: int = 3) -> str:
         f"{summary['cache']['saved_fraction']:.0%}",
         f"  HTTP requests seen by the fake server: {http_requests}; judge parse failures: "
         f"{summary['judge_parse_failures']}; total cost (list prices): ${summary['cost']['total']}",
-        f"  artifacts: {out_dir / 'coordination.json'}"
-        + (
-            f", {out_dir / 'coordination_gamma.png'}" if plotted else " (matplotlib absent: no PNG)"
-        ),
-        f"  took {took:.1f} s",
+        "  (no coordination_gamma.png: matplotlib is not installed)" if not plotted else "",
+        "verdicts:",
     ]
-    return "\n".join(lines)
+    for m in results:
+        effective = m.is_coordination_effective()
+        lines.append(
+            f"  {m.strategy}: coordination {'effective' if effective else 'NOT effective'} "
+            f"(γ's 95% lower bound {'above' if effective else 'not above'} 1), "
+            + (
+                "expected: the scripted aggregator keeps every true statement it sees"
+                if effective
+                else "UNEXPECTED: the scripted responder makes coordination help by construction"
+            )
+        )
+    lines.append(
+        f"  cache: repeated run made {again.api_calls} calls, "
+        + (
+            "expected: its baseline came from the SQLite cache"
+            if again.baseline_cached
+            else "UNEXPECTED: the baseline was measured again"
+        )
+    )
+    return "\n".join(line for line in lines if line)

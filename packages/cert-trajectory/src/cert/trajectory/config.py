@@ -75,7 +75,9 @@ class TrajectoryConfig:
     Quality check (a response fails when any of these is exceeded):
     ``max_perplexity`` (exp of the mean negative log-likelihood of the emitted tokens),
     ``max_mean_entropy`` (mean full-vocabulary entropy in nats),
-    ``max_low_prob_fraction`` (share of tokens whose probability was below ``low_prob_threshold``).
+    ``max_low_prob_fraction`` (share of tokens whose probability was below ``low_prob_threshold``),
+    ``min_content_chars`` (letters or digits the response must hold: a lone "." can be a very
+    confident answer that says nothing; 0 turns the rule off).
     """
 
     max_new_tokens: int = 64
@@ -87,6 +89,7 @@ class TrajectoryConfig:
     max_perplexity: float = 50.0
     max_mean_entropy: float = 3.0
     max_low_prob_fraction: float = 0.5
+    min_content_chars: int = 1
     max_prompt_chars: int = 10_000
     max_prompt_tokens: int = 2048
 
@@ -109,6 +112,7 @@ class TrajectoryConfig:
         fraction = _number("max_low_prob_fraction", self.max_low_prob_fraction)
         # A fraction can never exceed 1, so a limit of 1 or more could never fire.
         _in_range("max_low_prob_fraction", fraction, 0.0, 1.0, low_open=False, high_open=True)
+        _integer("min_content_chars", self.min_content_chars, 0, _MAX_PROMPT_CHARS_LIMIT)
         _integer("max_prompt_chars", self.max_prompt_chars, 1, _MAX_PROMPT_CHARS_LIMIT)
         _integer("max_prompt_tokens", self.max_prompt_tokens, 1, _MAX_PROMPT_TOKENS_LIMIT)
 

@@ -649,11 +649,11 @@ class HamiltonianMonitor:
             )
         ]
         summary = summarize(raw.log_probs, raw.entropies, config.low_prob_threshold)
-        failures = quality_failures(summary, config)
         if response is None:
             text = tokenizer.decode(raw.token_ids, skip_special_tokens=True)
         else:
             text = response
+        failures = quality_failures(summary, config, text)
         mode: Literal["generate", "score"] = "score" if response is not None else "generate"
         result = TrajectoryResult(
             prompt=prompt,

@@ -36,7 +36,7 @@ def plot(result: TrajectoryResult, path: str | os.PathLike[str]) -> Path:
         low_line = -math.log(result.thresholds["low_prob_threshold"])
         top.axhline(low_line, color="tab:red", ls="--", lw=1, label="low-probability line")
         top.set_ylabel("surprise (nats)")
-        top.legend(loc="upper right", fontsize=8)
+        top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         bottom.plot(steps, [t.entropy for t in result.tokens], marker="o", ms=3, color="tab:green",
                     label="entropy")  # fmt: skip
         bottom.axhline(result.thresholds["max_mean_entropy"], color="tab:red", ls="--", lw=1,
@@ -46,11 +46,15 @@ def plot(result: TrajectoryResult, path: str | os.PathLike[str]) -> Path:
                 result.mean_entropy, color="tab:gray", ls=":", lw=1, label="mean entropy"
             )
         bottom.set_ylabel("entropy (nats)")
-        bottom.set_xlabel("token")
-        bottom.legend(loc="upper right", fontsize=8)
+        bottom.set_xlabel("generated token (position)")
+        bottom.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         if len(labels) <= 40:
             bottom.set_xticks(steps)
             bottom.set_xticklabels([repr(x)[1:-1][:8] for x in labels], rotation=70, fontsize=7)
+        else:
+            from matplotlib.ticker import MaxNLocator
+
+            bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
         verdict = (
             "passed"
             if result.passed_quality_check
@@ -61,7 +65,7 @@ def plot(result: TrajectoryResult, path: str | os.PathLike[str]) -> Path:
         figure.tight_layout()
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(target, dpi=110)
+        figure.savefig(target, dpi=110, bbox_inches="tight")
     finally:
         plt.close(figure)
     return target

@@ -91,11 +91,14 @@ class TrajectoryResult:
         return cls(**values)
 
 
-def quality_failures(summary: Summary, config: TrajectoryConfig) -> list[str]:
-    """Names of the checks a response fails; an empty response fails ``no_tokens``."""
+def quality_failures(summary: Summary, config: TrajectoryConfig, text: str) -> list[str]:
+    """Names of the checks a response fails; an empty response fails ``no_tokens``, and one
+    with fewer than ``min_content_chars`` letters or digits (a lone ".") fails ``min_content``."""
     if summary.token_count == 0:
         return ["no_tokens"]
     failures = []
+    if sum(ch.isalnum() for ch in text) < config.min_content_chars:
+        failures.append("min_content")
     if summary.perplexity is not None and summary.perplexity > config.max_perplexity:
         failures.append("perplexity")
     if summary.mean_entropy is not None and summary.mean_entropy > config.max_mean_entropy:

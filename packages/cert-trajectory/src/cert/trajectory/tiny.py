@@ -13,6 +13,7 @@ import importlib
 import inspect
 import json
 import os
+import sys
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass
@@ -63,8 +64,9 @@ def stdlib_corpus() -> list[str]:
                 module = importlib.import_module(name)
             except ImportError:  # a stripped-down Python may lack a module; use the rest
                 continue
-            for obj in [module, *(getattr(module, attr) for attr in sorted(vars(module)))]:
-                if isinstance(obj, (str, int, float, bytes)):
+            public = sorted(a for a in vars(module) if not a.startswith("_"))
+            for obj in [module, *(getattr(module, attr) for attr in public)]:
+                if isinstance(obj, (str, int, float, bytes)) or _process_dependent(obj, module):
                     continue
                 doc = inspect.getdoc(obj)
                 text = " ".join(doc.split()) if doc else ""  # one line: no blank-line runs
@@ -74,13 +76,28 @@ def stdlib_corpus() -> list[str]:
     return texts
 
 
+def _process_dependent(obj: object, module: object) -> bool:
+    """True for attributes that depend on what else the process imported: submodules (an
+    attribute only once something imports them) and objects a third-party library put there
+    (torch replaces ``inspect.getfile``). Either would make the corpus, and so the model,
+    differ between processes with the same spec."""
+    if inspect.ismodule(obj):
+        return obj is not module
+    owner = getattr(obj, "__module__", None)
+    return isinstance(owner, str) and owner.split(".")[0] not in sys.stdlib_module_names
+
+
 def _train_tokenizer(corpus: list[str], spec: TinyModelSpec) -> object:
     from tokenizers import ByteLevelBPETokenizer
     from transformers import PreTrainedTokenizerFast
 
     bpe = ByteLevelBPETokenizer()
     bpe.train_from_iterator(
-        corpus, vocab_size=spec.vocab_size, min_frequency=2, special_tokens=[EOS_TOKEN]
+        corpus,
+        vocab_size=spec.vocab_size,
+        min_frequency=2,
+        special_tokens=[EOS_TOKEN],
+        show_progress=False,  # a library does not draw progress bars on the user's terminal
     )
     return PreTrainedTokenizerFast(
         tokenizer_object=bpe._tokenizer,
@@ -156,6 +173,10 @@ def build_tiny_model(out_dir: str | os.PathLike[str], spec: TinyModelSpec | None
     if _built_spec(target) == asdict(spec):
         return target
     _check_replaceable(target)  # before minutes of training, and again before the swap
+
+    # Importing torch replaces inspect.getfile (see _process_dependent): import it before the
+    # corpus is read, so the corpus is the same whether or not the caller had imported it.
+    import torch  # noqa: F401
 
     corpus = stdlib_corpus()
     tokenizer = _train_tokenizer(corpus, spec)

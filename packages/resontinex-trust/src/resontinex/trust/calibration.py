@@ -604,7 +604,7 @@ def reliability_diagram(
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect")
     for name, rep in curves.items():
         rows = rep["reliability"]
@@ -614,9 +614,15 @@ def reliability_diagram(
             marker="o",
             label=f"{name} (ECE {rep['ece']:.3f})",
         )
-    ax.set(xlabel="mean predicted", ylabel="observed rate", title=title, xlim=(0, 1), ylim=(0, 1))
-    ax.legend(loc="upper left")
+    ax.set(
+        xlabel="mean predicted probability (per bin)",
+        ylabel="observed positive rate (per bin)",
+        title=title,
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return True

@@ -328,8 +328,26 @@ def create_app(
         metrics.adhoc.labels(gate.decision.value).inc()
         return FastJSONResponse(gate.explain())
 
-    @app.post("/trust/evaluate/batch", responses=documented(400, 422))
-    async def trust_evaluate_batch(body: TrustBatch) -> dict[str, list[Any]]:
+    column = {"type": "array", "items": {"type": "string"}}
+    batch_result = {
+        "type": "object",
+        "required": ["trust_score", "tier", "decision", "rule_fired"],
+        "properties": {
+            "trust_score": {"type": "array", "items": {"type": "number"}},
+            "tier": column,
+            "decision": column,
+            "rule_fired": column,
+        },
+    }
+
+    @app.post(
+        "/trust/evaluate/batch",
+        responses={
+            200: {"content": {"application/json": {"schema": batch_result}}},
+            **documented(400, 422),
+        },
+    )
+    async def trust_evaluate_batch(body: TrustBatch) -> FastJSONResponse:
         """Many rows in one vectorised pass (at most 10,000); ungoverned, like /trust/evaluate."""
         monitor = built.get().trust
         try:
@@ -342,12 +360,14 @@ def create_app(
         decisions = [d.value for d in result.decisions]
         for decision in set(decisions):
             metrics.adhoc.labels(decision).inc(decisions.count(decision))
-        return {
-            "trust_score": result.trust_scores.tolist(),
-            "tier": [t.value for t in result.tiers],
-            "decision": decisions,
-            "rule_fired": result.rules,
-        }
+        return FastJSONResponse(
+            {
+                "trust_score": result.trust_scores.tolist(),
+                "tier": [t.value for t in result.tiers],
+                "decision": decisions,
+                "rule_fired": result.rules,
+            }
+        )
 
     @app.post(
         "/trust/break-glass",

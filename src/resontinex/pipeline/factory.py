@@ -1,7 +1,8 @@
 """Assemble the default, offline pipeline from embedded defaults and a state directory.
 
 The state directory holds what must outlive the process: the locally trained model, the audit
-log (SQLite) and its Ed25519 signing key. The key comes from ``signing_key_path`` (or hbt-core's
+log's Ed25519 signing key and, without a database URL, every store as a SQLite file (see
+:mod:`resontinex.pipeline.state`); with ``database_url`` the stores live in PostgreSQL. The key comes from ``signing_key_path`` (or hbt-core's
 ``HBT_SIGNING_KEY_PATH``); only when neither names one is a key created, once, inside the state
 directory, with a warning in the log, and reused by every later start.
 """
@@ -23,6 +24,12 @@ from resontinex.pipeline.backends import LocalModelBackend
 from resontinex.pipeline.core import GovernedPipeline
 from resontinex.pipeline.drift import DriftSettings, DriftWatch
 from resontinex.pipeline.signals import SignalMapping
+from resontinex.pipeline.state import (
+    AUDIT_FILE,
+    DRIFT_LATCH_FILE,
+    StateLocation,
+    open_drift_latch,
+)
 from resontinex.pipeline.worker import ModelWorker
 from resontinex.trust import TrustMonitor
 
@@ -46,6 +53,12 @@ class PipelineSettings:
     # micro-batching of the model worker; max_batch=1 turns it off
     batch_window_s: float = 0.005
     max_batch: int = 16
+    # one PostgreSQL URL for every store; None: SQLite files in state_dir
+    database_url: str | None = None
+
+    @property
+    def stores(self) -> StateLocation:
+        return StateLocation(self.state_dir, self.database_url)
 
 
 def signing_key(settings: PipelineSettings) -> Any:
@@ -66,9 +79,21 @@ def signing_key(settings: PipelineSettings) -> Any:
 def open_audit_log(settings: PipelineSettings) -> AuditLog:
     """The decision log in the state directory, with its public key written beside it."""
     key = signing_key(settings)
-    path = settings.state_dir / "audit.sqlite"
-    (settings.state_dir / PUBLIC_KEY_FILE).write_bytes(public_key_pem(key.public_key()))
-    return AuditLog(path, signing_key=key)
+    public, pem = settings.state_dir / PUBLIC_KEY_FILE, public_key_pem(key.public_key())
+    if not public.exists() or public.read_bytes() != pem:  # workers share the directory
+        public.write_bytes(pem)
+    return AuditLog(settings.stores.target(AUDIT_FILE), signing_key=key)
+
+
+def prepare_state(settings: PipelineSettings) -> str:
+    """Open every store once as a writer (creating or migrating its schema) and close it, so a
+    bad URL, wrong credentials or a newer schema stop the start with a typed error, before any
+    worker serves. Returns where the state lives (the URL without its password)."""
+    stores = settings.stores
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    open_audit_log(settings).close()
+    open_drift_latch(stores.target(DRIFT_LATCH_FILE)).close()
+    return stores.where
 
 
 def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> GovernedPipeline:
@@ -87,7 +112,12 @@ def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> Gover
     backend = LocalModelBackend(local)
     drift = None
     if settings.drift is not None:
-        drift = DriftWatch(backend.fingerprint_model(), settings.drift, registry=registry)
+        drift = DriftWatch(
+            backend.fingerprint_model(),
+            settings.drift,
+            registry=registry,
+            latch=open_drift_latch(settings.stores.target(DRIFT_LATCH_FILE)),
+        )
         drift.start()
     return GovernedPipeline(
         backend=backend,

@@ -1,11 +1,17 @@
 """The RESONTINEX HTTP service (FastAPI, the umbrella's ``server`` extra): ``resontinex serve``.
 
-One process, one Prometheus registry that every member writes to, one governed pipeline, built
-in the background so the server listens at once and ``/health/ready`` answers 503 with a reason
+Each worker process has one Prometheus registry that every member writes to and one governed
+pipeline, built in the background so the server listens at once and ``/health/ready`` answers 503 with a reason
 until the pipeline is ready. Every 4xx/5xx is a problem document (see ``problems``). Privileged
 endpoints (break-glass, budget changes, model verification) and any spending past the review
 threshold (``emergency``) need the bearer token from ``RESONTINEX_API_TOKEN``; with no token
 configured they are refused, never open.
+
+State lives in the state directory (SQLite) or, with ``RESONTINEX_DATABASE_URL``, in one
+PostgreSQL database shared by every worker and replica (``resontinex.pipeline.state``). Under
+``resontinex serve --workers N`` each worker builds this app with :func:`app_from_environment`,
+and ``/metrics`` aggregates every worker through prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, see docs/operations.md).
 
 This module deliberately has no ``from __future__ import annotations``: the request bodies of
 the pipeline and route endpoints are built per app (their ``category`` enum comes from the
@@ -26,7 +32,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fusion_ops.errors import FusionOpsError
@@ -42,6 +48,7 @@ from resontinex.pipeline import (
     build_pipeline,
 )
 from resontinex.pipeline.factory import PUBLIC_KEY_FILE
+from resontinex.pipeline.state import DATABASE_URL_ENV
 from resontinex.service.bodies import (
     BudgetPeriodBody,
     ScoreBody,
@@ -74,6 +81,11 @@ from resontinex.trust import (
 MAX_BODY_BYTES = 1024 * 1024  # a full batch (10,000 rows at full float precision) fits
 TOKEN_ENV = "RESONTINEX_API_TOKEN"
 OPERATORS_ENV = "RESONTINEX_BREAK_GLASS_OPERATORS"
+# what `resontinex serve` hands its workers (uvicorn starts each one from an import string)
+STATE_DIR_ENV = "RESONTINEX_STATE_DIR"
+MODEL_DIR_ENV = "RESONTINEX_MODEL_DIR"
+LOG_LEVEL_ENV = "RESONTINEX_LOG_LEVEL"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BEARER = HTTPBearer(auto_error=False)
 # Worst first: the health of the service is the worst health of any component. A status this
 # list does not know counts as "unhealthy" (fail closed).
@@ -92,7 +104,13 @@ class ServiceSettings:
             o.strip() for o in os.environ.get(OPERATORS_ENV, "").split(",") if o.strip()
         )
     )
-    pipeline: PipelineSettings | None = None  # default: PipelineSettings(state_dir)
+    # default: PipelineSettings(state_dir), its stores at $RESONTINEX_DATABASE_URL if set
+    pipeline: PipelineSettings | None = None
+
+    def pipeline_settings(self) -> PipelineSettings:
+        return self.pipeline or PipelineSettings(
+            state_dir=self.state_dir, database_url=os.environ.get(DATABASE_URL_ENV) or None
+        )
 
 
 ALIASES = {"ok": "healthy"}  # fusion-ops says "ok" where the others say "healthy"
@@ -133,7 +151,8 @@ def create_app(
     """The service. ``pipeline_factory`` builds the pipeline at startup (tests pass their own)."""
     registry = registry or CollectorRegistry()
     metrics = ServiceMetrics(registry)
-    pipeline_settings = settings.pipeline or PipelineSettings(state_dir=settings.state_dir)
+    pipeline_settings = settings.pipeline_settings()
+    shared_metrics = os.environ.get(MULTIPROC_ENV)  # several workers: aggregate their files
     factory = pipeline_factory or (lambda reg: build_pipeline(pipeline_settings, registry=reg))
     built = _Pipeline()
     PipelineBody, RouteBody = routed_bodies(RuntimeRouter().categories)
@@ -148,7 +167,6 @@ def create_app(
             log.exception("the pipeline failed to build")
             return
         metrics.ready.set(1)
-        metrics.audit_entries.set_function(lambda: built.pipeline.audit_log.size)  # type: ignore[union-attr]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -158,6 +176,8 @@ def create_app(
         await asyncio.gather(built.task, return_exceptions=True)
         if built.pipeline is not None:
             built.pipeline.close()
+        if shared_metrics:
+            multiprocess.mark_process_dead(os.getpid())  # drop this worker's live gauges
 
     app = FastAPI(
         title="RESONTINEX",
@@ -230,6 +250,12 @@ def create_app(
 
     # ------------------------------------------------------------ health and metrics
 
+    def audit_health(p: GovernedPipeline) -> dict[str, Any]:
+        try:
+            return {"status": "healthy", "entries": p.audit_log.size}
+        except HBTError as exc:  # the store is unreachable: say so, never a 500
+            return {"status": "unhealthy", "reason": type(exc).__name__}
+
     def health_report() -> dict[str, Any]:
         p = built.pipeline
         if p is None:
@@ -242,7 +268,7 @@ def create_app(
         components = {
             "trust": p.trust.get_health_status(),
             "fusion": health_payload(governor=p.governor, router=p.router),
-            "audit": {"status": "healthy", "entries": p.audit_log.size},
+            "audit": audit_health(p),
         }
         if p.drift is not None:
             drift = p.drift.status()
@@ -287,8 +313,16 @@ def create_app(
         },
     )
     def prometheus_metrics() -> PlainTextResponse:
-        """Prometheus text exposition (not JSON)."""
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text exposition (not JSON); under several workers, all of them summed."""
+        if built.pipeline is not None:
+            audit = audit_health(built.pipeline)
+            if "entries" in audit:
+                metrics.audit_entries.set(audit["entries"])
+        exposed = registry
+        if shared_metrics:
+            exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(exposed, path=shared_metrics)
+        return PlainTextResponse(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------ trust
 
@@ -497,11 +531,28 @@ def create_app(
             bundle = log.proof_bundle(index)
         except HBTError as exc:
             raise ProblemError(422, f"refused: {type(exc).__name__}") from None
-        public = log.path.with_name(PUBLIC_KEY_FILE)
+        public = pipeline_settings.state_dir / PUBLIC_KEY_FILE
         return {**bundle, "public_key_pem": public.read_text() if public.exists() else None}
 
     _register_problem_schema(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``resontinex serve`` worker, configured by the environment the command set
+    (``RESONTINEX_STATE_DIR``, ``RESONTINEX_MODEL_DIR``, ``RESONTINEX_DATABASE_URL``, ...)."""
+    from cert.runtime.logging import configure_logging
+
+    # One JSON line per record, each with the request's id (X-Request-ID) as correlation_id.
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), "json", logger="")
+    state_dir = Path(os.environ[STATE_DIR_ENV])
+    model_dir = os.environ.get(MODEL_DIR_ENV)
+    pipeline = PipelineSettings(
+        state_dir=state_dir,
+        model_dir=Path(model_dir) if model_dir else None,
+        database_url=os.environ.get(DATABASE_URL_ENV) or None,
+    )
+    return create_app(ServiceSettings(state_dir=state_dir, pipeline=pipeline))
 
 
 def _register_problem_schema(app: FastAPI) -> None:

@@ -38,7 +38,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fusion_ops.errors import FusionOpsError
 from fusion_ops.health import budget_status_payload, health_payload
 from fusion_ops.runtime_router import RuntimeRouter
-from hbt_core.errors import HBTError
+from hbt_core.errors import AuditStoreUnavailableError, HBTError
 from resontinex.__about__ import __version__
 from resontinex.pipeline import (
     GovernedPipeline,
@@ -91,6 +91,8 @@ BEARER = HTTPBearer(auto_error=False)
 # list does not know counts as "unhealthy" (fail closed).
 SEVERITY = ("critical", "unhealthy", "degraded", "healthy")
 log = logging.getLogger("resontinex.service")
+# a database that fails mid-request: 503 and Retry-After, never a 500 or an unrecorded decision
+STORE_OUTAGES: tuple[type[Exception], ...] = (AuditStoreUnavailableError,)
 
 
 @dataclass
@@ -452,6 +454,13 @@ def create_app(
             result = await p.run(run)
         except PipelineInputError as exc:
             raise rejected(exc, body) from None
+        except STORE_OUTAGES as exc:  # nothing is acknowledged that was not recorded
+            log.exception("a state store failed during a pipeline request")
+            raise ProblemError(
+                503,
+                f"a state store is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
+            ) from None
         metrics.decisions.labels(result.decision).inc()
         if result.reason.startswith("backend error"):
             metrics.backend_errors.inc()

@@ -47,6 +47,7 @@ from resontinex.pipeline import (
     PipelineSettings,
     build_pipeline,
 )
+from resontinex.pipeline.errors import StateStoreError
 from resontinex.pipeline.factory import PUBLIC_KEY_FILE
 from resontinex.pipeline.state import DATABASE_URL_ENV
 from resontinex.service.bodies import (
@@ -530,6 +531,28 @@ def create_app(
             "sequential_decision": result.sequential.decision,
             "queries": result.sequential.queries,
         }
+
+    @app.post(
+        "/hbt/drift/acknowledge",
+        dependencies=[Depends(privileged)],
+        responses=documented(401, 403, 409, 503),
+    )
+    def hbt_drift_acknowledge() -> dict[str, Any]:
+        """Clear the drift alarm latch after re-baselining (for every worker and replica that
+        shares the state); the latch survives restarts, so this is the only way to clear it."""
+        p = built.get()
+        if p.drift is None:
+            raise ProblemError(409, "behavioural fingerprinting is disabled in this deployment")
+        try:
+            p.drift.acknowledge()
+        except StateStoreError as exc:
+            raise ProblemError(
+                503,
+                f"the drift latch is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
+            ) from None
+        log.warning("drift alarm acknowledged by an operator")
+        return p.drift.status()
 
     @app.get("/audit/proof/{index}", responses=documented(404, 422))
     def audit_proof(index: int) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """Shared fixtures: report builders, a copy of the embedded router config, the repo root, a fake
-Messages API server."""
+Messages API server. PostgreSQL tests use the repo root conftest's fixtures by name
+(``postgresql_url``, ``postgresql_server``, ``postgresql_cluster``); nothing here imports them, so
+an isolated copy of these tests (``make iso``, ``-m "not postgres"``) still collects."""
 
 from __future__ import annotations
 
@@ -114,10 +116,10 @@ def repo_root() -> Path:
     pytest.skip("not running from the monorepo checkout")
 
 
-def _load_fake_api() -> ModuleType:
-    """tests/ is not a package (importlib mode): load the fake server module by path."""
-    path = Path(__file__).resolve().parent / "fake_messages_api.py"
-    spec = importlib.util.spec_from_file_location("fusion_ops_tests_fake_messages_api", path)
+def _load_helper(name: str) -> ModuleType:
+    """tests/ is not a package (importlib mode): load a helper module by path."""
+    path = Path(__file__).resolve().parent / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"fusion_ops_tests_{name}", path)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -126,7 +128,7 @@ def _load_fake_api() -> ModuleType:
     return module
 
 
-fake_api = _load_fake_api()
+fake_api = _load_helper("fake_messages_api")
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -214,3 +215,66 @@ def test_kill_9_between_temp_write_and_rename_keeps_the_old_state(tmp_path: Path
     assert (state.total_runs, state.last_token_delta) == (1, 50.0)
     assert not list(tmp_path.glob(".tripwire-tmp-*"))
     assert not list(tmp_path.glob("*.corrupt-*"))
+
+
+# ---------------------------------------------------------------------- on PostgreSQL
+@pytest.mark.postgres
+def test_postgres_latch_is_shared_and_survives_reopening(postgresql_url: str) -> None:
+    first = BudgetTripwire(postgresql_url)
+    for delta in (13.0, 20.0, 12.5):
+        status = first.record(delta)
+    assert status.latched_now
+    again = BudgetTripwire(postgresql_url)  # another process or replica, same row
+    assert again.state().downgraded
+    assert again.parameters({"max_tokens": 4000}) != {"max_tokens": 4000}
+    assert BudgetTripwire(postgresql_url, name="other").state().downgraded is False
+    assert again.reset("oncall").downgraded is False
+    assert first.state().downgraded is False
+
+
+@pytest.mark.postgres
+def test_postgres_processes_serialise_on_the_row_lock(postgresql_url: str) -> None:
+    BudgetTripwire(postgresql_url)  # create the schema once
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _COUNTER, postgresql_url, "20"]) for _ in range(3)
+    ]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    assert BudgetTripwire(postgresql_url).state().total_runs == 60  # no lost update
+
+
+@pytest.mark.postgres
+def test_a_corrupt_postgres_state_latches_and_is_kept(postgresql_url: str) -> None:
+    import psycopg
+
+    BudgetTripwire(postgresql_url).record(1.0)
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
+        conn.execute("UPDATE fusion_tripwire SET state = %s", (b"{not json",))
+    status = BudgetTripwire(postgresql_url).record(0.0)
+    assert status.state.downgraded
+    assert status.state.downgrade_reason == "state_corrupted"
+    assert status.corrupt_file_moved_to is not None
+    assert "fusion_tripwire_corrupt" in status.corrupt_file_moved_to
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
+        kept = conn.execute("SELECT state FROM fusion_tripwire_corrupt").fetchall()
+    assert kept == [(b"{not json",)]
+
+
+@pytest.mark.postgres
+def test_a_newer_tripwire_schema_and_bad_credentials_are_refused(
+    postgresql_server: Any, postgresql_url: str
+) -> None:
+    import psycopg
+
+    from fusion_ops.errors import StoreSchemaError, StoreUnavailableError
+
+    BudgetTripwire(postgresql_url)
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
+        conn.execute(
+            "UPDATE schema_version SET version = 7 WHERE component = 'fusion_ops.tripwire'"
+        )
+    with pytest.raises(StoreSchemaError, match="version 7"):
+        BudgetTripwire(postgresql_url)
+    wrong = postgresql_server.url(postgresql_url.rsplit("/", 1)[1], password="wrong-pass")
+    with pytest.raises(StoreUnavailableError) as caught:
+        BudgetTripwire(wrong)
+    assert "wrong-pass" not in str(caught.value)

@@ -28,6 +28,17 @@ def audit_log(tmp_path: Path) -> AuditLog:
 
 
 @pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> str:
+    """A fresh database from the repo root's ``postgresql_url`` fixture (tests marked
+    ``postgres``); skipped where that fixture is absent, as in an isolated copy of the tests."""
+    try:
+        url: str = request.getfixturevalue("postgresql_url")
+    except pytest.FixtureLookupError:
+        pytest.skip("no PostgreSQL fixture here (the repo root's conftest.py provides it)")
+    return url
+
+
+@pytest.fixture
 def alignment_for_score() -> Callable[[float, TrustConfig], float]:
     """Smallest alignment (risk = band = 0.5) whose raw score reaches ``target``, by bisection."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -199,6 +200,11 @@ def test_circuit_breaker_opens_forces_review_and_recovers(
     status = monitor.get_health_status()
     assert status["status"] == "unhealthy"
     assert status["circuit_breaker"]["state"] == "open"
+    # per process by design: health says which process's breaker this is
+    assert (status["circuit_breaker"]["scope"], status["circuit_breaker"]["pid"]) == (
+        "process",
+        os.getpid(),
+    )
     gate = monitor.evaluate(0.95, 0.05, 0.05)  # would EXECUTE
     assert (gate.decision, gate.rule_fired) == (Decision.REVIEW, "circuit_breaker")
     assert not monitor.circuit_open  # 10 errors in 11 events: 90.9 % is below 95 %

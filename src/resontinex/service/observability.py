@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import (
@@ -25,10 +25,10 @@ from prometheus_client import (
     ProcessCollector,
 )
 
-from cert.runtime.logging import correlation_scope as cert_scope
-from fusion_ops.logs import correlation_scope as fusion_scope
+from cert.runtime.logging import correlation_id as cert_correlation_id
+from fusion_ops.logs import correlation_id as fusion_correlation_id
 from resontinex.service.problems import problem_response
-from resontinex.trust.logs import correlation_scope as trust_scope
+from resontinex.trust.logs import correlation_id as trust_correlation_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -96,6 +96,21 @@ class ServiceMetrics:
         )
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
+        # labels() builds and locks on every call; the label sets are few (routes x statuses)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request and its latency."""
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def request_id_of(scope: Scope) -> str:
@@ -109,17 +124,22 @@ def request_id_of(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+_CORRELATION_VARS = (cert_correlation_id, trust_correlation_id, fusion_correlation_id)
+
+
 @contextmanager
 def correlation_scope(request_id: str) -> Iterator[None]:
     """Bind the request id as the correlation id of every member's log lines.
 
     Each member keeps its own ``ContextVar`` (members never import each other); the umbrella,
-    which composes them, binds them all.
+    which composes them, binds them all. The id was validated by :func:`request_id_of`.
     """
-    with ExitStack() as stack:
-        for scope in (cert_scope, trust_scope, fusion_scope):
-            stack.enter_context(scope(request_id))
+    tokens = [var.set(request_id) for var in _CORRELATION_VARS]
+    try:
         yield
+    finally:
+        for var, token in zip(_CORRELATION_VARS, tokens, strict=True):
+            var.reset(token)
 
 
 class _BodyTooLargeError(Exception):
@@ -184,9 +204,7 @@ class ServiceMiddleware:
             self.metrics.in_flight.dec()
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.requests.labels(method, template, str(status)).inc()
-            self.metrics.latency.labels(method, template).observe(time.perf_counter() - began)
+            self.metrics.observe(scope["method"], template, status, time.perf_counter() - began)
 
     async def _reject_size(
         self, scope: Scope, send: Send, request_id: str, malformed: bool

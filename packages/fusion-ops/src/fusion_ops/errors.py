@@ -110,3 +110,20 @@ class StateCorruptedError(FusionOpsError):
     def __init__(self, message: str, moved_to: str) -> None:
         super().__init__(message)
         self.moved_to = moved_to
+
+
+class StoreError(FusionOpsError):
+    """A state store (ledger or tripwire latch) cannot be opened or used; nothing was admitted."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached: unreachable URL, refused credentials, locked or lost
+    connection. Messages never contain the password."""
+
+
+class StoreSchemaError(StoreError):
+    """The store holds a schema this version cannot use (newer version, foreign or missing)."""
+
+
+class StoreCorruptedError(StoreError):
+    """The store's file is not a readable database; it is left untouched for an operator."""

@@ -17,7 +17,10 @@ Admission rules, checked in this order, with *utilisation* = (committed + reserv
    (emergency work is exempt).
 
 Each alert level (``auto_review``, ``emergency_brake``) fires once per period, when utilisation
-first crosses it. All state sits behind one lock; callbacks run after the lock is released.
+first crosses it. The ledger lives in a :class:`~fusion_ops.ledger_store.LedgerStore`: in memory
+by default, or in SQLite / PostgreSQL (:func:`~fusion_ops.ledger_store.open_ledger_store`), where
+it survives restarts and is shared by several processes; each admission, commit and release is
+one atomic store operation, and callbacks run after it.
 Actual costs above the reservation are recorded as overrun (they were spent) and count towards
 utilisation, so the guarantee is: admitted reservations never exceed the budget.
 
@@ -33,11 +36,9 @@ clears the open reservations and every unused approval token.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import logging
 import math
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -53,9 +54,9 @@ from fusion_ops.errors import (
     BudgetExhaustedError,
     EmergencyBrakeError,
     InvalidInputError,
-    ReservationError,
     ReviewRequiredError,
 )
+from fusion_ops.ledger_store import Admission, LedgerStore, MemoryLedgerStore, Totals
 from fusion_ops.logs import log_event
 from fusion_ops.metrics import GovernorMetrics
 
@@ -177,14 +178,9 @@ class LedgerSnapshot:
         return asdict(self)
 
 
-@dataclass
-class _Approval:
-    max_cost: float
-    approver: str
-
-
 class EnergyGovernor:
-    """Budget ledger for one period at a time. Thread-safe."""
+    """Budget ledger for one period at a time. Thread-safe; with a shared ``store``, also safe
+    across processes (see :mod:`fusion_ops.ledger_store`)."""
 
     def __init__(
         self,
@@ -195,51 +191,56 @@ class EnergyGovernor:
         registry: CollectorRegistry | None = None,
         on_alert: Callable[[Alert], None] | None = None,
         clock: Callable[[], float] = time.time,
+        store: LedgerStore | None = None,
     ) -> None:
+        """Without ``store`` the ledger lives in memory. A store that already holds a ledger is
+        resumed as it is (its period, budget, spend, reservations and approval tokens):
+        ``period_budget`` and ``period`` only seed an empty store; change them with
+        :meth:`start_period`."""
         self.config = config or load_governance_config()
         if not isinstance(self.config, GovernanceConfig):
             raise InvalidInputError(
                 f"config must be a GovernanceConfig, got {type(self.config).__name__}"
             )
+        name = _validate.text("period", period, max_chars=200)
+        amount = _checked_budget(period_budget)
         self._metrics = GovernorMetrics(registry) if registry is not None else None
         self._on_alert = on_alert
         self._clock = clock
-        self._lock = threading.Lock()
-        self._ids = itertools.count(1)
-        self._approvals: dict[str, _Approval] = {}
-        self._open_period(period, period_budget)
+        self._store: LedgerStore = MemoryLedgerStore() if store is None else store
+        totals = self._store.open(name, amount, clock())
+        if store is not None:
+            log_event(
+                log,
+                logging.INFO,
+                "ledger_opened",
+                period=totals.period,
+                budget=totals.budget,
+                committed=totals.committed,
+                reserved=totals.reserved,
+            )
+        if self._metrics is not None:
+            fired = self._store.state().alerts_fired
+            for level in ALERT_LEVELS:
+                self._metrics.alerts.labels(level=level).set(1 if level in fired else 0)
+        self._update_gauge(totals)
 
     # ------------------------------------------------------------------ periods
-    def _open_period(self, period: str, budget: float) -> None:
-        """Validate both arguments before touching the ledger, then reset it (tokens included)."""
+    def start_period(self, period: str, budget: float | None = None) -> None:
+        """Close the current period (open reservations and approval tokens lapse) and start a
+        fresh ledger."""
         name = _validate.text("period", period, max_chars=200)
-        amount = _validate.finite_number(
-            "period_budget", budget, minimum=0, maximum=MAX_COST, exclusive_minimum=True
-        )
-        self._period, self._budget = name, amount
-        self._approvals.clear()
-        self._committed = 0.0
-        self._reserved = 0.0
-        self._overrun = 0.0
-        self._open: dict[str, Reservation] = {}
-        self._fired: list[str] = []
-        self._outcomes: dict[str, int] = {}
+        amount = None if budget is None else _checked_budget(budget)
+        lapsed, tokens = self._store.start_period(name, amount, self._clock())
         if self._metrics is not None:
             for level in ALERT_LEVELS:
                 self._metrics.alerts.labels(level=level).set(0)
             self._metrics.utilisation.set(0)
-
-    def start_period(self, period: str, budget: float | None = None) -> None:
-        """Close the current period (open reservations and approval tokens lapse) and start a
-        fresh ledger."""
-        with self._lock:
-            lapsed, tokens = len(self._open), len(self._approvals)
-            self._open_period(period, self._budget if budget is None else budget)
         log_event(
             log,
             logging.INFO,
             "period_started",
-            period=period,
+            period=name,
             lapsed=lapsed,
             lapsed_approvals=tokens,
         )
@@ -305,8 +306,7 @@ class EnergyGovernor:
         )
         who = _validate.text("approver", approver, max_chars=200)
         token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._approvals[_digest(token)] = _Approval(amount, who)
+        self._store.grant(_digest(token), amount, who, self._clock())
         log_event(log, logging.INFO, "approval_granted", approver=who, max_cost=amount)
         return token
 
@@ -331,108 +331,100 @@ class EnergyGovernor:
         try:
             cost = self._checked_cost(estimate)
         except InvalidInputError:
-            with self._lock:
-                self._count("invalid_estimate")
+            self._count("invalid_estimate")
             raise
-        fired: list[Alert] = []
-        with self._lock:
-            try:
-                approver = None
-                if cost > limits.approval_threshold:
-                    approval = self._approvals.get(_digest(approval_token or ""))
-                    if approval is None or approval.max_cost < cost:
-                        raise ApprovalRequiredError(
-                            f"cost {cost:g} exceeds approval_threshold "
-                            f"{limits.approval_threshold:g} and no valid approval token covers it"
-                        )
-                    approver = approval.approver
-                after = (self._committed + self._reserved + cost) / self._budget * 100
-                if after > limits.hard_limit_percentage and not estimate.emergency:
-                    raise EmergencyBrakeError(
-                        f"utilisation would reach {after:.1f}% > hard_limit_percentage "
-                        f"{limits.hard_limit_percentage:g}%: only emergency work is admitted"
-                    )
-                if self._committed + self._reserved + cost > self._budget:
-                    raise BudgetExhaustedError(
-                        f"cost {cost:g} exceeds the {self._available():g} units left in period "
-                        f"{self._period!r}"
-                    )
-                if (
-                    after > limits.auto_review_threshold
-                    and not estimate.emergency
-                    and reviewed_by is None
-                ):
-                    raise ReviewRequiredError(
-                        f"utilisation would reach {after:.1f}% > auto_review_threshold "
-                        f"{limits.auto_review_threshold:g}%: pass reviewed_by"
-                    )
-            except BudgetDeniedError as denied:
-                self._count(denied.reason)
-                raise
-            if approver is not None:
-                del self._approvals[_digest(approval_token or "")]
-            reservation = Reservation(
-                f"{self._period}:{next(self._ids)}",
-                self._period,
-                cost,
-                estimate.emergency,
-                reviewed_by,
-                approver,
-            )
-            self._open[reservation.id] = reservation
-            self._reserved += cost
-            self._count("admitted")
-            fired = self._check_alerts()
-        self._dispatch(fired)
-        return reservation
+        needs_approval = cost > limits.approval_threshold
+        fractions = [1.0]
+        if not estimate.emergency:
+            fractions.append(limits.hard_limit_percentage / 100)
+            if reviewed_by is None:
+                fractions.append(limits.auto_review_threshold / 100)
+        result = self._store.admit(
+            Admission(
+                cost=cost,
+                emergency=estimate.emergency,
+                reviewed_by=reviewed_by,
+                approval_digest=_digest(approval_token or "") if needs_approval else None,
+                limit_fraction=min(fractions),
+                alert_levels=self._alert_levels(),
+                now=self._clock(),
+            ),
+            lambda totals: self._classify(totals, cost, estimate.emergency, reviewed_by),
+        )
+        if result.denied is not None:
+            reason, message = result.denied
+            if self._metrics is not None:
+                self._metrics.requests.labels(outcome=reason).inc()
+            if reason == "approval_required":
+                raise ApprovalRequiredError(
+                    f"cost {cost:g} exceeds approval_threshold "
+                    f"{limits.approval_threshold:g} and no valid approval token covers it"
+                )
+            raise _DENIALS[reason](message)
+        assert result.reservation_id is not None
+        if self._metrics is not None:
+            self._metrics.requests.labels(outcome="admitted").inc()
+        self._after_change(result.totals, result.fired)
+        return Reservation(
+            result.reservation_id,
+            result.totals.period,
+            cost,
+            estimate.emergency,
+            reviewed_by,
+            result.approver,
+        )
 
     def commit(self, reservation: Reservation | str, actual_cost: float | None = None) -> float:
         """Settle a reservation at ``actual_cost`` (default: the reserved cost); return it."""
-        fired: list[Alert] = []
         checked = (
             None
             if actual_cost is None
             else _validate.finite_number("actual_cost", actual_cost, minimum=0, maximum=MAX_COST)
         )
-        with self._lock:
-            held = self._take(reservation)
-            actual = held.cost if checked is None else checked
-            self._reserved -= held.cost
-            self._committed += actual
-            self._overrun += max(0.0, actual - held.cost)
-            if self._metrics is not None:
-                self._metrics.committed_units.inc(actual)
-            fired = self._check_alerts()
-        self._dispatch(fired)
-        return actual
+        settled = self._store.settle(
+            _reservation_id(reservation), checked, self._alert_levels(), self._clock()
+        )
+        if self._metrics is not None:
+            self._metrics.committed_units.inc(settled.actual)
+        self._after_change(settled.totals, settled.fired)
+        return settled.actual
 
     def release(self, reservation: Reservation | str) -> None:
         """Return a reservation unused."""
-        with self._lock:
-            held = self._take(reservation)
-            self._reserved -= held.cost
-            self._update_gauge()
+        self._update_gauge(self._store.release(_reservation_id(reservation)))
+
+    def release_stale(self, max_age_s: float) -> int:
+        """Release every open reservation older than ``max_age_s`` seconds (for reservations a
+        crashed process left behind); returns how many were released."""
+        age = _validate.finite_number("max_age_s", max_age_s, minimum=0, maximum=MAX_COST)
+        released = self._store.release_stale(self._clock() - age)
+        log_event(log, logging.INFO, "stale_reservations_released", released=released)
+        return released
+
+    def close(self) -> None:
+        """Close the store's connection (a no-op in memory)."""
+        self._store.close()
 
     # ------------------------------------------------------------------ reading
     def snapshot(self) -> LedgerSnapshot:
-        with self._lock:
-            used = self._committed + self._reserved
-            util = used / self._budget
-            limits = self.config.budget_limits
-            return LedgerSnapshot(
-                period=self._period,
-                budget=self._budget,
-                committed=round(self._committed, 6),
-                reserved=round(self._reserved, 6),
-                available=round(self._available(), 6),
-                utilisation=round(util, 6),
-                overrun=round(self._overrun, 6),
-                brake_engaged=util * 100 >= limits.hard_limit_percentage,
-                review_required=util * 100 > limits.auto_review_threshold,
-                open_reservations=len(self._open),
-                alerts_fired=tuple(self._fired),
-                outcomes=dict(self._outcomes),
-            )
+        state = self._store.state()
+        used = state.committed + state.reserved
+        util = used / state.budget
+        limits = self.config.budget_limits
+        return LedgerSnapshot(
+            period=state.period,
+            budget=state.budget,
+            committed=round(state.committed, 6),
+            reserved=round(state.reserved, 6),
+            available=round(max(0.0, state.budget - used), 6),
+            utilisation=round(util, 6),
+            overrun=round(state.overrun, 6),
+            brake_engaged=util * 100 >= limits.hard_limit_percentage,
+            review_required=util * 100 > limits.auto_review_threshold,
+            open_reservations=state.open_reservations,
+            alerts_fired=state.alerts_fired,
+            outcomes=state.outcomes,
+        )
 
     # ------------------------------------------------------------------ internals
     def _checked_cost(self, estimate: CostEstimate) -> float:
@@ -457,52 +449,81 @@ class EnergyGovernor:
             )
         return cost
 
-    def _available(self) -> float:
-        return max(0.0, self._budget - self._committed - self._reserved)
+    def _classify(
+        self, totals: Totals, cost: float, emergency: bool, reviewed_by: str | None
+    ) -> tuple[str, str]:
+        """Why a request that did not fit was refused, in the order of the module docstring."""
+        limits = self.config.budget_limits
+        used = totals.committed + totals.reserved + cost
+        after = used / totals.budget * 100
+        if not emergency and used > totals.budget * (limits.hard_limit_percentage / 100):
+            return "emergency_brake", (
+                f"utilisation would reach {after:.1f}% > hard_limit_percentage "
+                f"{limits.hard_limit_percentage:g}%: only emergency work is admitted"
+            )
+        if (
+            not emergency
+            and reviewed_by is None
+            and totals.budget * (limits.auto_review_threshold / 100) < used <= totals.budget
+        ):
+            return "review_required", (
+                f"utilisation would reach {after:.1f}% > auto_review_threshold "
+                f"{limits.auto_review_threshold:g}%: pass reviewed_by"
+            )
+        left = max(0.0, totals.budget - totals.committed - totals.reserved)
+        return "budget_exhausted", (
+            f"cost {cost:g} exceeds the {left:g} units left in period {totals.period!r}"
+        )
 
-    def _take(self, reservation: Reservation | str) -> Reservation:
-        rid = reservation.id if isinstance(reservation, Reservation) else reservation
-        if not isinstance(rid, str):
-            raise InvalidInputError(
-                f"reservation must be a Reservation or id, got {_validate.show(rid)}"
-            )
-        held = self._open.pop(rid, None)
-        if held is None:
-            raise ReservationError(
-                f"reservation {_validate.show(rid)} is unknown, already settled or from a closed period"
-            )
-        return held
+    def _alert_levels(self) -> tuple[tuple[str, float], ...]:
+        limits = self.config.budget_limits
+        return (
+            ("auto_review", limits.auto_review_threshold),
+            ("emergency_brake", limits.hard_limit_percentage),
+        )
 
     def _count(self, outcome: str) -> None:
-        self._outcomes[outcome] = self._outcomes.get(outcome, 0) + 1
+        self._store.count(outcome)
         if self._metrics is not None:
             self._metrics.requests.labels(outcome=outcome).inc()
 
-    def _update_gauge(self) -> None:
+    def _update_gauge(self, totals: Totals) -> None:
         if self._metrics is not None:
-            self._metrics.utilisation.set((self._committed + self._reserved) / self._budget)
+            self._metrics.utilisation.set((totals.committed + totals.reserved) / totals.budget)
 
-    def _check_alerts(self) -> list[Alert]:
-        self._update_gauge()
-        util = (self._committed + self._reserved) / self._budget * 100
-        limits = self.config.budget_limits
-        crossed = []
-        for level, threshold in (
-            ("auto_review", limits.auto_review_threshold),
-            ("emergency_brake", limits.hard_limit_percentage),
-        ):
-            if util >= threshold and level not in self._fired:
-                self._fired.append(level)
-                crossed.append(Alert(level, self._period, round(util / 100, 6), self._clock()))
-                if self._metrics is not None:
-                    self._metrics.alerts.labels(level=level).set(1)
-        return crossed
-
-    def _dispatch(self, alerts: list[Alert]) -> None:
-        for alert in alerts:
+    def _after_change(self, totals: Totals, fired: tuple[str, ...]) -> None:
+        """Update the gauges, then log and call back for each alert level this change fired."""
+        self._update_gauge(totals)
+        util = round((totals.committed + totals.reserved) / totals.budget, 6)
+        for level in fired:
+            if self._metrics is not None:
+                self._metrics.alerts.labels(level=level).set(1)
+            alert = Alert(level, totals.period, util, self._clock())
             log_event(log, logging.WARNING, "budget_alert", **asdict(alert))
             if self._on_alert is not None:
                 self._on_alert(alert)
+
+
+_DENIALS: dict[str, type[BudgetDeniedError]] = {
+    "emergency_brake": EmergencyBrakeError,
+    "budget_exhausted": BudgetExhaustedError,
+    "review_required": ReviewRequiredError,
+}
+
+
+def _checked_budget(budget: float) -> float:
+    return _validate.finite_number(
+        "period_budget", budget, minimum=0, maximum=MAX_COST, exclusive_minimum=True
+    )
+
+
+def _reservation_id(reservation: Reservation | str) -> str:
+    rid = reservation.id if isinstance(reservation, Reservation) else reservation
+    if not isinstance(rid, str):
+        raise InvalidInputError(
+            f"reservation must be a Reservation or id, got {_validate.show(rid)}"
+        )
+    return rid
 
 
 def _digest(token: str) -> str:

@@ -8,10 +8,15 @@ then serves the reduced parameter set (``downgrade_parameters``) until :meth:`re
 Persistence: the state is a small JSON file, rewritten atomically (temp file in the same
 directory, fsync, ``os.replace``, fsync of the directory) while holding an exclusive ``flock`` on
 a sibling ``.lock`` file, so concurrent processes serialise and a ``kill -9`` at any instant
-leaves either the old or the new state. A state file that cannot be parsed is moved aside
+leaves either the old or the new state. This file is the latch's embedded store (it is already
+crash-safe, so there is no SQLite variant); for replicas on several hosts, a ``postgresql://``
+URL keeps the same JSON in one row of ``fusion_tripwire``, read and rewritten in one
+transaction under ``SELECT ... FOR UPDATE`` and acknowledged once durable. A state file that cannot be parsed is moved aside
 (``<name>.corrupt-<timestamp>``), logged and counted, and the tripwire restarts *latched*
 (reason ``state_corrupted``): losing a latch silently would be the unsafe failure, so an operator
-must look and reset. POSIX only (``fcntl``).
+must look and reset (in PostgreSQL the bad value is copied to ``fusion_tripwire_corrupt``). An
+unreachable database, refused credentials or a newer schema raise a
+:class:`~fusion_ops.errors.StoreError`. POSIX only (``fcntl``).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from fusion_ops import _validate
+from fusion_ops._stores import SCHEMA_LOCK, PgPool, Tx, is_postgres_url, prepare_schema
 from fusion_ops.config import TripwireConfig, load_governance_config
 from fusion_ops.errors import InvalidInputError
 from fusion_ops.logs import log_event
@@ -108,25 +114,16 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
-class BudgetTripwire:
-    """Tripwire whose state lives in ``state_path``; safe across threads and processes."""
+class _FileBackend:
+    """The state as one JSON file, replaced atomically under an exclusive ``flock``."""
 
-    def __init__(
-        self,
-        state_path: str | Path,
-        config: TripwireConfig | None = None,
-        *,
-        registry: CollectorRegistry | None = None,
-    ) -> None:
-        self.path = Path(state_path)
-        self.config = config or load_governance_config().budget_tripwire
-        self._lock_path = self.path.with_name(self.path.name + ".lock")
-        self._metrics = TripwireMetrics(registry) if registry is not None else None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock_path = path.with_name(path.name + ".lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
 
-    # ------------------------------------------------------------------ locking + IO
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def locked(self) -> Iterator[None]:
         with open(self._lock_path, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -134,40 +131,23 @@ class BudgetTripwire:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def _load(self) -> tuple[TripwireState, str | None]:
-        """Current state (call under the lock); a corrupt file is moved aside."""
+    def read(self) -> bytes | None:
+        """The raw state (call under the lock), or None when there is none yet."""
         for stale in self.path.parent.glob(f"{_TEMP_PREFIX}{self.path.name}*"):
             stale.unlink(missing_ok=True)  # left by a writer killed mid-write; we hold the lock
         try:
             with self.path.open("rb") as handle:
-                raw = handle.read(MAX_STATE_BYTES + 1)
+                return handle.read(MAX_STATE_BYTES + 1)
         except FileNotFoundError:
-            return TripwireState(), None
-        try:
-            if len(raw) > MAX_STATE_BYTES:
-                raise ValueError(f"state file larger than {MAX_STATE_BYTES} bytes")
-            return _parse_state(raw), None
-        except (ValueError, UnicodeDecodeError, TypeError) as exc:
-            stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-            moved = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
-            os.replace(self.path, moved)
-            log_event(
-                log,
-                logging.ERROR,
-                "tripwire_state_corrupt",
-                path=str(self.path),
-                moved_to=str(moved),
-                error=str(exc)[:200],
-            )
-            if self._metrics is not None:
-                self._metrics.corruptions.inc()
-            state = TripwireState(
-                downgraded=True, downgrade_reason="state_corrupted", last_corruption=str(moved)
-            )
-            return state, str(moved)
+            return None
 
-    def _save(self, state: TripwireState) -> None:
-        payload = json.dumps(state.to_json(), sort_keys=True).encode()
+    def move_aside(self, raw: bytes) -> str:
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        moved = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        os.replace(self.path, moved)
+        return str(moved)
+
+    def write(self, payload: bytes) -> None:
         fd, tmp = tempfile.mkstemp(prefix=f"{_TEMP_PREFIX}{self.path.name}", dir=self.path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -183,6 +163,129 @@ class BudgetTripwire:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_PG_SCHEMA = (
+    "CREATE TABLE fusion_tripwire (name TEXT PRIMARY KEY, state BYTEA)",
+    """CREATE TABLE fusion_tripwire_corrupt (
+        name TEXT NOT NULL, state BYTEA NOT NULL, moved_at TIMESTAMPTZ NOT NULL DEFAULT now())""",
+)
+
+
+class _PostgresBackend:
+    """The state as one row of ``fusion_tripwire``, read and rewritten in one transaction that
+    holds the row lock (``SELECT ... FOR UPDATE``), so replicas serialise like processes do on
+    the file lock."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self._pool = PgPool(url, "tripwire store")
+        self.path = None
+        self._name = name
+        self._tx: Tx | None = None
+        with self._pool.tx() as tx:
+            tx.run(SCHEMA_LOCK)
+            prepare_schema(
+                tx,
+                self._pool.has_table(tx),
+                f"{self._pool.where} (tripwire)",
+                component="fusion_ops.tripwire",
+                version=STATE_VERSION,
+                create=_PG_SCHEMA,
+                migrations={},
+                sentinel="fusion_tripwire",
+            )
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        with self._pool.tx() as tx:
+            tx.run(
+                "INSERT INTO fusion_tripwire (name) VALUES (?) ON CONFLICT (name) DO NOTHING",
+                (self._name,),
+            )
+            self._tx = tx
+            try:
+                yield
+            finally:
+                self._tx = None
+
+    def _current(self) -> Tx:
+        assert self._tx is not None, "call under locked()"
+        return self._tx
+
+    def read(self) -> bytes | None:
+        row = self._current().one(
+            "SELECT state FROM fusion_tripwire WHERE name = ? FOR UPDATE", (self._name,)
+        )
+        return None if row is None or row[0] is None else bytes(row[0])
+
+    def move_aside(self, raw: bytes) -> str:
+        tx = self._current()
+        tx.run("INSERT INTO fusion_tripwire_corrupt (name, state) VALUES (?, ?)", (self._name, raw))
+        tx.run("UPDATE fusion_tripwire SET state = NULL WHERE name = ?", (self._name,))
+        return f"{self._pool.where} table fusion_tripwire_corrupt (name {self._name!r})"
+
+    def write(self, payload: bytes) -> None:
+        self._current().run(
+            "UPDATE fusion_tripwire SET state = ? WHERE name = ?", (payload, self._name)
+        )
+
+
+class BudgetTripwire:
+    """Tripwire whose state lives in ``state_path`` (a JSON file) or, given a
+    ``postgresql://`` URL, in one row of that database (shared by replicas); safe across
+    threads and processes."""
+
+    def __init__(
+        self,
+        state_path: str | Path,
+        config: TripwireConfig | None = None,
+        *,
+        registry: CollectorRegistry | None = None,
+        name: str = "default",
+    ) -> None:
+        self.config = config or load_governance_config().budget_tripwire
+        self._metrics = TripwireMetrics(registry) if registry is not None else None
+        self._backend: _FileBackend | _PostgresBackend
+        if is_postgres_url(state_path):
+            self._backend = _PostgresBackend(
+                str(state_path), _validate.text("name", name, max_chars=200)
+            )
+        else:
+            self._backend = _FileBackend(Path(state_path))
+        self.path = self._backend.path
+
+    # ------------------------------------------------------------------ locking + IO
+    def _locked(self) -> contextlib.AbstractContextManager[None]:
+        return self._backend.locked()
+
+    def _load(self) -> tuple[TripwireState, str | None]:
+        """Current state (call under the lock); a corrupt state is moved aside."""
+        raw = self._backend.read()
+        if raw is None:
+            return TripwireState(), None
+        try:
+            if len(raw) > MAX_STATE_BYTES:
+                raise ValueError(f"state larger than {MAX_STATE_BYTES} bytes")
+            return _parse_state(raw), None
+        except (ValueError, UnicodeDecodeError, TypeError) as exc:
+            moved = self._backend.move_aside(raw)
+            log_event(
+                log,
+                logging.ERROR,
+                "tripwire_state_corrupt",
+                path=str(self.path or "postgresql"),
+                moved_to=moved,
+                error=str(exc)[:200],
+            )
+            if self._metrics is not None:
+                self._metrics.corruptions.inc()
+            state = TripwireState(
+                downgraded=True, downgrade_reason="state_corrupted", last_corruption=moved
+            )
+            return state, moved
+
+    def _save(self, state: TripwireState) -> None:
+        self._backend.write(json.dumps(state.to_json(), sort_keys=True).encode())
         if self._metrics is not None:
             self._metrics.downgraded.set(1 if state.downgraded else 0)
 

@@ -29,6 +29,10 @@ from resontinex.trust.errors import (
     TrustError,
     TrustInputError,
     TrustInputTypeError,
+    TrustStoreCorruptError,
+    TrustStoreError,
+    TrustStoreSchemaError,
+    TrustStoreUnavailableError,
     UnauthorizedOverrideError,
 )
 from resontinex.trust.signals import Decision, InputVector, RiskTier, route_to_resontinex
@@ -38,8 +42,13 @@ if TYPE_CHECKING:
     from typing import Any
 
     from resontinex.trust.audit import AuditLog, AuditVerification
+    from resontinex.trust.auditstore import PostgresAuditStore, SQLiteAuditStore, open_audit_chain
     from resontinex.trust.batch import BatchResult, evaluate_batch
-    from resontinex.trust.breakglass import OverrideRecord, break_glass_override
+    from resontinex.trust.breakglass import (
+        OverrideRecord,
+        active_overrides,
+        break_glass_override,
+    )
     from resontinex.trust.calibration import CalibrationAdapter, calibration_report
     from resontinex.trust.monitor import TrustMetrics, TrustMonitor
 
@@ -47,6 +56,10 @@ if TYPE_CHECKING:
 _LAZY = {
     "AuditLog": "resontinex.trust.audit",
     "AuditVerification": "resontinex.trust.audit",
+    "PostgresAuditStore": "resontinex.trust.auditstore",
+    "SQLiteAuditStore": "resontinex.trust.auditstore",
+    "open_audit_chain": "resontinex.trust.auditstore",
+    "active_overrides": "resontinex.trust.breakglass",
     "BatchResult": "resontinex.trust.batch",
     "evaluate_batch": "resontinex.trust.batch",
     "OverrideRecord": "resontinex.trust.breakglass",
@@ -71,7 +84,9 @@ __all__ = [
     "Decision",
     "InputVector",
     "OverrideRecord",
+    "PostgresAuditStore",
     "RiskTier",
+    "SQLiteAuditStore",
     "TrustConfig",
     "TrustConfigError",
     "TrustError",
@@ -79,8 +94,13 @@ __all__ = [
     "TrustInputTypeError",
     "TrustMetrics",
     "TrustMonitor",
+    "TrustStoreCorruptError",
+    "TrustStoreError",
+    "TrustStoreSchemaError",
+    "TrustStoreUnavailableError",
     "UnauthorizedOverrideError",
     "__version__",
+    "active_overrides",
     "break_glass_override",
     "calibration_report",
     "default_config",
@@ -88,6 +108,7 @@ __all__ = [
     "explain_schema",
     "load_config",
     "logit_contributions",
+    "open_audit_chain",
     "route_to_resontinex",
     "validate_and_normalize_config",
 ]

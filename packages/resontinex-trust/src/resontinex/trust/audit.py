@@ -16,6 +16,9 @@ A verifier needs something to verify: a log that does not exist (or is empty wit
 raises :class:`AuditLogError` unless ``allow_missing=True``; a missing log whose head file
 remains is tampering.
 
+The same chain can live in a SQLite file or a PostgreSQL database instead
+(:mod:`resontinex.trust.auditstore`); both share the record format and the checks here.
+
 What it does not protect against: someone who can rewrite the whole log *and* its head file
 consistently, or append one well-formed record (anchor the head hash elsewhere, e.g. in a
 ticket, if that matters).
@@ -37,10 +40,10 @@ from resontinex.trust.errors import AuditLogError, AuditTamperError
 from resontinex.trust.files import atomic_write, file_lock
 from resontinex.trust.logs import log_event
 
-__all__ = ["GENESIS_HASH", "AuditLog", "AuditVerification"]
+__all__ = ["GENESIS_HASH", "AuditLog", "AuditVerification", "record_problem"]
 
 GENESIS_HASH = "0" * 64
-_RESERVED = ("seq", "prev_hash", "hash")
+_RESERVED = ("seq", "prev_hash", "hash", "active_until")
 _HEX = frozenset("0123456789abcdef")
 _logger = logging.getLogger("resontinex.trust.audit")
 _ALLOW_MISSING = "allow_missing=True, or --allow-missing, accepts a log never written to"
@@ -54,7 +57,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
+def _parse(raw: bytes | str) -> dict[str, Any]:
     """One log line as a record; ValueError for anything our appends never write (NaN too)."""
     record = json.loads(raw, parse_constant=_no_constant)
     if not isinstance(record, dict):
@@ -66,19 +69,53 @@ def _is_hash(value: object) -> bool:
     return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX
 
 
-def _chains(record: Mapping[str, Any], seq: int, prev_hash: str) -> bool:
-    """Whether ``record`` is a well-formed record number ``seq`` following ``prev_hash``."""
-    return (
-        type(record.get("seq")) is int
-        and record["seq"] == seq
-        and record.get("prev_hash") == prev_hash
-        and record.get("hash") == record_hash(record)
-    )
-
-
 def record_hash(record: Mapping[str, Any]) -> str:
     """SHA-256 of the record without its own ``hash`` field."""
     return hashlib.sha256(_canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+
+
+def new_record(
+    seq: int,
+    event: str,
+    payload: Mapping[str, Any],
+    prev_hash: str,
+    active_until: float | None = None,
+) -> dict[str, Any]:
+    """Record number ``seq`` after ``prev_hash``, hashed; every backend appends exactly this.
+
+    ``active_until`` (a grant's expiry, POSIX seconds) is part of the hashed record, so what
+    makes an override live cannot be changed without breaking the chain.
+    """
+    clash = [k for k in (*_RESERVED, "event") if k in payload]
+    if clash:
+        raise AuditLogError(f"payload: reserved key(s) {clash}")
+    record: dict[str, Any] = {"seq": seq, "event": event, **payload, "prev_hash": prev_hash}
+    if active_until is not None:
+        if isinstance(active_until, bool) or not isinstance(active_until, int | float):
+            raise AuditLogError(f"active_until: expected POSIX seconds, got {active_until!r}")
+        record["active_until"] = float(active_until)
+    try:
+        record["hash"] = record_hash(record)
+    except (TypeError, ValueError) as exc:  # NaN, an object JSON cannot hold
+        raise AuditLogError(f"payload: not storable as JSON ({exc})") from None
+    return record
+
+
+def record_problem(record: Mapping[str, Any], seq: int, prev_hash: str) -> str | None:
+    """Why ``record`` is not a valid record number ``seq`` after ``prev_hash``, or None."""
+    if type(record.get("seq")) is not int or record["seq"] != seq:
+        return "sequence gap (record deleted or inserted)"
+    if record.get("prev_hash") != prev_hash:
+        return "prev_hash does not link to the previous record"
+    if record.get("hash") != record_hash(record):
+        return "record content does not match its hash (edited)"
+    return None
+
+
+def is_live(record: Mapping[str, Any], now: float) -> bool:
+    """Whether ``record`` carries an ``active_until`` later than ``now``."""
+    until = record.get("active_until")
+    return type(until) is float and until > now
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +137,7 @@ class AuditLog:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self.location = str(self.path)
         self.head_path = self.path.with_name(self.path.name + ".head")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
 
@@ -174,7 +212,7 @@ class AuditLog:
             if count == 0
             else len(tail) == 2 and tail[0].get("seq") == count - 1 and tail[0].get("hash") == prev
         )
-        if last is not None and before_ok and _chains(last, count, prev):
+        if last is not None and before_ok and record_problem(last, count, prev) is None:
             self._write_head(count + 1, last["hash"])
             log_event(
                 _logger,
@@ -190,22 +228,18 @@ class AuditLog:
             f"{self.path}: the log's tail does not match its head file ({missing})"
         )
 
-    def append(self, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    def append(
+        self, event: str, payload: Mapping[str, Any], *, active_until: float | None = None
+    ) -> dict[str, Any]:
         """Append one record; returns it with ``seq``, ``prev_hash`` and ``hash`` filled in.
 
         Refuses (AuditTamperError) to extend a log whose tail does not match its head file,
         except for the one record a crashed append can leave ahead of it (anchored first).
         """
-        clash = [k for k in _RESERVED if k in payload]
-        if clash or "event" in payload:
-            raise AuditLogError(f"payload: reserved key(s) {clash or ['event']}")
+        new_record(0, event, payload, GENESIS_HASH, active_until)  # bad input: before the lock
         with self._locked():
             count, prev = self._anchored_head()
-            record: dict[str, Any] = {"seq": count, "event": event, **payload, "prev_hash": prev}
-            try:
-                record["hash"] = record_hash(record)
-            except (TypeError, ValueError) as exc:  # NaN, an object JSON cannot hold
-                raise AuditLogError(f"payload: not storable as JSON ({exc})") from None
+            record = new_record(count, event, payload, prev, active_until)
             line = _canonical(record) + b"\n"
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -237,6 +271,16 @@ class AuditLog:
                         f"{self.path}:{number}: unreadable record ({exc})"
                     ) from None
         return out
+
+    def active(self, now: float) -> list[dict[str, Any]]:
+        """Records whose ``active_until`` is later than ``now`` (live grants). The whole chain
+        is verified first: a log that does not verify grants nothing (:class:`AuditTamperError`);
+        no log at all holds no grants."""
+        self.ensure_intact(allow_missing=True)
+        return [r for r in self.records() if is_live(r, now)]
+
+    def close(self) -> None:
+        """Nothing to release (every call opens and closes the file); for the store interface."""
 
     def verify(self, *, allow_missing: bool = False) -> AuditVerification:
         """Walk the chain: every hash recomputed, every link and sequence number checked.
@@ -272,26 +316,9 @@ class AuditLog:
                     return AuditVerification(
                         False, seen, prev, f"line is not a valid record ({exc})", number
                     )
-                if type(record.get("seq")) is not int or record["seq"] != seen:
-                    return AuditVerification(
-                        False, seen, prev, "sequence gap (record deleted or inserted)", number
-                    )
-                if record.get("prev_hash") != prev:
-                    return AuditVerification(
-                        False,
-                        seen,
-                        prev,
-                        "prev_hash does not link to the previous record",
-                        number,
-                    )
-                if record.get("hash") != record_hash(record):
-                    return AuditVerification(
-                        False,
-                        seen,
-                        prev,
-                        "record content does not match its hash (edited)",
-                        number,
-                    )
+                problem = record_problem(record, seen, prev)
+                if problem is not None:
+                    return AuditVerification(False, seen, prev, problem, number)
                 before, prev, seen = prev, record["hash"], seen + 1
         if seen == 0 and head is None and not allow_missing:
             raise AuditLogError(

@@ -4,6 +4,12 @@ Nothing about the gate changes; the caller gets an immutable :class:`OverrideRec
 ``effective_decision()`` is EXECUTE until it expires. Grants and refusals are both appended to
 the hash-chained :class:`AuditLog`; grants are logged at CRITICAL, refusals at ERROR and counted.
 Without an audit log there is no break-glass: an unrecorded override is refused outright.
+
+The audit chain is also where live overrides are kept: a grant's record carries its expiry
+(``active_until``), and :func:`active_overrides` reads the grants still live from the chain.
+With the chain in SQLite or PostgreSQL (:mod:`resontinex.trust.auditstore`) an override granted
+by one process is seen by every other and survives ``kill -9`` and restarts; the record and the
+override are one row, written in one transaction.
 """
 
 from __future__ import annotations
@@ -18,8 +24,8 @@ from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from resontinex.trust.audit import AuditLog
-from resontinex.trust.errors import BreakGlassError, UnauthorizedOverrideError
+from resontinex.trust.auditstore import AuditChain, open_audit_chain
+from resontinex.trust.errors import AuditTamperError, BreakGlassError, UnauthorizedOverrideError
 from resontinex.trust.logs import log_event
 from resontinex.trust.signals import Decision
 
@@ -27,7 +33,7 @@ if TYPE_CHECKING:
     from resontinex.trust.composite_trust_gate import CompositeTrustGate
     from resontinex.trust.monitor import TrustMetrics
 
-__all__ = ["Authorizer", "OverrideRecord", "break_glass_override"]
+__all__ = ["Authorizer", "OverrideRecord", "active_overrides", "break_glass_override"]
 
 Authorizer = Collection[str] | Callable[[str, str | None], bool]
 """An allow-list of operator ids, or ``callable(operator_id, operator_token) -> bool``."""
@@ -59,6 +65,28 @@ class OverrideRecord:
     def effective_decision(self, now: float | None = None) -> Decision:
         """EXECUTE while the override is live, the gate's own decision after it expires."""
         return self.granted_decision if self.is_active(now) else self.original_decision
+
+    @classmethod
+    def from_audit(cls, record: dict[str, Any]) -> OverrideRecord:
+        """The override a ``break_glass_granted`` record (with ``active_until``) describes."""
+        try:
+            return cls(
+                override_id=str(record["override_id"]),
+                operator_id=str(record["operator_id"]),
+                override_reason=str(record["override_reason"]),
+                original_decision=Decision(record["original_decision"]),
+                granted_decision=Decision(record["granted_decision"]),
+                trust_score=float(record["trust_score"]),
+                risk_tier=str(record["risk_tier"]),
+                config_hash=str(record["config_hash"]),
+                issued_at=dt.datetime.fromisoformat(record["timestamp"]).timestamp(),
+                expires_at=float(record["active_until"]),
+                audit_hash=str(record["hash"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise AuditTamperError(
+                f"audit record {record.get('seq')!r} is not a break-glass grant ({exc!r})"
+            ) from None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -119,7 +147,7 @@ def break_glass_override(
     operator_token: str | None = None,
     authorizer: Authorizer | None = None,
     ttl_seconds: float | None = None,
-    audit_log: AuditLog | str | os.PathLike[str] | None = None,
+    audit_log: AuditChain | str | os.PathLike[str] | None = None,
     metrics: TrustMetrics | None = None,
     clock: Callable[[], float] = time.time,
 ) -> OverrideRecord:
@@ -127,7 +155,10 @@ def break_glass_override(
 
     ``authorizer`` defaults to the config's ``break_glass.authorized_operators`` (empty by
     default, so nobody is authorised until someone is named); ``audit_log`` to its
-    ``break_glass.audit_log_path``. ``operator_token`` is passed to a callable authoriser and is
+    ``break_glass.audit_log_path``: an :class:`AuditLog`, a store of
+    :mod:`resontinex.trust.auditstore`, a path (``.jsonl``: JSON lines; ``.db``/``.sqlite``:
+    SQLite) or a ``postgresql://`` URL; a chain opened here is closed before returning.
+    ``operator_token`` is passed to a callable authoriser and is
     never logged or stored. Raises :class:`UnauthorizedOverrideError` for a refused operator and
     :class:`BreakGlassError` for bad arguments or a missing audit log.
     """
@@ -151,11 +182,32 @@ def break_glass_override(
         raise BreakGlassError(
             "audit_log: break-glass needs an audit log (argument or break_glass.audit_log_path)"
         )
-    log = log_path if isinstance(log_path, AuditLog) else AuditLog(log_path)
     allowed = authorizer if authorizer is not None else settings.authorized_operators
 
     now = _instant(clock())
     expires_at = now + float(ttl)
+    log = open_audit_chain(log_path)
+    try:
+        return _decide(
+            gate, log, operator, reason, allowed, operator_token, metrics, now, expires_at
+        )
+    finally:
+        if log is not log_path:
+            log.close()
+
+
+def _decide(
+    gate: CompositeTrustGate,
+    log: AuditChain,
+    operator: str,
+    reason: str,
+    allowed: Authorizer,
+    operator_token: str | None,
+    metrics: TrustMetrics | None,
+    now: float,
+    expires_at: float,
+) -> OverrideRecord:
+    """Authorise, then append the refusal or the grant (with its expiry) to ``log``."""
     issued, expires = _iso(now), _iso(expires_at)
     context = {
         "operator_id": operator,
@@ -184,6 +236,7 @@ def break_glass_override(
             "granted_decision": Decision.EXECUTE.value,
             "expires_at": expires,
         },
+        active_until=expires_at,
     )
     if metrics is not None:
         metrics.break_glass.labels(outcome="granted").inc()
@@ -195,16 +248,22 @@ def break_glass_override(
         audit_hash=entry["hash"],
         **context,
     )
-    return OverrideRecord(
-        override_id=override_id,
-        operator_id=operator,
-        override_reason=reason,
-        original_decision=gate.decision,
-        granted_decision=Decision.EXECUTE,
-        trust_score=gate.trust_score,
-        risk_tier=gate.risk_tier.value,
-        config_hash=gate.config.config_hash,
-        issued_at=now,
-        expires_at=expires_at,
-        audit_hash=entry["hash"],
-    )
+    return OverrideRecord.from_audit(entry)  # what every reader of the chain will see
+
+
+def active_overrides(
+    audit_log: AuditChain | str | os.PathLike[str], *, now: float | None = None
+) -> list[OverrideRecord]:
+    """The overrides still live at ``now`` (default: the current time), oldest first.
+
+    Read from the audit chain, so with SQLite or PostgreSQL every process sees the grants of
+    every other. A grant whose record does not match its hash raises
+    :class:`~resontinex.trust.errors.AuditTamperError`: an edited grant grants nothing.
+    """
+    instant = _instant(time.time() if now is None else now)
+    log = open_audit_chain(audit_log)
+    try:
+        return [OverrideRecord.from_audit(r) for r in log.active(instant)]
+    finally:
+        if log is not audit_log:
+            log.close()

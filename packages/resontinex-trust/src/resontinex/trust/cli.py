@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from resontinex.trust.audit import AuditLog
+from resontinex.trust.audit import GENESIS_HASH, AuditVerification
+from resontinex.trust.auditstore import SQLITE_SUFFIXES, open_audit_chain
 from resontinex.trust.calibration import METHODS, CalibrationAdapter, reliability_diagram
 from resontinex.trust.composite_trust_gate import CompositeTrustGate
 from resontinex.trust.config import load_config
@@ -172,8 +173,20 @@ def _cmd_validate_config(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _verify(target: str, allow_missing: bool) -> AuditVerification:
+    """Open the chain read-only (JSON lines, SQLite or PostgreSQL) and walk it."""
+    path = Path(target)
+    if allow_missing and path.suffix.lower() in SQLITE_SUFFIXES and not path.exists():
+        return AuditVerification(True, 0, GENESIS_HASH)
+    chain = open_audit_chain(target, read_only=True)
+    try:
+        return chain.verify(allow_missing=allow_missing)
+    finally:
+        chain.close()
+
+
 def _cmd_verify_audit(args: argparse.Namespace) -> int:
-    result = AuditLog(args.file).verify(allow_missing=args.allow_missing)
+    result = _verify(args.file, args.allow_missing)
     data = {
         "ok": result.ok,
         "records": result.records,
@@ -227,8 +240,16 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("--environment")
     val.set_defaults(func=_cmd_validate_config)
 
-    ver = sub.add_parser("verify-audit", parents=[common], help="verify a break-glass audit log")
-    ver.add_argument("file")
+    ver = sub.add_parser(
+        "verify-audit",
+        parents=[common],
+        help="verify a break-glass audit chain (JSON lines, SQLite or PostgreSQL), read-only",
+    )
+    ver.add_argument(
+        "file",
+        help="a JSON-lines log, a SQLite file (.db/.sqlite/.sqlite3 or SQLite's header) or a "
+        "postgresql://user@host/db URL (password via PGPASSWORD or ~/.pgpass if you like)",
+    )
     ver.add_argument(
         "--allow-missing",
         action="store_true",

@@ -53,3 +53,23 @@ class AuditLogError(TrustError):
 
 class AuditTamperError(AuditLogError):
     """The audit log's hash chain is broken: a record was edited, inserted or deleted."""
+
+
+class TrustStoreError(TrustError):
+    """A state store (SQLite file or PostgreSQL database) cannot be opened or used.
+
+    Messages name the store as a path or as ``postgresql://user@host:port/db``, never with the
+    password.
+    """
+
+
+class TrustStoreUnavailableError(TrustStoreError):
+    """The database cannot be reached: server down, wrong credentials, malformed URL, no driver."""
+
+
+class TrustStoreSchemaError(TrustStoreError):
+    """The database holds a newer schema version, foreign tables, or no store to read."""
+
+
+class TrustStoreCorruptError(TrustStoreError):
+    """The file is not a readable SQLite database; it is left untouched."""

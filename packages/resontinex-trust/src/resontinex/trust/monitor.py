@@ -12,6 +12,12 @@ Only the service's own failures count there (a calibrator that raises or answers
 A caller's invalid signals (:class:`TrustInputError`) are refused, counted in
 ``trust_gate_input_rejections_total`` and logged, but never enter the window: one client
 sending NaN must not switch every other client to REVIEW.
+
+The window and the breaker belong to one process, on purpose (docs/packages/resontinex-trust.md,
+"Several processes"): they measure this process's own parts (its calibrator, its code), a failure
+there opens this process's breaker within ``min_samples`` evaluations, and keeping the window in a
+shared database would put a write on every evaluation's path. Health says so (``scope``,
+``pid``), so an operator behind a load balancer knows which process answered.
 """
 
 from __future__ import annotations
@@ -342,6 +348,8 @@ class TrustMonitor:
                 },
                 "circuit_breaker": {
                     "state": "open" if self._breaker_open else "closed",
+                    "scope": "process",
+                    "pid": os.getpid(),
                     "error_rate_threshold": settings.circuit_breaker_error_rate,
                 },
                 "config_hash": self.config.config_hash,

@@ -239,16 +239,20 @@ class Server:
             start_new_session=True,
         )
 
-    def wait_ready(self, timeout: float = 600) -> None:
+    def wait_ready(self, workers: int = 1, timeout: float = 600) -> None:
+        """Every worker has built its pipeline: ``resontinex_ready`` (the minimum over live
+        workers) is 1 and the members' per-worker gauges name ``workers`` processes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, Path(self.log.name).read_text()[-3000:]
             try:
-                if httpx.get(f"{self.url}/health/ready", timeout=5).status_code == 200:
-                    return
+                text = httpx.get(f"{self.url}/metrics", timeout=5).text
             except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
+                text = ""
+            ready = metric_total(text, "resontinex_ready") == 1
+            if ready and (workers == 1 or len(worker_pids(text)) == workers):
+                return
+            time.sleep(0.3)
         raise AssertionError(f"not ready: {Path(self.log.name).read_text()[-3000:]}")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
@@ -332,3 +336,76 @@ def test_two_servers_write_one_audit_log_and_a_killed_one_loses_nothing_acknowle
     assert (lo, hi) == (0, n - 1)  # no gaps, no duplicate indices
     assert survivor.proc.poll() is None
     assert httpx.get(f"{survivor.url}/health/ready").status_code == 200
+
+
+TOKEN = "state-test-token-0123456789"
+
+
+def admitted_estimate(result: dict[str, Any]) -> float:
+    """What the ledger reserved for this request (0 when the budget stage denied it)."""
+    budget = next(s for s in result["stages"] if s["name"] == "budget")["output"]
+    return 0.0 if "denied" in budget else float(budget["estimate"])
+
+
+def worker_pids(text: str) -> set[str]:
+    """The worker processes named by per-worker (``pid``-labelled) series."""
+    return {line.split('pid="')[1].split('"')[0] for line in text.splitlines() if 'pid="' in line}
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for line in text.splitlines():
+        named = line.startswith((name + "{", name + " "))
+        if named and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_workers_share_one_budget_and_their_metrics_add_up(
+    tmp_path: Path, model_dir: Path, postgresql_url: str, servers: list[Server]
+) -> None:
+    env = {"RESONTINEX_DATABASE_URL": postgresql_url, "RESONTINEX_API_TOKEN": TOKEN}
+    server = Server(tmp_path / "node", model_dir, env, "--workers", "2")
+    servers.append(server)
+    server.wait_ready(workers=2)
+    first = run_pipeline(server.url, 0)
+    assert first is not None
+    budget = admitted_estimate(first) * 8  # room for a few requests, not for 200
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    started = httpx.post(
+        f"{server.url}/fusion/budget/period",
+        json={"period": "qa-2", "budget": budget},
+        headers=auth,
+        timeout=60,
+    )
+    assert started.status_code == 200, started.text
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        results = [r for r in pool.map(lambda i: run_pipeline(server.url, i), range(1, 201))]
+    assert all(r is not None for r in results)
+    admitted = [r for r in results if r is not None and admitted_estimate(r) > 0]
+    assert 0 < len(admitted) < 200
+    assert sum(admitted_estimate(r) for r in admitted) <= budget  # never overspent
+    spent = sum(r["cost_units"] for r in admitted)
+    for _ in range(6):  # both workers answer: each sees the one ledger
+        status = httpx.get(f"{server.url}/fusion/budget/status", timeout=60).json()
+        assert status["ledger"]["committed"] == pytest.approx(spent)
+
+    for _ in range(6):  # any worker's scrape counts every worker's decisions
+        text = httpx.get(f"{server.url}/metrics", timeout=60).text
+        assert metric_total(text, "resontinex_pipeline_decisions_total") == 201
+        assert metric_total(text, "resontinex_http_requests_total", route="/pipeline/run") == 201
+        assert len(worker_pids(text)) == 2  # members' gauges are per worker (mode "all")
+
+    latch = open_drift_latch(postgresql_url)  # an alarm raised by another replica
+    latch.set(True, "drift alarm: another replica")
+    for _ in range(6):
+        health = httpx.get(f"{server.url}/health", timeout=60).json()
+        assert health["components"]["drift"]["flagged"] is True
+    assert httpx.post(f"{server.url}/hbt/drift/acknowledge", timeout=60).status_code == 401
+    cleared = httpx.post(f"{server.url}/hbt/drift/acknowledge", headers=auth, timeout=60)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["flagged"] is False
+    assert latch.read() is False  # cleared for every worker and replica
+    latch.close()

@@ -96,11 +96,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def unshared_state() -> list[str]:
-    """State still held in one process's memory, which several workers would each keep apart."""
-    return ["the energy ledger (fusion-ops)", "the break-glass chain (resontinex-trust)"]
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Check every store before serving (a bad URL, credentials or schema exits 2 here), then
     run uvicorn with ``--workers`` processes, each building the app from the environment."""
@@ -122,13 +117,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level, "json", logger="")
     database_url = args.database_url or os.environ.get(DATABASE_URL_ENV) or None
-    if args.workers > 1 and unshared_state():
-        print(
-            f"resontinex serve: --workers {args.workers} refused: "
-            f"{', '.join(unshared_state())} would be kept apart in each worker",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     try:
         settings = PipelineSettings(
             state_dir=args.state_dir, model_dir=args.model_dir, database_url=database_url

@@ -344,10 +344,11 @@ class GovernedPipeline:
         }
 
     def close(self) -> None:
-        """Stop the drift schedule, close the audit log and the latch and, if this pipeline owns
-        it, the model."""
+        """Stop the drift schedule, close the stores (latch, ledger, audit log) and, if this
+        pipeline owns it, the model."""
         if self.drift is not None:
             self.drift.close()
+        self.governor.close()
         self.audit_log.close()
         if self.owns_model:
             self.backend.local.close()

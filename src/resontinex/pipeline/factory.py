@@ -17,6 +17,7 @@ from typing import Any
 
 from cert.trajectory import TinyModelSpec, build_tiny_model
 from fusion_ops.governance import EnergyGovernor
+from fusion_ops.ledger_store import open_ledger_store
 from fusion_ops.runtime_router import RuntimeRouter
 from hbt_core import AuditLog, generate_key, load_private_key
 from hbt_core.keys import KEY_PATH_ENV, public_key_pem
@@ -26,12 +27,14 @@ from resontinex.pipeline.drift import DriftSettings, DriftWatch
 from resontinex.pipeline.signals import SignalMapping
 from resontinex.pipeline.state import (
     AUDIT_FILE,
+    BREAK_GLASS_FILE,
     DRIFT_LATCH_FILE,
+    LEDGER_FILE,
     StateLocation,
     open_drift_latch,
 )
 from resontinex.pipeline.worker import ModelWorker
-from resontinex.trust import TrustMonitor
+from resontinex.trust import TrustMonitor, open_audit_chain
 
 log = logging.getLogger("resontinex.pipeline")
 PUBLIC_KEY_FILE = "audit-public-key.pem"  # beside the audit log, for verifiers
@@ -92,6 +95,8 @@ def prepare_state(settings: PipelineSettings) -> str:
     stores = settings.stores
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     open_audit_log(settings).close()
+    open_ledger_store(stores.target(LEDGER_FILE)).close()
+    open_audit_chain(stores.target(BREAK_GLASS_FILE)).close()
     open_drift_latch(stores.target(DRIFT_LATCH_FILE)).close()
     return stores.where
 
@@ -122,7 +127,11 @@ def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> Gover
     return GovernedPipeline(
         backend=backend,
         router=RuntimeRouter(),
-        governor=EnergyGovernor(settings.period_budget, registry=registry),
+        governor=EnergyGovernor(
+            settings.period_budget,
+            registry=registry,
+            store=open_ledger_store(settings.stores.target(LEDGER_FILE)),
+        ),
         trust=TrustMonitor(config_path=settings.trust_config_path, registry=registry),
         audit_log=open_audit_log(settings),
         drift=drift,

@@ -35,6 +35,8 @@ DATABASE_URL_ENV = "RESONTINEX_DATABASE_URL"
 URL_SCHEMES = ("postgresql://", "postgres://")
 # SQLite file of each store in the state directory (the default, one node).
 AUDIT_FILE = "audit.sqlite"
+LEDGER_FILE = "ledger.sqlite"
+BREAK_GLASS_FILE = "break-glass.sqlite"
 DRIFT_LATCH_FILE = "drift-latch.sqlite"
 
 PG_SCHEMA_LOCK = 0x5245534F4E  # the advisory lock every store takes for schema changes

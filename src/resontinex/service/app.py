@@ -36,7 +36,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fusion_ops.errors import FusionOpsError
+from fusion_ops.errors import FusionOpsError, StoreError
 from fusion_ops.health import budget_status_payload, health_payload
 from fusion_ops.runtime_router import RuntimeRouter
 from hbt_core.errors import AuditStoreUnavailableError, HBTError
@@ -50,7 +50,7 @@ from resontinex.pipeline import (
 )
 from resontinex.pipeline.errors import StateStoreError
 from resontinex.pipeline.factory import PUBLIC_KEY_FILE
-from resontinex.pipeline.state import DATABASE_URL_ENV
+from resontinex.pipeline.state import BREAK_GLASS_FILE, DATABASE_URL_ENV
 from resontinex.service.bodies import (
     BudgetPeriodBody,
     ScoreBody,
@@ -75,6 +75,7 @@ from resontinex.trust import (
     InputVector,
     TrustError,
     TrustMonitor,
+    TrustStoreError,
     UnauthorizedOverrideError,
     evaluate_batch,
     explain_schema,
@@ -94,7 +95,7 @@ BEARER = HTTPBearer(auto_error=False)
 SEVERITY = ("critical", "unhealthy", "degraded", "healthy")
 log = logging.getLogger("resontinex.service")
 # a database that fails mid-request: 503 and Retry-After, never a 500 or an unrecorded decision
-STORE_OUTAGES: tuple[type[Exception], ...] = (AuditStoreUnavailableError,)
+STORE_OUTAGES: tuple[type[Exception], ...] = (AuditStoreUnavailableError, StoreError)
 
 
 @dataclass
@@ -404,7 +405,7 @@ def create_app(
                 given["operator_id"],
                 authorizer=settings.break_glass_operators,
                 ttl_seconds=given["ttl_seconds"],
-                audit_log=settings.state_dir / "break-glass-audit.jsonl",
+                audit_log=pipeline_settings.stores.target(BREAK_GLASS_FILE),
             )
         except UnauthorizedOverrideError:
             raise ProblemError(
@@ -417,6 +418,13 @@ def create_app(
                         message="not in the authorised operators",
                     )
                 ],
+            ) from None
+        except TrustStoreError as exc:  # never granted unrecorded
+            log.exception("the break-glass chain is unavailable")
+            raise ProblemError(
+                503,
+                f"the break-glass chain is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
             ) from None
         except TrustError as exc:
             raise rejected(exc, body) from None
@@ -501,6 +509,12 @@ def create_app(
         p = built.get()
         try:
             p.governor.start_period(body.period, body.budget)
+        except StoreError as exc:
+            raise ProblemError(
+                503,
+                f"the ledger is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
+            ) from None
         except FusionOpsError as exc:
             raise rejected(exc, body) from None
         return budget_status_payload(p.governor)

@@ -39,6 +39,7 @@ from resontinex.pipeline.state import (
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "resontinex")
 HBT = str(BIN / "hbt")
+TOKEN = "state-test-token-0123456789"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -292,13 +293,23 @@ def test_two_servers_write_one_audit_log_and_a_killed_one_loses_nothing_acknowle
     tmp_path: Path, model_dir: Path, postgresql_url: str, servers: list[Server]
 ) -> None:
     generate_key(tmp_path / "signing-key.pem")  # one key for every replica
-    env = {"RESONTINEX_DATABASE_URL": postgresql_url}
+    env = {"RESONTINEX_DATABASE_URL": postgresql_url, "RESONTINEX_API_TOKEN": TOKEN}
     env["HBT_SIGNING_KEY_PATH"] = str(tmp_path / "signing-key.pem")
     servers += [Server(tmp_path / f"node{n}", model_dir, env) for n in range(2)]
     for server in servers:
         server.wait_ready()
     victim, survivor = servers
-    acknowledged: list[dict[str, Any]] = []
+    first = run_pipeline(survivor.url, 1000)
+    assert first is not None
+    acknowledged: list[dict[str, Any]] = [first]
+    budget = admitted_estimate(first) * 12  # one budget for both: room for some of 64 requests
+    started = httpx.post(
+        f"{victim.url}/fusion/budget/period",
+        json={"period": "shared", "budget": budget},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=60,
+    )
+    assert started.status_code == 200, started.text
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         first = [pool.submit(run_pipeline, servers[i % 2].url, i) for i in range(24)]
         acknowledged += [r for f in first if (r := f.result()) is not None]
@@ -306,9 +317,15 @@ def test_two_servers_write_one_audit_log_and_a_killed_one_loses_nothing_acknowle
         time.sleep(1.0)
         victim.kill()  # SIGKILL with requests in flight
         acknowledged += [r for f in later if (r := f.result()) is not None]
-    assert len(acknowledged) >= 24 + 20  # every request to the survivor, and the first batch
+    assert len(acknowledged) >= 1 + 24 + 20  # every request to the survivor, the first batch
     indices = [r["audit_index"] for r in acknowledged]
     assert len(set(indices)) == len(indices)
+    admitted = [r for r in acknowledged[1:] if admitted_estimate(r) > 0]
+    assert 0 < len(admitted) < 64
+    assert sum(admitted_estimate(r) for r in admitted) <= budget  # never overspent
+    ledger = httpx.get(f"{survivor.url}/fusion/budget/status", timeout=60).json()["ledger"]
+    # the victim's reservations in flight are kept (they hold budget until released)
+    assert ledger["committed"] + ledger["reserved"] <= budget + ledger["overrun"]
 
     verified = subprocess.run(
         [CLI, "verify-audit", postgresql_url, "--output-format", "json"],
@@ -336,9 +353,6 @@ def test_two_servers_write_one_audit_log_and_a_killed_one_loses_nothing_acknowle
     assert (lo, hi) == (0, n - 1)  # no gaps, no duplicate indices
     assert survivor.proc.poll() is None
     assert httpx.get(f"{survivor.url}/health/ready").status_code == 200
-
-
-TOKEN = "state-test-token-0123456789"
 
 
 def admitted_estimate(result: dict[str, Any]) -> float:
@@ -409,3 +423,23 @@ def test_two_workers_share_one_budget_and_their_metrics_add_up(
     assert cleared.json()["flagged"] is False
     assert latch.read() is False  # cleared for every worker and replica
     latch.close()
+
+
+@pytest.mark.postgres
+def test_verify_audit_of_a_database_reads_only_and_refuses_what_is_not_a_log(
+    postgresql_url: str,
+) -> None:
+    def verify(target: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [CLI, "verify-audit", target], capture_output=True, text=True, timeout=120
+        )
+
+    empty = verify(postgresql_url)  # nothing there: refused, and nothing created
+    assert empty.returncode == 2
+    assert "holds no hbt audit log" in empty.stderr
+    with psycopg.connect(postgresql_url) as db:
+        assert db.execute("SELECT to_regclass('hbt_audit_entries')").fetchone() == (None,)
+    malformed = verify("postgresql://u:S3CRET@h:notaport/db")
+    assert malformed.returncode == 2
+    assert "malformed" in malformed.stderr
+    assert "S3CRET" not in malformed.stderr

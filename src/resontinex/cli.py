@@ -161,11 +161,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_verify_audit(args: argparse.Namespace) -> int:
     from hbt_core import AuditLog, load_public_key
     from hbt_core.errors import HBTError, IntegrityError
+    from resontinex.pipeline.errors import PipelineConfigError
     from resontinex.pipeline.state import URL_SCHEMES, redact
 
     target: str | Path
     if args.log.startswith(URL_SCHEMES):
-        target, shown = args.log, redact(args.log)
+        try:
+            target, shown = args.log, redact(args.log)
+        except PipelineConfigError as exc:  # a malformed URL, named without its password
+            print(f"cannot verify: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         key_path = args.public_key
     else:
         target = Path(args.log)

@@ -443,3 +443,44 @@ def test_verify_audit_of_a_database_reads_only_and_refuses_what_is_not_a_log(
     assert malformed.returncode == 2
     assert "malformed" in malformed.stderr
     assert "S3CRET" not in malformed.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_and_restart_on_sqlite_keeps_the_ledger_latch_and_log(
+    tmp_path: Path, model_dir: Path, servers: list[Server]
+) -> None:
+    """The operator's report of issue 13: a period with spend came back empty after kill -9."""
+    state, env = tmp_path / "node", {"RESONTINEX_API_TOKEN": TOKEN}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    first = Server(state, model_dir, env)
+    servers.append(first)
+    first.wait_ready()
+    started = httpx.post(
+        f"{first.url}/fusion/budget/period",
+        json={"period": "qa-2", "budget": 1_000_000},
+        headers=auth,
+        timeout=60,
+    )
+    assert started.status_code == 200, started.text
+    results = [run_pipeline(first.url, i) for i in range(3)]
+    before = httpx.get(f"{first.url}/fusion/budget/status", timeout=60).json()["ledger"]
+    assert before["committed"] > 0
+    latch = open_drift_latch(state / "drift-latch.sqlite")
+    latch.set(True, "drift alarm: before the crash")
+    latch.close()
+    first.kill()  # SIGKILL
+
+    second = Server(state, model_dir, env)
+    servers.append(second)
+    second.wait_ready()
+    after = httpx.get(f"{second.url}/fusion/budget/status", timeout=60).json()["ledger"]
+    assert (after["period"], after["budget"]) == ("qa-2", 1_000_000)
+    assert after["committed"] == pytest.approx(before["committed"])
+    health = httpx.get(f"{second.url}/health", timeout=60).json()
+    assert health["components"]["drift"]["flagged"] is True
+    assert health["components"]["audit"]["entries"] == 3
+    verified = subprocess.run(
+        [CLI, "verify-audit", str(state / "audit.sqlite")], capture_output=True, text=True
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert all(r is not None for r in results)

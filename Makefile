@@ -35,7 +35,7 @@ PG_CTL := $(or $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin/pg_ctl))),
 QUICK ?=
 DIST ?= dist
 
-.PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke build clean
+.PHONY: help install demo test lint test-packages test-tools test-integration iso bench bench-smoke mutate build clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | column -t -s $$'\t'
@@ -118,6 +118,12 @@ bench: $(STAMP) $(WRK) ## run benchmarks (PKG=..., QUICK=1) and collect them int
 
 bench-smoke: $(STAMP) $(WRK) ## every benchmark in quick mode: it must run; timings are not judged
 	$(PY) tools/run_benchmarks.py --quick --no-write $(PKG)
+
+# Mutation testing is slow (minutes per module) and so not a `make test` stage.
+MODULE ?=
+MUTATE_ARGS ?=
+mutate: $(STAMP) ## mutmut on core modules, one at a time; kill-rate table (PKG=..., MODULE=...)
+	$(PY) tools/mutate.py $(PKG) $(foreach m,$(MODULE),--module $(m)) $(MUTATE_ARGS)
 
 build: $(STAMP) ## wheel + sdist into dist/ and twine check: every distribution, or one (PKG=fusion-ops, PKG=resontinex)
 	rm -rf $(DIST)

@@ -2,10 +2,12 @@
 
 Both pipelines are built by ``build_pipeline`` on the same locally trained model (the one the
 integration tests use), in this process, and serve the same mixed requests (four categories,
-so four overlays and prompt lengths) at concurrency 1, 4, 8 and 16. "ours" is the default model
-worker (5 ms window, batches of up to 16); the peer is ``max_batch=1``, one generation at a
-time, which is what the pipeline did before. Every request's decision, answer and perplexity
-must be the same in both runs (rel 1e-6), or the script exits 1. The drift watch is off in both,
+so several overlays and four prompt lengths) at concurrency 1, 4, 8 and 16. "ours" is the default
+model worker (20 ms window, batches of up to 16, overlay prefixes cached); the peer is the same
+pipeline with ``max_batch=1``, one generation at a time (prefix cache on as well, so the ratio is
+what batching adds). A third pipeline, batching off and ``prefix_cache_tokens=0``, is the pipeline
+before both; its throughput is printed as a second peer. Every request's decision, answer and
+perplexity must be the same in all runs (rel 1e-6), or the script exits 1. The drift watch is off,
 so the numbers are the request path alone. Run: python benchmarks/bench_pipeline.py [--quick]
 """
 
@@ -92,11 +94,19 @@ def main() -> int:
         pipelines: dict[str, Any] = {
             name: build_pipeline(
                 PipelineSettings(
-                    state_dir=Path(tmp) / name, model_dir=model_dir, drift=None, max_batch=size
+                    state_dir=Path(tmp) / name,
+                    model_dir=model_dir,
+                    drift=None,
+                    max_batch=size,
+                    prefix_cache_tokens=prefix,
                 ),
                 registry=CollectorRegistry(),
             )
-            for name, size in (("batched", 16), ("unbatched", 1))
+            for name, size, prefix in (
+                ("batched", 16, 32_768),
+                ("unbatched", 1, 32_768),
+                ("before", 1, 0),
+            )
         }
         rows = []
         mismatches = 0
@@ -104,26 +114,30 @@ def main() -> int:
             batch = requests(total, new_tokens)
             ours, ours_results = asyncio.run(load(pipelines["batched"], batch, concurrency))
             peer, peer_results = asyncio.run(load(pipelines["unbatched"], batch, concurrency))
+            before, before_results = asyncio.run(load(pipelines["before"], batch, concurrency))
             mismatches += sum(
-                not same(a, b) for a, b in zip(ours_results, peer_results, strict=True)
+                not (same(a, b) and same(a, c))
+                for a, b, c in zip(ours_results, peer_results, before_results, strict=True)
             )
-            rows.append((concurrency, ours, peer))
+            rows.append((concurrency, ours, peer, before))
         stage_p50 = {
             s.name: 1000 * s.latency_s for s in ours_results[len(ours_results) // 2].stages
         }
+        prefix = pipelines["batched"].backend.local.prefix_cache_info() or {}
         for pipeline in pipelines.values():
             pipeline.close()
 
     print(
         f"Governed pipeline in process, {total} mixed requests per level (4 categories), "
         f"max_new_tokens={new_tokens}, tiny local GPT-2 (2048 positions) on CPU. "
-        "ours = micro-batching (5 ms window, up to 16); peer = the same pipeline with "
-        f"batching off (max_batch=1). Decisions, answers and perplexities that differ between "
-        f"the two: {mismatches}.\n"
+        "ours = micro-batching (20 ms window, up to 16) with overlay prefix caching; peer = the "
+        "same pipeline with batching off (max_batch=1); 'before' rows: peer = batching and "
+        "prefix caching off (the pipeline before both). Decisions, answers and perplexities that "
+        f"differ between the runs: {mismatches}.\n"
     )
     print("| metric | ours | peer | ratio |")
     print("| --- | --- | --- | --- |")
-    for concurrency, ours, peer in rows:
+    for concurrency, ours, peer, before in rows:
         for key, label in (
             ("rps", "throughput (req/s)"),
             ("p50_ms", "p50 latency (ms)"),
@@ -134,9 +148,18 @@ def main() -> int:
                 f"| concurrency {concurrency}: {label} | {ours[key]:.2f} | {peer[key]:.2f} "
                 f"| {ours[key] / peer[key]:.3g} |"
             )
+        print(
+            f"| concurrency {concurrency}: throughput vs before (req/s) | {ours['rps']:.2f} "
+            f"| {before['rps']:.2f} | {ours['rps'] / before['rps']:.3g} |"
+        )
     print(
         "\nStage latencies of one request at the highest concurrency (ms): "
         + ", ".join(f"{k} {v:.1f}" for k, v in stage_p50.items())
+    )
+    print(
+        f"Prefix cache of ours: {prefix.get('entries', 0)} entries, "
+        f"{prefix.get('reused_tokens', 0)} prompt tokens reused, "
+        f"{prefix.get('computed_tokens', 0)} computed to fill it."
     )
     return 1 if mismatches else 0
 

@@ -30,6 +30,7 @@ from resontinex.pipeline import (
     SignalMapping,
     WorkerClosedError,
 )
+from resontinex.pipeline.worker import Batched
 
 PROMPTS = [
     ("concurrent request 7 about service restart", "service_management"),
@@ -99,8 +100,9 @@ def test_concurrent_identical_requests_get_the_lone_runs_result(watched, n: int)
         assert_same(observed(alone), observed(result))
     assert max(r.stage("generate").output["batch_size"] for r in results) > 1  # batched
     assert len({r.audit_index for r in results}) == n
-    for result in results:  # what was signed is what was measured
+    for result in results:  # what was signed is what was measured, under its own index
         record = json.loads(watched.audit_log.get(result.audit_index))
+        assert record["request_id"] == result.request_id
         assert record["trust_score"] == result.stage("trust").output["trust_score"]
 
 
@@ -140,6 +142,51 @@ def test_signals_do_not_depend_on_batch_mates(local_model: ModelWorker) -> None:
         assert theirs.log_prob == pytest.approx(mine.log_prob, rel=REL, abs=1e-6)
         assert theirs.entropy == pytest.approx(mine.entropy, rel=REL, abs=1e-6)
     assert batched.perplexity == pytest.approx(alone.perplexity, rel=REL)
+
+
+def test_cached_overlay_prefixes_give_the_uncached_lone_runs_signals(
+    build, local_model: ModelWorker, model_dir: Path
+) -> None:
+    """Overlays of about 1,100 tokens come from the prefix cache; mixed overlays and prompt
+    lengths (and a prompt without an overlay) in one batch still get, token for token, what a
+    worker without a prefix cache computes for each prompt alone."""
+    router = build().router
+    prompts = []
+    for prompt, category in PROMPTS:
+        overlay = router.route_scenario(
+            {"category": category, "complexity": 0.5, "description": prompt}
+        ).selected_overlay
+        assert overlay is not None
+        prompts.append(router.apply_overlay(base_prompt=prompt, overlay_name=overlay))
+    assert len({p.split("\n")[0] for p in prompts}) > 1  # more than one overlay
+    prompts.append("Open the file and read it line by line")
+    config = local_model.generation_config(12)
+
+    async def each(worker: ModelWorker) -> list[TrajectoryResult]:
+        return [(await worker.generate(p, config)).result for p in prompts]
+
+    async def together() -> list[Batched]:
+        return list(await asyncio.gather(*(local_model.generate(p, config) for p in prompts)))
+
+    with ModelWorker(model_dir, prefix_cache_tokens=0) as plain:
+        lone = asyncio.run(each(plain))
+        assert plain.prefix_cache_info() is None
+    asyncio.run(together())  # the overlays are learnt (or already known to the shared worker)
+    before = local_model.prefix_cache_info()
+    assert before is not None
+    batched = asyncio.run(together())
+    after = local_model.prefix_cache_info()
+    assert after is not None
+    assert after["reused_tokens"] - before["reused_tokens"] > 900 * (len(prompts) - 1)
+    assert max(b.batch_size for b in batched) > 1
+    for expected, served in zip(lone, batched, strict=True):
+        got = served.result
+        assert got.text == expected.text
+        assert [t.token_id for t in got.tokens] == [t.token_id for t in expected.tokens]
+        for mine, theirs in zip(expected.tokens, got.tokens, strict=True):
+            assert theirs.log_prob == pytest.approx(mine.log_prob, rel=REL, abs=1e-9)
+            assert theirs.entropy == pytest.approx(mine.entropy, rel=REL, abs=1e-9)
+        assert got.perplexity == pytest.approx(expected.perplexity, rel=REL)
 
 
 def test_64_concurrent_requests_never_overspend_a_small_budget(build) -> None:

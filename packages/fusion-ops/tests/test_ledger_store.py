@@ -175,11 +175,14 @@ def test_sqlite_ledger_survives_sigkill_mid_write(tmp_path: Path) -> None:
             token = line[1]
             line = proc.stdout.readline().split()
         assert line == ["ready"]
-        time.sleep(0.2 + 0.1 * attempt)
+        # the first acknowledged loop, then a kill at a varying point of the following ones
+        # (waiting on output, not on time: a loaded machine may take long for one loop)
+        first = proc.stdout.readline()
+        time.sleep(0.05 * attempt)
         os.kill(proc.pid, signal.SIGKILL)
         out, _ = proc.communicate()
         assert proc.returncode == -signal.SIGKILL
-        acks = [row.split() for row in out.splitlines() if row.startswith("committed")]
+        acks = [row.split() for row in (first + out).splitlines() if row.startswith("committed")]
         assert acks, "the writer committed nothing before the kill"
         acknowledged = float(acks[-1][1])
         gov = EnergyGovernor(1, period="default", store=open_ledger_store(path))

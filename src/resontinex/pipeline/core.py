@@ -14,19 +14,25 @@
 5. the signals map monotonically to resontinex-trust's InputVector and the gate decides; a
    latched drift alarm of hbt-core's watch (which checks on its own schedule, off this path)
    raises the risk;
-6. the decision is appended to hbt-core's Merkle audit log, so it can be proven later.
+6. the decision is appended to hbt-core's Merkle audit log, so it can be proven later. The
+   append (a SQLite transaction and an Ed25519 signature, some milliseconds) runs on the
+   pipeline's one audit thread, off the event loop, so it does not hold up the requests being
+   gathered into the model's next batch; one thread keeps the records in decision order.
 
 Every decision, including failures of a stage, ends in an audit record: nothing is lost.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import logging
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -166,6 +172,7 @@ class GovernedPipeline:
         self.cost_per_token = cost_per_token
         self.recent = _Recent()
         self.owns_model = owns_model
+        self._auditor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline-audit")
 
     async def run(self, request: PipelineRequest) -> PipelineResult:
         """Take one request through every stage; every decision ends in an audit record.
@@ -180,7 +187,13 @@ class GovernedPipeline:
         except ScenarioError as exc:  # only the route stage validates scenarios
             raise PipelineInputError(str(exc)) from exc
         result = PipelineResult(request.request_id, decision, reason, answer, stages, cost)
-        result.audit_index = self._audit(request, result)
+        # in this request's context, so the append's logs carry its correlation id
+        append = contextvars.copy_context().run
+        appended = asyncio.get_running_loop().run_in_executor(
+            self._auditor, append, self._audit, request, result
+        )
+        # shielded: a caller that goes away now still leaves its decision in the log
+        result.audit_index = await asyncio.shield(appended)
         log.info(
             "pipeline decision",
             extra={"request_id": request.request_id, "decision": decision, "reason": reason},
@@ -348,6 +361,7 @@ class GovernedPipeline:
         pipeline owns it, the model."""
         if self.drift is not None:
             self.drift.close()
+        self._auditor.shutdown(wait=True)  # appends already queued are written first
         self.governor.close()
         self.audit_log.close()
         if self.owns_model:

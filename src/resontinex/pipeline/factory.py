@@ -54,8 +54,10 @@ class PipelineSettings:
     drift: DriftSettings | None = field(default_factory=DriftSettings)
     mapping: SignalMapping = field(default_factory=SignalMapping)
     # micro-batching of the model worker; max_batch=1 turns it off
-    batch_window_s: float = 0.005
+    batch_window_s: float = 0.02
     max_batch: int = 16
+    # prompt tokens of recurring prefixes (the overlays) whose keys and values are kept; 0: off
+    prefix_cache_tokens: int = 32_768
     # one PostgreSQL URL for every store; None: SQLite files in state_dir
     database_url: str | None = None
 
@@ -113,6 +115,7 @@ def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> Gover
         registry=registry,
         batch_window_s=settings.batch_window_s,
         max_batch=settings.max_batch,
+        prefix_cache_tokens=settings.prefix_cache_tokens,
     )
     backend = LocalModelBackend(local)
     drift = None

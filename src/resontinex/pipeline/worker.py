@@ -9,9 +9,14 @@ generation, teacher-forced scoring and fingerprint probes are jobs queued to it:
 can touch the model object, by construction rather than by a lock around one call site.
 
 The same queue gives micro-batching: generation jobs with the same decoding config that arrive
-within ``batch_window_s`` of the first run as one left-padded batch through cert-trajectory's
-batch path (``HamiltonianMonitor.analyze_batch``). A batch that fails is re-run one job at a
+within ``batch_window_s`` of each other, once the worker is free, run as one left-padded batch
+through cert-trajectory's batch path (``HamiltonianMonitor.analyze_batch``). A batch that fails is re-run one job at a
 time, so a bad request fails alone and never takes its batch-mates with it.
+
+Every generation reuses the keys and values of prompt prefixes the model has seen before (the
+router's micro-overlay, about 1,100 tokens, is the same for every request it routes there), so
+a request computes only its own prompt and its answer: cert-trajectory's prefix cache, owned by
+the monitor on this thread. ``prefix_cache_tokens=0`` turns it off.
 
 Background jobs (fingerprint probes) run only when no request waits, except that one which has
 waited ``background_max_wait_s`` runs next, so a continuous load cannot starve the drift watch.
@@ -72,9 +77,11 @@ class _Job:
 class ModelWorker:
     """A local causal LM, its tokenizer and its monitor, owned by one thread.
 
-    ``batch_window_s`` (default 5 ms) is how long the first generation job of a batch waits for
-    company; ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
-    baseline). Close the worker with :meth:`close` (or use it as a context manager).
+    ``batch_window_s`` (default 20 ms) is how long a batch waits for company once the worker is
+    free to run it, renewed by every arrival up to four windows in all (see :meth:`_next_jobs`);
+    ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
+    baseline). ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the
+    worker with :meth:`close` (or use it as a context manager).
     """
 
     def __init__(
@@ -83,9 +90,10 @@ class ModelWorker:
         *,
         registry: Any = None,
         device: str = "cpu",
-        batch_window_s: float = 0.005,
+        batch_window_s: float = 0.02,
         max_batch: int = 16,
         background_max_wait_s: float = 0.5,
+        prefix_cache_tokens: int = 32_768,
     ) -> None:
         if (
             isinstance(max_batch, bool)
@@ -93,6 +101,14 @@ class ModelWorker:
             or not 1 <= max_batch <= 64
         ):
             raise PipelineConfigError(f"max_batch must be an integer in [1, 64], got {max_batch!r}")
+        if (
+            isinstance(prefix_cache_tokens, bool)
+            or not isinstance(prefix_cache_tokens, int)
+            or prefix_cache_tokens < 0
+        ):
+            raise PipelineConfigError(
+                f"prefix_cache_tokens must be a non-negative integer, got {prefix_cache_tokens!r}"
+            )
         for name, value in (
             ("batch_window_s", batch_window_s),
             ("background_max_wait_s", background_max_wait_s),
@@ -111,7 +127,12 @@ class ModelWorker:
         # No timeout: a deadline would cut a batch short by its slowest member, making a result
         # depend on its batch-mates; max_new_tokens already bounds every generation.
         self._monitor = HamiltonianMonitor(
-            model=model, tokenizer=tokenizer, registry=registry, cache_size=0, timeout=None
+            model=model,
+            tokenizer=tokenizer,
+            registry=registry,
+            cache_size=0,
+            timeout=None,
+            prefix_cache_tokens=prefix_cache_tokens,
         )
         self._monitor.load()
         self._model, self._tokenizer = model, tokenizer
@@ -133,6 +154,10 @@ class ModelWorker:
     @property
     def model_id(self) -> str:
         return self.path
+
+    def prefix_cache_info(self) -> dict[str, int] | None:
+        """The prefix cache's entries, tokens held, reused and computed; None when it is off."""
+        return self._monitor.prefix_cache_info()
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` by this model's own tokenizer (special tokens included)."""
@@ -225,7 +250,14 @@ class ModelWorker:
                 self._run(jobs)
 
     def _next_jobs(self) -> list[_Job]:
-        """The next job, or batch of generation jobs; called holding the condition."""
+        """The next job, or batch of generation jobs; called holding the condition.
+
+        Why the window opens now, not when the first job was queued: under load the jobs queued
+        during a batch would otherwise start at once, without the callers that batch has just
+        released, and batches alternate between two halves of the load (a mean of 4 at
+        concurrency 8). Each arrival keeps the window open, since released callers come back
+        one after another, each after its own routing; four windows bound the wait.
+        """
         starved = (
             self._background
             and time.monotonic() - self._background[0].enqueued >= self.background_max_wait_s
@@ -236,14 +268,20 @@ class ModelWorker:
         if first.work is not None or self.max_batch == 1:
             return [first]
         batch = [first]
-        deadline = first.enqueued + self.batch_window_s
+        opened = time.monotonic()
+        latest = opened + 4 * self.batch_window_s
+        deadline = opened + self.batch_window_s
         while True:
+            size = len(batch)
             for job in [j for j in self._requests if _same_batch(j, first)]:
                 if len(batch) == self.max_batch:
                     break
                 self._requests.remove(job)
                 batch.append(job)
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            if len(batch) > size:  # company arrived: keep the window open
+                deadline = min(latest, now + self.batch_window_s)
+            left = deadline - now
             if len(batch) == self.max_batch or left <= 0 or self._closed:
                 return batch
             self._cond.wait(left)

@@ -25,6 +25,8 @@ from cert.trajectory.signals import distribution_core, step_statistics, topk_sig
 if TYPE_CHECKING:
     import torch
 
+    from cert.trajectory.prefix import PrefixCache
+
 __all__ = ["RawTrajectory", "SignalRecorder", "generate_trajectories", "score_trajectory"]
 
 FinishReason = Literal["eos", "length", "timeout", "scored"]
@@ -192,8 +194,15 @@ def generate_trajectories(
     config: TrajectoryConfig,
     *,
     max_time: float | None = None,
+    prefix_cache: PrefixCache | None = None,
 ) -> list[RawTrajectory]:
-    """Generate from a batch of prompts (left-padded) and record each response's signals."""
+    """Generate from a batch of prompts (left-padded) and record each response's signals.
+
+    With a ``prefix_cache``, the keys and values of prompt prefixes it holds are taken from it
+    and only the rest of each prompt is computed (see :mod:`cert.trajectory.prefix`); position
+    ids still come from the attention mask, so a row's tokens keep positions 0..n-1 whatever its
+    padding, which is what the cached keys and values were computed at.
+    """
     import torch
 
     if len(prompts) > 1 and tokenizer.pad_token_id is None:
@@ -206,7 +215,18 @@ def generate_trajectories(
     for length in lengths:
         _check_length(int(length), config.max_new_tokens, config, model)
     device = next(model.parameters()).device
-    inputs = {key: value.to(device) for key, value in encoded.items() if key != "token_type_ids"}
+    inputs: dict[str, Any] = {
+        key: value.to(device) for key, value in encoded.items() if key != "token_type_ids"
+    }
+    width = int(inputs["input_ids"].shape[1])
+    if prefix_cache is not None:
+        rows = [
+            ids[width - int(length) :]
+            for ids, length in zip(encoded["input_ids"].tolist(), lengths, strict=True)
+        ]
+        plan = prefix_cache.plan(model, rows, width)
+        if plan.cached:
+            inputs[_cache_argument(model)] = _dynamic_cache(plan.layers)
 
     recorder = SignalRecorder(config.top_k)
     generator_state = None
@@ -224,7 +244,7 @@ def generate_trajectories(
         if generator_state is not None:
             torch.random.set_rng_state(generator_state)
 
-    new_tokens = output.sequences[:, inputs["input_ids"].shape[1] :].cpu()
+    new_tokens = output.sequences[:, width:].cpu()
     signals = recorder.finish(new_tokens[:, -1])
     _ensure_finite(signals["entropies"], "entropy")
     steps = new_tokens.shape[1]
@@ -251,6 +271,20 @@ def generate_trajectories(
             )
         )
     return results
+
+
+def _cache_argument(model: Any) -> str:
+    """``cache`` (transformers 5.x renamed it) or ``past_key_values``, as the model takes it."""
+    import inspect
+
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def _dynamic_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+    """A fresh cache holding ``layers``; generate() appends to it, so it is never shared."""
+    from transformers import DynamicCache
+
+    return DynamicCache(ddp_cache_data=layers)
 
 
 ScoreTokenisation = Literal["joint", "separate"]

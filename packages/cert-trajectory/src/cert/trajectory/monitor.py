@@ -35,6 +35,7 @@ from cert.trajectory.errors import (
     ModelNotLoadedError,
 )
 from cert.trajectory.loading import load_model_for_monitoring, parse_device
+from cert.trajectory.prefix import PrefixCache
 from cert.trajectory.result import TokenSignal, TrajectoryResult, quality_failures
 from cert.trajectory.signals import summarize
 
@@ -160,6 +161,11 @@ class _Metrics:
         self.truncated = factory.counter(
             "cert_trajectory_truncated_total", "Responses cut short by the timeout"
         )
+        self.prefix_tokens = factory.counter(
+            "cert_trajectory_prefix_cache_tokens_total",
+            "Prompt tokens taken from the prefix cache (reused) or computed to fill it",
+            ["kind"],
+        )
 
 
 class HamiltonianMonitor:
@@ -169,6 +175,11 @@ class HamiltonianMonitor:
     :func:`load_model_for_monitoring`) or ``model`` and ``tokenizer`` objects. With
     ``preload=True`` the model loads in the constructor; otherwise call :meth:`load` or use the
     monitor as a context manager (which loads on entry and unloads on exit).
+
+    ``prefix_cache_tokens > 0`` keeps the keys and values of prompt prefixes that recur (a
+    shared system text or overlay) for up to that many tokens, so :meth:`analyze_batch` computes
+    only the rest of each prompt (:class:`~cert.trajectory.prefix.PrefixCache`); 0, the default,
+    computes every prompt in full. The cache is emptied with the model (unload, CPU fallback).
     """
 
     def __init__(
@@ -188,6 +199,7 @@ class HamiltonianMonitor:
         timeout: float | None = 60.0,
         registry: Any = None,
         metrics_enabled: bool = True,
+        prefix_cache_tokens: int = 0,
     ) -> None:
         if (model_name is None) == (model is None):
             raise ConfigError(
@@ -208,6 +220,16 @@ class HamiltonianMonitor:
                 f"cache_size must be a non-negative integer, got {cache_size!r}",
                 context={"field": "cache_size", "value": repr(cache_size)},
             )
+        if (
+            isinstance(prefix_cache_tokens, bool)
+            or not isinstance(prefix_cache_tokens, int)
+            or prefix_cache_tokens < 0
+        ):
+            raise ConfigError(
+                f"prefix_cache_tokens must be a non-negative integer, got {prefix_cache_tokens!r}",
+                context={"field": "prefix_cache_tokens", "value": repr(prefix_cache_tokens)},
+            )
+        self._prefix = PrefixCache(prefix_cache_tokens) if prefix_cache_tokens else None
         self.config = config or TrajectoryConfig()
         self._model_name = model_name
         self._given = (model, tokenizer) if model is not None else None
@@ -295,6 +317,8 @@ class HamiltonianMonitor:
             self._tokenizer = None
             self._device = "unloaded"
             self._cache.clear()
+            if self._prefix is not None:
+                self._prefix.clear()
 
     def __enter__(self) -> HamiltonianMonitor:
         return self.load()
@@ -362,12 +386,14 @@ class HamiltonianMonitor:
             max_time = None if deadline is None else max(deadline - time.monotonic(), 1e-3)
             chunk_prompts = [texts[i] for i in chunk]
             began = time.perf_counter()
+            before = self._prefix_counts()
             raws, fell_back = self._run_on_model(
                 lambda model, tok, ps=chunk_prompts, mt=max_time: generate_trajectories(
-                    model, tok, ps, cfg, max_time=mt
+                    model, tok, ps, cfg, max_time=mt, prefix_cache=self._prefix
                 )
             )
             elapsed = time.perf_counter() - began
+            self._count_prefix_tokens(before)
             self._metrics.latency.labels(mode="generate").observe(elapsed)
             for index, raw in zip(chunk, raws, strict=True):
                 result = self._build_result(texts[index], None, raw, cfg, elapsed, fell_back)
@@ -467,6 +493,23 @@ class HamiltonianMonitor:
     def cache_info(self) -> dict[str, int]:
         return self._cache.info()
 
+    def prefix_cache_info(self) -> dict[str, int] | None:
+        """Entries, tokens held and reused of the prefix cache; None when it is off."""
+        return None if self._prefix is None else self._prefix.info()
+
+    def _prefix_counts(self) -> tuple[int, int]:
+        if self._prefix is None:
+            return (0, 0)
+        info = self._prefix.info()
+        return info["reused_tokens"], info["computed_tokens"]
+
+    def _count_prefix_tokens(self, before: tuple[int, int]) -> None:
+        reused, computed = self._prefix_counts()
+        if reused > before[0]:
+            self._metrics.prefix_tokens.labels(kind="reused").inc(reused - before[0])
+        if computed > before[1]:
+            self._metrics.prefix_tokens.labels(kind="computed").inc(computed - before[1])
+
     def clear_cache(self) -> None:
         self._cache.clear()
 
@@ -563,6 +606,8 @@ class HamiltonianMonitor:
         self._device = "cpu"
         self._fell_back = True
         self._cache.clear()
+        if self._prefix is not None:
+            self._prefix.clear()
         self._metrics.cpu_fallbacks.inc()
         _LOG.warning(
             "device out of memory; continuing on CPU",

@@ -1,0 +1,89 @@
+"""Tests that kill the gate's surviving mutants (tools/mutate.py resontinex-trust --module gate).
+
+Each test pins one boundary or one piece of state that the main suite reached without checking:
+the trust floor and the entropy threshold at exact equality, what a copied gate keeps, the
+exported sigmoid, the typed error's wording and the lazily exported break-glass function.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+
+from resontinex.trust import (
+    CompositeTrustGate,
+    Decision,
+    InputVector,
+    RiskTier,
+    TrustConfig,
+    validate_and_normalize_config,
+)
+from resontinex.trust import composite_trust_gate as gate_module
+from resontinex.trust.composite_trust_gate import sigmoid
+from resontinex.trust.errors import TrustInputTypeError
+
+
+def test_a_score_exactly_at_the_floor_meets_it(config: TrustConfig, fixed_calibrator: Any) -> None:
+    """`score < floor` must not become `<=`: the floor is the lowest score that may EXECUTE."""
+    floor = config.trust_floor
+    at = CompositeTrustGate(InputVector(0.5, 0.5, 0.1), config, fixed_calibrator(floor))
+    assert at.risk_tier is RiskTier.MONITOR
+    assert (at.decision, at.rule_fired) == (Decision.EXECUTE, "tier_action")
+    assert at.floor_met
+    below = math.nextafter(floor, 0.0)
+    under = CompositeTrustGate(InputVector(0.5, 0.5, 0.1), config, fixed_calibrator(below))
+    assert (under.decision, under.rule_fired) == (Decision.REVIEW, "trust_floor")
+    assert not under.floor_met
+
+
+def test_a_band_exactly_at_the_entropy_threshold_is_flagged(config: TrustConfig) -> None:
+    threshold = config.entropy_threshold
+    flagged = CompositeTrustGate(InputVector(0.99, 0.01, threshold), config)
+    assert flagged.trust_score >= config.trust_floor
+    assert (flagged.decision, flagged.rule_fired) == (Decision.DEFER, "entropy_threshold")
+    below = CompositeTrustGate(InputVector(0.99, 0.01, math.nextafter(threshold, 0.0)), config)
+    assert (below.decision, below.rule_fired) == (Decision.EXECUTE, "tier_action")
+
+
+def test_a_copied_gate_keeps_its_config_and_calibrator(fixed_calibrator: Any) -> None:
+    cfg = validate_and_normalize_config({"trust_floor": 0.9, "weights": {"alignment_score": 2.0}})
+    calibrator = fixed_calibrator(0.8)
+    gate = CompositeTrustGate(InputVector(0.5, 0.5, 0.5), cfg, calibrator)
+    clone = copy.deepcopy(gate)
+    assert clone.config == cfg
+    assert clone.config.trust_floor == 0.9
+    assert clone.calibrator is not None
+    assert clone.calibrator.predict(0.5) == 0.8
+    assert (clone.trust_score, clone.decision, clone.rule_fired) == (
+        0.8,
+        Decision.REVIEW,
+        "trust_floor",
+    )
+
+
+@pytest.mark.parametrize("z", [-30.0, -2.0, -0.5, 0.0, 0.5, 2.0, 30.0])
+def test_sigmoid_is_the_logistic_function(z: float) -> None:
+    assert sigmoid(z) == pytest.approx(1.0 / (1.0 + math.exp(-z)), rel=1e-15)
+    assert sigmoid(z) + sigmoid(-z) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_sigmoid_fixed_points() -> None:
+    assert sigmoid(0.0) == 0.5
+    assert sigmoid(math.log(3.0)) == pytest.approx(0.75, rel=1e-15)
+
+
+@pytest.mark.parametrize(("bad", "named"), [(7, "int"), ("abc", "str"), ((0.1, 0.2), "tuple")])
+def test_a_wrong_input_type_names_what_it_got(bad: object, named: str) -> None:
+    with pytest.raises(TrustInputTypeError, match=rf"^inputs: .*got {named}$"):
+        CompositeTrustGate(bad)  # type: ignore[arg-type]
+
+
+def test_break_glass_is_exported_lazily_and_other_names_are_not() -> None:
+    from resontinex.trust.breakglass import break_glass_override
+
+    assert gate_module.break_glass_override is break_glass_override
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        gate_module.no_such_name  # noqa: B018

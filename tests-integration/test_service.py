@@ -597,3 +597,10 @@ def test_schemathesis_finds_no_contract_violation(service: str, tmp_path: Path) 
             cwd=tmp_path,
         )
         assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+
+
+def test_drift_acknowledge_needs_the_token_and_clears_the_latch(client: httpx.Client) -> None:
+    assert client.post("/hbt/drift/acknowledge").status_code == 401
+    response = client.post("/hbt/drift/acknowledge", headers=AUTH)
+    assert response.status_code == 200
+    assert response.json()["flagged"] is False

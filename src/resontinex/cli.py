@@ -9,8 +9,11 @@ member it does not find installed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Sequence
@@ -165,11 +168,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
+    """Check every store before serving (a bad URL, credentials or schema exits 2 here), then
+    run uvicorn with ``--workers`` processes, each building the app from the environment."""
     try:
         import uvicorn
 
-        from resontinex.service import ServiceSettings, create_app
+        from resontinex.service import app as service
     except ImportError as exc:
         print(
             f"resontinex serve needs the server extra: pip install 'resontinex[all]' ({exc})",
@@ -177,35 +189,86 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     from cert.runtime.logging import configure_logging
+    from cert.trajectory import build_tiny_model
+    from resontinex.pipeline import PipelineSettings
+    from resontinex.pipeline.factory import prepare_state
+    from resontinex.pipeline.state import DATABASE_URL_ENV
 
-    # One JSON line per record, each with the request's id (X-Request-ID) as correlation_id.
     configure_logging(args.log_level, "json", logger="")
-    app = create_app(ServiceSettings(state_dir=args.state_dir))
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=args.access_log)
+    database_url = args.database_url or os.environ.get(DATABASE_URL_ENV) or None
+    try:
+        settings = PipelineSettings(
+            state_dir=args.state_dir, model_dir=args.model_dir, database_url=database_url
+        )
+        where = prepare_state(settings)
+        if args.workers > 1 and args.model_dir is None:
+            # trained once here, not by N workers racing for one directory
+            build_tiny_model(args.state_dir / "model", settings.model_spec)
+    except Exception as exc:  # a store or setting that cannot be used: never serve without it
+        print(f"resontinex serve: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"resontinex serve: state in {where}, {args.workers} worker(s)", file=sys.stderr)
+    os.environ[service.STATE_DIR_ENV] = str(args.state_dir.resolve())
+    os.environ[service.LOG_LEVEL_ENV] = args.log_level
+    if args.model_dir is not None:
+        os.environ[service.MODEL_DIR_ENV] = str(args.model_dir.resolve())
+    if database_url:
+        os.environ[DATABASE_URL_ENV] = database_url
+    with contextlib.ExitStack() as cleanup:
+        if args.workers > 1:
+            metrics_dir = os.environ.get(service.MULTIPROC_ENV)
+            if metrics_dir:  # prometheus-client: the directory must be empty at start
+                for stale in Path(metrics_dir).glob("*.db"):
+                    stale.unlink()
+            else:
+                metrics_dir = cleanup.enter_context(
+                    tempfile.TemporaryDirectory(prefix="resontinex-metrics-")
+                )
+                os.environ[service.MULTIPROC_ENV] = metrics_dir
+        uvicorn.run(
+            "resontinex.service.app:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=args.access_log,
+        )
     return EXIT_OK
 
 
 def cmd_verify_audit(args: argparse.Namespace) -> int:
     from hbt_core import AuditLog, load_public_key
     from hbt_core.errors import HBTError, IntegrityError
+    from resontinex.pipeline.errors import PipelineConfigError
+    from resontinex.pipeline.state import URL_SCHEMES, redact
 
-    log_path: Path = args.log
-    if not log_path.is_file() or log_path.stat().st_size == 0:
-        # Nothing to verify is not "valid"; and an empty file must not be opened, or the store
-        # would write its schema into it.
-        print(f"audit log not found or empty: {log_path}", file=sys.stderr)
-        return EXIT_USAGE
-    key_path = args.public_key or log_path.with_name("audit-public-key.pem")
+    target: str | Path
+    if args.log.startswith(URL_SCHEMES):
+        try:
+            target, shown = args.log, redact(args.log)
+        except PipelineConfigError as exc:  # a malformed URL, named without its password
+            print(f"cannot verify: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        key_path = args.public_key
+    else:
+        target = Path(args.log)
+        shown = str(target)
+        if not target.is_file() or target.stat().st_size == 0:
+            # Nothing to verify is not "valid"; and an empty file must not be opened.
+            print(f"audit log not found or empty: {target}", file=sys.stderr)
+            return EXIT_USAGE
+        key_path = args.public_key or target.with_name("audit-public-key.pem")
     try:
-        public = load_public_key(key_path) if key_path.exists() else None
-        with AuditLog(log_path) as log:
+        public = load_public_key(key_path) if key_path and key_path.exists() else None
+        with AuditLog(target, read_only=True) as log:
             summary = log.verify(public)
     except IntegrityError as exc:
         report = {"valid": False, "problem": str(exc)}
         code = EXIT_FAILED
     except Exception as exc:  # HBTError, or a file that is not a database: never exit 1
         kind = "" if isinstance(exc, HBTError) else f"{type(exc).__name__}: "
-        print(f"cannot verify {log_path}: {kind}{exc}", file=sys.stderr)
+        print(f"cannot verify {shown}: {kind}{exc}", file=sys.stderr)
         return EXIT_USAGE
     else:
         report = {"valid": True, **summary}
@@ -252,6 +315,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.add_argument(
         "--state-dir", type=Path, default=Path("resontinex-state"), help="model, audit log, keys"
     )
+    p_serve.add_argument(
+        "--database-url",
+        help="postgresql://user@host:port/db for every store, shared by workers and replicas "
+        "(default: $RESONTINEX_DATABASE_URL; without it, SQLite files in the state directory). "
+        "Prefer PGPASSWORD or ~/.pgpass to a password in the URL",
+    )
+    p_serve.add_argument(
+        "--workers", type=_positive_int, default=1, help="server processes (default 1)"
+    )
+    p_serve.add_argument(
+        "--model-dir", type=Path, help="serve this model (default: <state-dir>/model, trained once)"
+    )
     p_serve.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     p_serve.add_argument(
         "--access-log",
@@ -261,9 +336,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_serve.set_defaults(func=cmd_serve)
 
     p_audit = sub.add_parser("verify-audit", help="check an audit log and its signed checkpoints")
-    p_audit.add_argument("log", type=Path, help="the audit log (audit.sqlite)")
     p_audit.add_argument(
-        "--public-key", type=Path, help="PEM (default: audit-public-key.pem beside LOG)"
+        "log",
+        help="the audit log: audit.sqlite, or the postgresql:// URL of the service's database",
+    )
+    p_audit.add_argument(
+        "--public-key",
+        type=Path,
+        help="PEM (default for a file: audit-public-key.pem beside LOG; for a URL: none)",
     )
     p_audit.add_argument("--output-format", choices=("text", "json"), default="text")
     p_audit.set_defaults(func=cmd_verify_audit)

@@ -90,14 +90,29 @@ def test_one_dashboard_per_member() -> None:
     }
 
 
-def test_deploy_manifests_probe_the_health_endpoints_and_set_limits() -> None:
-    deployment = yaml.safe_load((REPO / "configs/deploy/k8s/deployment.yaml").read_text())
+@pytest.mark.parametrize("manifest", ["deployment.yaml", "replicated/deployment.yaml"])
+def test_deploy_manifests_probe_the_health_endpoints_and_set_limits(manifest: str) -> None:
+    deployment = yaml.safe_load((REPO / "configs/deploy/k8s" / manifest).read_text())
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/health/live"
     assert container["readinessProbe"]["httpGet"]["path"] == "/health/ready"
     assert set(container["resources"]["limits"]) == {"cpu", "memory"}
-    assert all(
-        "value" not in env for env in container["env"] if env["name"] == "RESONTINEX_API_TOKEN"
+    secret = {"RESONTINEX_API_TOKEN", "RESONTINEX_DATABASE_URL", "PGPASSWORD"}
+    assert all("value" not in env for env in container["env"] if env["name"] in secret)
+
+
+def test_replicas_share_one_postgresql_database() -> None:
+    deployment = yaml.safe_load(
+        (REPO / "configs/deploy/k8s/replicated/deployment.yaml").read_text()
     )
+    assert deployment["spec"]["replicas"] > 1
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["RESONTINEX_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "resontinex-db"
+    assert "HBT_SIGNING_KEY_PATH" in env  # one signing key for every replica
+    assert "persistentVolumeClaim" not in str(deployment)  # no replica owns state on a volume
     compose = yaml.safe_load((REPO / "configs/deploy/docker-compose.yml").read_text())
-    assert set(compose["services"]) == {"resontinex", "prometheus", "grafana"}
+    assert set(compose["services"]) == {"resontinex", "postgres", "prometheus", "grafana"}
+    service = compose["services"]["resontinex"]
+    assert service["environment"]["RESONTINEX_DATABASE_URL"].startswith("postgresql://")
+    assert service["depends_on"]["postgres"]["condition"] == "service_healthy"

@@ -357,10 +357,12 @@ class GovernedPipeline:
         }
 
     def close(self) -> None:
-        """Stop the drift schedule, close the audit log and, if this pipeline owns it, the model."""
+        """Stop the drift schedule, close the stores (latch, ledger, audit log) and, if this
+        pipeline owns it, the model."""
         if self.drift is not None:
-            self.drift.stop()
+            self.drift.close()
         self._auditor.shutdown(wait=True)  # appends already queued are written first
+        self.governor.close()
         self.audit_log.close()
         if self.owns_model:
             self.backend.local.close()

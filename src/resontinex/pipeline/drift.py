@@ -8,6 +8,11 @@ hbt-core's ``MonitoringService`` re-encodes a sample of probes, folds them into 
 background jobs of its :class:`~resontinex.pipeline.worker.ModelWorker`, run in its idle time,
 so no request waits for a fingerprint. An alarm latches ``flagged``, which raises the risk of
 every later request, until an operator calls :meth:`acknowledge` after re-baselining.
+
+The latch lives in a :class:`~resontinex.pipeline.state.DriftLatch` (SQLite in the state
+directory, or the shared PostgreSQL database), so it survives restarts and one replica's alarm
+flags them all. A latch that cannot be read counts as set (fail closed); an alarm that could not
+be written is held in this process and written again at the next check.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Any
 
 from hbt_core import ProductionHBT
 from hbt_core.monitor import Alert, MonitorConfig, MonitoringService
-from resontinex.pipeline.errors import PipelineConfigError
+from resontinex.pipeline.errors import PipelineConfigError, StateStoreError
+from resontinex.pipeline.state import DriftLatch, MemoryLatch
 
 log = logging.getLogger("resontinex.pipeline.drift")
 
@@ -58,8 +64,14 @@ class DriftWatch:
     """The serving model's reference fingerprint and a running drift test against it."""
 
     def __init__(
-        self, model: Any, settings: DriftSettings | None = None, *, registry: Any = None
+        self,
+        model: Any,
+        settings: DriftSettings | None = None,
+        *,
+        registry: Any = None,
+        latch: DriftLatch | None = None,
     ) -> None:
+        """``latch`` defaults to one held in this process's memory."""
         self.settings = settings or DriftSettings()
         s = self.settings
         self.hbt = ProductionHBT(
@@ -82,7 +94,8 @@ class DriftWatch:
             MonitorConfig(sample_rate=s.sample_rate, drift_sensitivity=s.drift_sensitivity),
             registry=registry,
         )
-        self.flagged = False
+        self.latch: DriftLatch = latch or MemoryLatch()
+        self._unsaved_alarm = False  # an alarm the latch store refused, written at the next check
         self.failures = 0  # scheduled checks that raised (logged; the latch is left as it was)
         self._checking = threading.Lock()  # hbt-core's MonitoringService is not thread-safe
         self._stop = threading.Event()
@@ -96,12 +109,26 @@ class DriftWatch:
         """The serving model was replaced (a deploy, a hot swap): watch the new one."""
         self.service.model = model
 
+    @property
+    def flagged(self) -> bool:
+        """The latch; one that cannot be read counts as set."""
+        if self._unsaved_alarm:
+            return True
+        try:
+            return self.latch.read()
+        except StateStoreError:
+            log.exception("the drift latch cannot be read; counting it as set")
+            return True
+
     def check_now(self) -> Alert | None:
         """One sampling round, in the calling thread; an alarm latches ``flagged``."""
         with self._checking:
             alert = asyncio.run(self.service.check_once())
         if alert is not None:
-            self.flagged = True
+            self._unsaved_alarm = True
+        if self._unsaved_alarm:
+            self.latch.set(True, f"drift alarm: {alert.kind if alert else 'earlier check'}")
+            self._unsaved_alarm = False
         return alert
 
     async def check(self) -> Alert | None:
@@ -125,6 +152,11 @@ class DriftWatch:
             self._schedule.join()
             self._schedule = None
 
+    def close(self) -> None:
+        """Stop the schedule and close the latch's store."""
+        self.stop()
+        self.latch.close()
+
     def _run_schedule(self) -> None:
         while not self._stop.wait(self.settings.interval_s):
             try:
@@ -134,8 +166,9 @@ class DriftWatch:
                 log.exception("scheduled drift check failed")
 
     def acknowledge(self) -> None:
-        """An operator re-baselined the model; clear the latch."""
-        self.flagged = False
+        """An operator re-baselined the model; clear the latch (for every process sharing it)."""
+        self.latch.set(False, "acknowledged")
+        self._unsaved_alarm = False
 
     def status(self) -> dict[str, Any]:
         return {

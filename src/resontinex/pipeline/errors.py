@@ -13,3 +13,15 @@ class PipelineConfigError(PipelineError, ValueError):
 
 class PipelineInputError(PipelineError, ValueError):
     """A request is malformed; the message names the field and the value."""
+
+
+class StateStoreError(PipelineError):
+    """A store of the umbrella (the drift latch) cannot be used; the message names it."""
+
+
+class StateUnavailableError(StateStoreError):
+    """The database cannot be reached, refused the credentials, or failed mid-operation."""
+
+
+class StateFormatError(StateStoreError):
+    """Not this store: a foreign or corrupt file or database, or a newer schema version."""

@@ -1,7 +1,8 @@
 """Assemble the default, offline pipeline from embedded defaults and a state directory.
 
 The state directory holds what must outlive the process: the locally trained model, the audit
-log (SQLite) and its Ed25519 signing key. The key comes from ``signing_key_path`` (or hbt-core's
+log's Ed25519 signing key and, without a database URL, every store as a SQLite file (see
+:mod:`resontinex.pipeline.state`); with ``database_url`` the stores live in PostgreSQL. The key comes from ``signing_key_path`` (or hbt-core's
 ``HBT_SIGNING_KEY_PATH``); only when neither names one is a key created, once, inside the state
 directory, with a warning in the log, and reused by every later start.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from cert.trajectory import TinyModelSpec, build_tiny_model
 from fusion_ops.governance import EnergyGovernor
+from fusion_ops.ledger_store import open_ledger_store
 from fusion_ops.runtime_router import RuntimeRouter
 from hbt_core import AuditLog, generate_key, load_private_key
 from hbt_core.keys import KEY_PATH_ENV, public_key_pem
@@ -23,8 +25,16 @@ from resontinex.pipeline.backends import LocalModelBackend
 from resontinex.pipeline.core import GovernedPipeline
 from resontinex.pipeline.drift import DriftSettings, DriftWatch
 from resontinex.pipeline.signals import SignalMapping
+from resontinex.pipeline.state import (
+    AUDIT_FILE,
+    BREAK_GLASS_FILE,
+    DRIFT_LATCH_FILE,
+    LEDGER_FILE,
+    StateLocation,
+    open_drift_latch,
+)
 from resontinex.pipeline.worker import ModelWorker
-from resontinex.trust import TrustMonitor
+from resontinex.trust import TrustMonitor, open_audit_chain
 
 log = logging.getLogger("resontinex.pipeline")
 PUBLIC_KEY_FILE = "audit-public-key.pem"  # beside the audit log, for verifiers
@@ -48,6 +58,12 @@ class PipelineSettings:
     max_batch: int = 16
     # prompt tokens of recurring prefixes (the overlays) whose keys and values are kept; 0: off
     prefix_cache_tokens: int = 32_768
+    # one PostgreSQL URL for every store; None: SQLite files in state_dir
+    database_url: str | None = None
+
+    @property
+    def stores(self) -> StateLocation:
+        return StateLocation(self.state_dir, self.database_url)
 
 
 def signing_key(settings: PipelineSettings) -> Any:
@@ -68,9 +84,23 @@ def signing_key(settings: PipelineSettings) -> Any:
 def open_audit_log(settings: PipelineSettings) -> AuditLog:
     """The decision log in the state directory, with its public key written beside it."""
     key = signing_key(settings)
-    path = settings.state_dir / "audit.sqlite"
-    (settings.state_dir / PUBLIC_KEY_FILE).write_bytes(public_key_pem(key.public_key()))
-    return AuditLog(path, signing_key=key)
+    public, pem = settings.state_dir / PUBLIC_KEY_FILE, public_key_pem(key.public_key())
+    if not public.exists() or public.read_bytes() != pem:  # workers share the directory
+        public.write_bytes(pem)
+    return AuditLog(settings.stores.target(AUDIT_FILE), signing_key=key)
+
+
+def prepare_state(settings: PipelineSettings) -> str:
+    """Open every store once as a writer (creating or migrating its schema) and close it, so a
+    bad URL, wrong credentials or a newer schema stop the start with a typed error, before any
+    worker serves. Returns where the state lives (the URL without its password)."""
+    stores = settings.stores
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    open_audit_log(settings).close()
+    open_ledger_store(stores.target(LEDGER_FILE)).close()
+    open_audit_chain(stores.target(BREAK_GLASS_FILE)).close()
+    open_drift_latch(stores.target(DRIFT_LATCH_FILE)).close()
+    return stores.where
 
 
 def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> GovernedPipeline:
@@ -90,12 +120,21 @@ def build_pipeline(settings: PipelineSettings, *, registry: Any = None) -> Gover
     backend = LocalModelBackend(local)
     drift = None
     if settings.drift is not None:
-        drift = DriftWatch(backend.fingerprint_model(), settings.drift, registry=registry)
+        drift = DriftWatch(
+            backend.fingerprint_model(),
+            settings.drift,
+            registry=registry,
+            latch=open_drift_latch(settings.stores.target(DRIFT_LATCH_FILE)),
+        )
         drift.start()
     return GovernedPipeline(
         backend=backend,
         router=RuntimeRouter(),
-        governor=EnergyGovernor(settings.period_budget, registry=registry),
+        governor=EnergyGovernor(
+            settings.period_budget,
+            registry=registry,
+            store=open_ledger_store(settings.stores.target(LEDGER_FILE)),
+        ),
         trust=TrustMonitor(config_path=settings.trust_config_path, registry=registry),
         audit_log=open_audit_log(settings),
         drift=drift,

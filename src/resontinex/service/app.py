@@ -1,11 +1,17 @@
 """The RESONTINEX HTTP service (FastAPI, the umbrella's ``server`` extra): ``resontinex serve``.
 
-One process, one Prometheus registry that every member writes to, one governed pipeline, built
-in the background so the server listens at once and ``/health/ready`` answers 503 with a reason
+Each worker process has one Prometheus registry that every member writes to and one governed
+pipeline, built in the background so the server listens at once and ``/health/ready`` answers 503 with a reason
 until the pipeline is ready. Every 4xx/5xx is a problem document (see ``problems``). Privileged
 endpoints (break-glass, budget changes, model verification) and any spending past the review
 threshold (``emergency``) need the bearer token from ``RESONTINEX_API_TOKEN``; with no token
 configured they are refused, never open.
+
+State lives in the state directory (SQLite) or, with ``RESONTINEX_DATABASE_URL``, in one
+PostgreSQL database shared by every worker and replica (``resontinex.pipeline.state``). Under
+``resontinex serve --workers N`` each worker builds this app with :func:`app_from_environment`,
+and ``/metrics`` aggregates every worker through prometheus-client's multiprocess mode
+(``PROMETHEUS_MULTIPROC_DIR``, see docs/operations.md).
 
 This module deliberately has no ``from __future__ import annotations``: the request bodies of
 the pipeline and route endpoints are built per app (their ``category`` enum comes from the
@@ -27,13 +33,13 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fusion_ops.errors import FusionOpsError
+from fusion_ops.errors import FusionOpsError, StoreError
 from fusion_ops.health import budget_status_payload, health_payload
 from fusion_ops.runtime_router import RuntimeRouter
-from hbt_core.errors import HBTError
+from hbt_core.errors import AuditStoreUnavailableError, HBTError
 from resontinex.__about__ import __version__
 from resontinex.pipeline import (
     GovernedPipeline,
@@ -42,7 +48,9 @@ from resontinex.pipeline import (
     PipelineSettings,
     build_pipeline,
 )
+from resontinex.pipeline.errors import StateStoreError
 from resontinex.pipeline.factory import PUBLIC_KEY_FILE
+from resontinex.pipeline.state import BREAK_GLASS_FILE, DATABASE_URL_ENV
 from resontinex.service.bodies import (
     BudgetPeriodBody,
     ScoreBody,
@@ -67,6 +75,7 @@ from resontinex.trust import (
     InputVector,
     TrustError,
     TrustMonitor,
+    TrustStoreError,
     UnauthorizedOverrideError,
     evaluate_batch,
     explain_schema,
@@ -75,11 +84,18 @@ from resontinex.trust import (
 MAX_BODY_BYTES = 1024 * 1024  # a full batch (10,000 rows at full float precision) fits
 TOKEN_ENV = "RESONTINEX_API_TOKEN"
 OPERATORS_ENV = "RESONTINEX_BREAK_GLASS_OPERATORS"
+# what `resontinex serve` hands its workers (uvicorn starts each one from an import string)
+STATE_DIR_ENV = "RESONTINEX_STATE_DIR"
+MODEL_DIR_ENV = "RESONTINEX_MODEL_DIR"
+LOG_LEVEL_ENV = "RESONTINEX_LOG_LEVEL"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 BEARER = HTTPBearer(auto_error=False)
 # Worst first: the health of the service is the worst health of any component. A status this
 # list does not know counts as "unhealthy" (fail closed).
 SEVERITY = ("critical", "unhealthy", "degraded", "healthy")
 log = logging.getLogger("resontinex.service")
+# a database that fails mid-request: 503 and Retry-After, never a 500 or an unrecorded decision
+STORE_OUTAGES: tuple[type[Exception], ...] = (AuditStoreUnavailableError, StoreError)
 
 
 @dataclass
@@ -93,7 +109,13 @@ class ServiceSettings:
             o.strip() for o in os.environ.get(OPERATORS_ENV, "").split(",") if o.strip()
         )
     )
-    pipeline: PipelineSettings | None = None  # default: PipelineSettings(state_dir)
+    # default: PipelineSettings(state_dir), its stores at $RESONTINEX_DATABASE_URL if set
+    pipeline: PipelineSettings | None = None
+
+    def pipeline_settings(self) -> PipelineSettings:
+        return self.pipeline or PipelineSettings(
+            state_dir=self.state_dir, database_url=os.environ.get(DATABASE_URL_ENV) or None
+        )
 
 
 ALIASES = {"ok": "healthy"}  # fusion-ops says "ok" where the others say "healthy"
@@ -142,7 +164,8 @@ def create_app(
     """The service. ``pipeline_factory`` builds the pipeline at startup (tests pass their own)."""
     registry = registry or CollectorRegistry()
     metrics = ServiceMetrics(registry)
-    pipeline_settings = settings.pipeline or PipelineSettings(state_dir=settings.state_dir)
+    pipeline_settings = settings.pipeline_settings()
+    shared_metrics = os.environ.get(MULTIPROC_ENV)  # several workers: aggregate their files
     factory = pipeline_factory or (lambda reg: build_pipeline(pipeline_settings, registry=reg))
     built = _Pipeline()
     PipelineBody, RouteBody = routed_bodies(RuntimeRouter().categories)
@@ -157,7 +180,6 @@ def create_app(
             log.exception("the pipeline failed to build")
             return
         metrics.ready.set(1)
-        metrics.audit_entries.set_function(lambda: built.pipeline.audit_log.size)  # type: ignore[union-attr]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -167,6 +189,8 @@ def create_app(
         await asyncio.gather(built.task, return_exceptions=True)
         if built.pipeline is not None:
             built.pipeline.close()
+        if shared_metrics:
+            multiprocess.mark_process_dead(os.getpid())  # drop this worker's live gauges
 
     app = FastAPI(
         title="RESONTINEX",
@@ -239,6 +263,12 @@ def create_app(
 
     # ------------------------------------------------------------ health and metrics
 
+    def audit_health(p: GovernedPipeline) -> dict[str, Any]:
+        try:
+            return {"status": "healthy", "entries": p.audit_log.size}
+        except HBTError as exc:  # the store is unreachable: say so, never a 500
+            return {"status": "unhealthy", "reason": type(exc).__name__}
+
     def health_report() -> dict[str, Any]:
         p = built.pipeline
         if p is None:
@@ -251,7 +281,7 @@ def create_app(
         components = {
             "trust": p.trust.get_health_status(),
             "fusion": health_payload(governor=p.governor, router=p.router),
-            "audit": {"status": "healthy", "entries": p.audit_log.size},
+            "audit": audit_health(p),
         }
         if p.drift is not None:
             drift = p.drift.status()
@@ -296,8 +326,16 @@ def create_app(
         },
     )
     def prometheus_metrics() -> PlainTextResponse:
-        """Prometheus text exposition (not JSON)."""
-        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        """Prometheus text exposition (not JSON); under several workers, all of them summed."""
+        if built.pipeline is not None:
+            audit = audit_health(built.pipeline)
+            if "entries" in audit:
+                metrics.audit_entries.set(audit["entries"])
+        exposed = registry
+        if shared_metrics:
+            exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(exposed, path=shared_metrics)
+        return PlainTextResponse(generate_latest(exposed), media_type=CONTENT_TYPE_LATEST)
 
     # ------------------------------------------------------------ trust
 
@@ -387,7 +425,7 @@ def create_app(
                 given["operator_id"],
                 authorizer=settings.break_glass_operators,
                 ttl_seconds=given["ttl_seconds"],
-                audit_log=settings.state_dir / "break-glass-audit.jsonl",
+                audit_log=pipeline_settings.stores.target(BREAK_GLASS_FILE),
             )
         except UnauthorizedOverrideError:
             raise ProblemError(
@@ -400,6 +438,13 @@ def create_app(
                         message="not in the authorised operators",
                     )
                 ],
+            ) from None
+        except TrustStoreError as exc:  # never granted unrecorded
+            log.exception("the break-glass chain is unavailable")
+            raise ProblemError(
+                503,
+                f"the break-glass chain is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
             ) from None
         except TrustError as exc:
             raise rejected(exc, body) from None
@@ -447,6 +492,13 @@ def create_app(
             result = await p.run(run)
         except PipelineInputError as exc:
             raise rejected(exc, body) from None
+        except STORE_OUTAGES as exc:  # nothing is acknowledged that was not recorded
+            log.exception("a state store failed during a pipeline request")
+            raise ProblemError(
+                503,
+                f"a state store is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
+            ) from None
         metrics.decisions.labels(result.decision).inc()
         if result.reason.startswith("backend error"):
             metrics.backend_errors.inc()
@@ -477,6 +529,12 @@ def create_app(
         p = built.get()
         try:
             p.governor.start_period(body.period, body.budget)
+        except StoreError as exc:
+            raise ProblemError(
+                503,
+                f"the ledger is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
+            ) from None
         except FusionOpsError as exc:
             raise rejected(exc, body) from None
         return budget_status_payload(p.governor)
@@ -517,6 +575,28 @@ def create_app(
             "queries": result.sequential.queries,
         }
 
+    @app.post(
+        "/hbt/drift/acknowledge",
+        dependencies=[Depends(privileged)],
+        responses=documented(401, 403, 409, 503),
+    )
+    def hbt_drift_acknowledge() -> dict[str, Any]:
+        """Clear the drift alarm latch after re-baselining (for every worker and replica that
+        shares the state); the latch survives restarts, so this is the only way to clear it."""
+        p = built.get()
+        if p.drift is None:
+            raise ProblemError(409, "behavioural fingerprinting is disabled in this deployment")
+        try:
+            p.drift.acknowledge()
+        except StateStoreError as exc:
+            raise ProblemError(
+                503,
+                f"the drift latch is unavailable: {type(exc).__name__}",
+                headers={"Retry-After": "5"},
+            ) from None
+        log.warning("drift alarm acknowledged by an operator")
+        return p.drift.status()
+
     @app.get("/audit/proof/{index}", responses=documented(404, 422))
     def audit_proof(index: int) -> dict[str, Any]:
         log = built.get().audit_log
@@ -526,11 +606,28 @@ def create_app(
             bundle = log.proof_bundle(index)
         except HBTError as exc:
             raise ProblemError(422, f"refused: {type(exc).__name__}") from None
-        public = log.path.with_name(PUBLIC_KEY_FILE)
+        public = pipeline_settings.state_dir / PUBLIC_KEY_FILE
         return {**bundle, "public_key_pem": public.read_text() if public.exists() else None}
 
     _register_problem_schema(app)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one ``resontinex serve`` worker, configured by the environment the command set
+    (``RESONTINEX_STATE_DIR``, ``RESONTINEX_MODEL_DIR``, ``RESONTINEX_DATABASE_URL``, ...)."""
+    from cert.runtime.logging import configure_logging
+
+    # One JSON line per record, each with the request's id (X-Request-ID) as correlation_id.
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "INFO"), "json", logger="")
+    state_dir = Path(os.environ[STATE_DIR_ENV])
+    model_dir = os.environ.get(MODEL_DIR_ENV)
+    pipeline = PipelineSettings(
+        state_dir=state_dir,
+        model_dir=Path(model_dir) if model_dir else None,
+        database_url=os.environ.get(DATABASE_URL_ENV) or None,
+    )
+    return create_app(ServiceSettings(state_dir=state_dir, pipeline=pipeline))
 
 
 def _register_problem_schema(app: FastAPI) -> None:

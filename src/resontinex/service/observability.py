@@ -58,8 +58,12 @@ class ServiceMetrics:
             buckets=_BUCKETS,
             registry=registry,
         )
+        # Gauge modes say how prometheus-client's multiprocess mode combines workers.
         self.in_flight = Gauge(
-            "resontinex_http_requests_in_flight", "HTTP requests being served.", registry=registry
+            "resontinex_http_requests_in_flight",
+            "HTTP requests being served.",
+            registry=registry,
+            multiprocess_mode="livesum",
         )
         self.decisions = Counter(
             "resontinex_pipeline_decisions_total",
@@ -72,8 +76,11 @@ class ServiceMetrics:
             "Pipeline requests aborted because the generation backend failed.",
             registry=registry,
         )
-        self.audit_entries = Gauge(
-            "resontinex_audit_log_entries", "Records in the decision audit log.", registry=registry
+        self.audit_entries = Gauge(  # set at each scrape; every worker sees the same log
+            "resontinex_audit_log_entries",
+            "Records in the decision audit log.",
+            registry=registry,
+            multiprocess_mode="mostrecent",
         )
         self.adhoc = Counter(
             "resontinex_adhoc_trust_evaluations_total",
@@ -81,8 +88,11 @@ class ServiceMetrics:
             ["decision"],
             registry=registry,
         )
-        self.ready = Gauge(
-            "resontinex_ready", "1 once the pipeline is built and serving.", registry=registry
+        self.ready = Gauge(  # several workers: 1 once every live worker is ready
+            "resontinex_ready",
+            "1 once the pipeline is built and serving.",
+            registry=registry,
+            multiprocess_mode="livemin",
         )
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)

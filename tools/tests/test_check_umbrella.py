@@ -33,10 +33,12 @@ def test_a_member_in_no_extra(repo_copy: Path) -> None:
 
 def test_all_must_cover_every_extra(repo_copy: Path) -> None:
     edit_root(
-        repo_copy, "resontinex[trust,fusion,deploy,cert,hbt,server]", "resontinex[trust,fusion]"
+        repo_copy,
+        "resontinex[trust,fusion,deploy,cert,hbt,server,postgres]",
+        "resontinex[trust,fusion]",
     )
     problems = umbrella_problems(repo_copy)
-    assert "extra 'all' does not include: cert, deploy, hbt, server" in problems
+    assert "extra 'all' does not include: cert, deploy, hbt, postgres, server" in problems
 
 
 def test_an_unbounded_member_requirement(repo_copy: Path) -> None:

@@ -142,6 +142,12 @@ def test_similarity_is_case_blind_and_normalised_by_both_lengths() -> None:
     assert bag_of_words("The cat, the HAT") == Counter({"the": 2, "cat": 1, "hat": 1})
     assert cosine_similarity("a b", "a c") == pytest.approx(0.5)  # 1 / (√2 · √2)
     assert cosine_similarity("a a b", "a") == pytest.approx(2 / math.sqrt(5))
+    assert cosine_similarity("a b", "a a") == pytest.approx(1 / math.sqrt(2))  # 2 / (√2 · 2)
+
+
+def test_similarity_never_exceeds_one_by_rounding() -> None:
+    text = "a b b b b b"  # 26 / (√26 · √26) is 1.0000000000000002 in floating point
+    assert cosine_similarity(text, text) == 1.0
 
 
 def test_too_few_answers_name_the_field() -> None:

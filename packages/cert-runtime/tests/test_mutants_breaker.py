@@ -12,9 +12,11 @@ import logging
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from cert.runtime.breaker import CircuitBreaker, CircuitState
 from cert.runtime.errors import CircuitOpenError, InvalidInputError
+from cert.runtime.metrics import MetricsFactory
 
 
 class BoomError(Exception):
@@ -269,3 +271,73 @@ def test_a_wrong_metrics_object_is_refused_naming_the_field(clock: Any) -> None:
     ) as info:
         make(clock, metrics=42)
     assert info.value.context == {"field": "metrics", "value": "42"}
+
+
+def test_the_defaults_open_after_five_failures_for_thirty_seconds(clock: Any) -> None:
+    breaker = CircuitBreaker(clock=clock)
+    for _ in range(4):
+        with pytest.raises(BoomError):
+            breaker.call(fail)
+    assert breaker.state is CircuitState.CLOSED
+    with pytest.raises(BoomError):
+        breaker.call(fail)
+    with pytest.raises(
+        CircuitOpenError, match=r"^circuit 'default' is open; retry after 30\.000 s$"
+    ):
+        breaker.call(lambda: None)
+    clock.advance(29.999)
+    assert breaker.state is CircuitState.OPEN
+    clock.advance(0.001)
+    assert breaker.state is CircuitState.HALF_OPEN
+    assert breaker.stats().name == "default"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"name": " "}, "name"),
+        ({"failure_threshold": 0}, "failure_threshold"),
+        ({"recovery_timeout": -1.0}, "recovery_timeout"),
+        ({"success_threshold": 0}, "success_threshold"),
+        ({"is_failure": "yes"}, "is_failure"),
+        ({"clock": 3.0}, "clock"),
+        ({"on_state_change": 1}, "on_state_change"),
+        ({"probe_timeout": -1.0}, "probe_timeout"),
+    ],
+)
+def test_a_bad_argument_is_refused_naming_exactly_its_field(
+    kwargs: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(InvalidInputError, match=rf"^{field} must ") as info:
+        CircuitBreaker(**kwargs)
+    assert info.value.context["field"] == field
+
+
+def test_the_metrics_explain_how_to_read_them(clock: Any) -> None:
+    # The state gauge's help is the only place a dashboard author learns what 0 / 1 / 2 mean.
+    registry = CollectorRegistry()
+    make(clock, metrics=MetricsFactory(registry))
+    help_texts = {metric.name: metric.documentation for metric in registry.collect()}
+    assert help_texts == {
+        "circuit_breaker_state": "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+        "circuit_breaker_rejections": (
+            "Calls refused because the circuit was open or its probe slot taken."
+        ),
+        "circuit_breaker_transitions": "Circuit state changes, by the state entered.",
+    }
+
+
+def test_without_a_hook_every_announced_transition_is_still_logged(
+    clock: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    breaker = make(clock)
+    with pytest.raises(BoomError):
+        breaker.call(fail)
+    clock.advance(10.0)
+    with caplog.at_level(logging.INFO, logger="cert.runtime.breaker"):
+        breaker.record_failure(BoomError("probe failed"))  # OPEN -> HALF_OPEN -> OPEN at once
+    records = [r for r in caplog.records if r.name == "cert.runtime.breaker"]
+    assert [(r.from_state, r.to_state) for r in records] == [  # type: ignore[attr-defined]
+        ("open", "half_open"),
+        ("half_open", "open"),
+    ]

@@ -9,9 +9,12 @@ gauges and the structured log events.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +35,7 @@ from fusion_ops.governance import (
     EnergyGovernor,
     MultiplierApplied,
 )
-from fusion_ops.ledger_store import MemoryLedgerStore
+from fusion_ops.ledger_store import MemoryLedgerStore, open_ledger_store
 
 LOGGER = "fusion_ops.governance"
 
@@ -82,6 +85,35 @@ def test_estimate_reasons_say_which_side_of_each_threshold() -> None:
     assert high.emergency
     assert not low.emergency
     assert high.base_cost == low.base_cost == 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"complexity": -0.1}, "complexity must be >= 0, got -0.1"),
+        ({"trust_score": -0.1}, "trust_score must be >= 0, got -0.1"),
+        ({"trust_score": 1.01}, "trust_score must be <= 1, got 1.01"),
+        ({"entropy": -0.1}, "entropy must be >= 0, got -0.1"),
+        ({"entropy": 1.01}, "entropy must be <= 1, got 1.01"),
+    ],
+)
+def test_estimate_signals_outside_zero_to_one_are_refused_by_name(
+    kwargs: dict[str, float], message: str
+) -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        EnergyGovernor(100).estimate(1, **kwargs)
+    assert str(refused.value) == message
+
+
+def test_an_estimate_converts_to_a_plain_dict() -> None:
+    as_dict = EnergyGovernor(100).estimate(10, emergency=True).to_dict()
+    assert (as_dict["base_cost"], as_dict["cost"], as_dict["emergency"]) == (10, 6, True)
+    assert as_dict["breakdown"][3] == {
+        "factor": "emergency_discount",
+        "applied": True,
+        "multiplier": 0.6,
+        "reason": "emergency mode",
+    }
 
 
 def test_estimate_accepts_the_ends_of_each_range() -> None:
@@ -303,6 +335,21 @@ def test_unreviewed_work_may_fill_exactly_the_auto_review_share() -> None:
     )
 
 
+def test_unreviewed_work_up_to_the_hard_limit_is_told_to_get_a_review() -> None:
+    gov = EnergyGovernor(1000)
+    gov.request(gov.estimate(850))
+    with pytest.raises(ReviewRequiredError, match=r"would reach 95\.0%"):
+        gov.request(gov.estimate(100))
+    with pytest.raises(EmergencyBrakeError, match=r"would reach 95\.1%"):
+        gov.request(gov.estimate(101))
+
+
+def test_the_wrong_config_type_is_named() -> None:
+    with pytest.raises(InvalidInputError) as refused:
+        EnergyGovernor(100, config={"budget_limits": {}})  # type: ignore[arg-type]
+    assert str(refused.value) == "config must be a GovernanceConfig, got dict"
+
+
 def test_reviewed_work_may_fill_exactly_the_hard_limit_share() -> None:
     gov = EnergyGovernor(1000)
     gov.request(gov.estimate(950), reviewed_by="x")
@@ -368,10 +415,10 @@ def test_snapshot_rounds_to_six_decimals() -> None:
     r = gov.request(gov.estimate(0.12345678))
     snap = gov.snapshot()
     assert (snap.reserved, snap.available, snap.utilisation) == (0.123457, 999.876543, 0.000123)
-    gov.commit(r, actual_cost=0.22345678)
+    gov.commit(r, actual_cost=0.3)
     snap = gov.snapshot()
-    assert (snap.committed, snap.overrun) == (0.223457, 0.1)
-    assert snap.to_dict()["committed"] == 0.223457
+    assert (snap.committed, snap.overrun) == (0.3, 0.176543)
+    assert snap.to_dict()["overrun"] == 0.176543
 
 
 # ---------------------------------------------------------------- alerts, gauges, logs
@@ -527,3 +574,35 @@ def test_commit_without_an_actual_cost_settles_the_reserved_cost() -> None:
     assert gov.commit(r.id) == 123
     assert gauge(registry, "fusion_budget_committed_units_total") == 123
     assert gov.snapshot().overrun == 0
+
+
+def test_a_shared_ledger_records_its_periods_by_the_governor_clock(tmp_path: Path) -> None:
+    """A SQLite ledger records when each period started and closed: the governor's clock."""
+    path = tmp_path / "ledger.db"
+    clock = Clock(5.0)
+    gov = EnergyGovernor(1000, period="p", clock=clock, store=open_ledger_store(path))
+    clock.now = 9.0
+    gov.start_period("q")
+    gov.close()
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        history = db.execute("SELECT period, started_at, closed_at FROM fusion_period_history")
+        assert history.fetchall() == [("p", 5.0, 9.0)]
+        assert db.execute("SELECT period, started_at FROM fusion_ledger").fetchall() == [("q", 9.0)]
+
+
+def test_approvals_and_alerts_on_a_shared_ledger_carry_the_clock(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    clock = Clock(5.0)
+    gov = EnergyGovernor(1000, period="p", clock=clock, store=open_ledger_store(path))
+    clock.now = 6.0
+    gov.grant_approval(20_000, "cfo")
+    r = gov.request(gov.estimate(100))
+    clock.now = 8.0
+    gov.commit(r, actual_cost=900)
+    gov.close()
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        assert db.execute("SELECT approver, granted_at FROM fusion_approvals").fetchall() == [
+            ("cfo", 6.0)
+        ]
+        alerts = db.execute("SELECT level, fired_at FROM fusion_ledger_alerts ORDER BY level")
+        assert alerts.fetchall() == [("auto_review", 8.0)]

@@ -405,9 +405,19 @@ def test_snapshot_flags_at_exact_utilisation() -> None:
     gov.request(gov.estimate(850))
     snap = gov.snapshot()
     assert (snap.utilisation, snap.review_required, snap.brake_engaged) == (0.85, False, False)
-    gov.request(gov.estimate(100), reviewed_by="x")
+    gov.request(gov.estimate(95), reviewed_by="x")
+    snap = gov.snapshot()
+    assert (snap.utilisation, snap.review_required, snap.brake_engaged) == (0.945, True, False)
+    gov.request(gov.estimate(5), reviewed_by="x")
     snap = gov.snapshot()
     assert (snap.utilisation, snap.review_required, snap.brake_engaged) == (0.95, True, True)
+
+
+def test_review_is_not_flagged_just_below_its_threshold() -> None:
+    gov = EnergyGovernor(1000)
+    gov.request(gov.estimate(845))
+    snap = gov.snapshot()
+    assert (snap.utilisation, snap.review_required) == (0.845, False)
 
 
 def test_snapshot_rounds_to_six_decimals() -> None:
@@ -418,6 +428,8 @@ def test_snapshot_rounds_to_six_decimals() -> None:
     gov.commit(r, actual_cost=0.3)
     snap = gov.snapshot()
     assert (snap.committed, snap.overrun) == (0.3, 0.176543)
+    gov.commit(gov.request(gov.estimate(0.12345678)))
+    assert gov.snapshot().committed == 0.423457
     assert snap.to_dict()["overrun"] == 0.176543
 
 

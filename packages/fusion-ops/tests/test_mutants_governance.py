@@ -90,6 +90,8 @@ def test_estimate_reasons_say_which_side_of_each_threshold() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
+        ({"base_cost": -1}, "base_cost must be >= 0, got -1"),
+        ({"base_cost": 1, "emergency": "yes"}, "emergency must be a bool, got 'yes'"),
         ({"complexity": -0.1}, "complexity must be >= 0, got -0.1"),
         ({"trust_score": -0.1}, "trust_score must be >= 0, got -0.1"),
         ({"trust_score": 1.01}, "trust_score must be <= 1, got 1.01"),
@@ -101,7 +103,7 @@ def test_estimate_signals_outside_zero_to_one_are_refused_by_name(
     kwargs: dict[str, float], message: str
 ) -> None:
     with pytest.raises(InvalidInputError) as refused:
-        EnergyGovernor(100).estimate(1, **kwargs)
+        EnergyGovernor(100).estimate(**({"base_cost": 1} | kwargs))
     assert str(refused.value) == message
 
 
@@ -143,8 +145,14 @@ def _parts(gov: EnergyGovernor, **kwargs: Any) -> tuple[MultiplierApplied, ...]:
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda p: CostEstimate(10, 10, 1.0, False, list(p)), "breakdown must be a tuple of"),
-        (lambda p: CostEstimate(10, 10, 1.0, False, (*p, "x")), "breakdown must be a tuple of"),
+        (
+            lambda p: CostEstimate(10, 10, 1.0, False, list(p)),
+            r"^estimate\.breakdown must be a tuple of MultiplierApplied$",
+        ),
+        (
+            lambda p: CostEstimate(10, 10, 1.0, False, (*p, "x")),
+            r"^estimate\.breakdown must be a tuple of MultiplierApplied$",
+        ),
         (
             lambda p: CostEstimate(10, 10, 1.0, False, (MultiplierApplied("", False, 2.0, "r"),)),
             r"^estimate\.breakdown factor must not be empty$",
@@ -165,11 +173,17 @@ def _parts(gov: EnergyGovernor, **kwargs: Any) -> tuple[MultiplierApplied, ...]:
         ),
         (lambda p: CostEstimate(10, 0, 0.0, False, ()), r"^estimate\.multiplier must be > 0"),
         (lambda p: CostEstimate(2e15, 2e15, 1.0, False, ()), r"^estimate\.base_cost must be <="),
+        (
+            lambda p: CostEstimate(
+                MAX_COST, 2 * MAX_COST, 2.0, False, (MultiplierApplied("f", True, 2.0, "r"),)
+            ),
+            r"^estimate\.cost must be <= 1000000000000000\.0, got 2000000000000000\.0$",
+        ),
         (lambda p: CostEstimate(-1, 0, 1.0, False, ()), r"^estimate\.base_cost must be >= 0"),
         (lambda p: CostEstimate(10, -10, 1.0, False, ()), r"^estimate\.cost must be >= 0"),
         (
-            lambda p: CostEstimate(10, 10, 1.0, None, ()),
-            r"^estimate\.emergency must be a bool, got None$",
+            lambda p: CostEstimate(10, 10, 1.0, "yes", ()),
+            r"^estimate\.emergency must be a bool, got 'yes'$",
         ),
         (
             lambda p: CostEstimate(10, 20, 2.0, False, ()),
@@ -282,7 +296,12 @@ def test_text_arguments_have_a_200_character_limit() -> None:
     assert isinstance(gov.grant_approval(10, "a" * 200), str)
 
 
+def test_a_ledger_without_a_period_name_is_called_default() -> None:
+    assert EnergyGovernor(100).snapshot().period == "default"
+
+
 def test_number_arguments_accept_their_limits_and_refuse_beyond() -> None:
+    assert EnergyGovernor(0.5).snapshot().budget == 0.5
     gov = EnergyGovernor(MAX_COST)
     assert gov.snapshot().budget == MAX_COST
     with pytest.raises(InvalidInputError, match=r"^period_budget must be <="):
@@ -608,7 +627,7 @@ def test_approvals_and_alerts_on_a_shared_ledger_carry_the_clock(tmp_path: Path)
     gov = EnergyGovernor(1000, period="p", clock=clock, store=open_ledger_store(path))
     clock.now = 6.0
     gov.grant_approval(20_000, "cfo")
-    r = gov.request(gov.estimate(100))
+    r = gov.request(gov.estimate(100), reviewed_by="rev")
     clock.now = 8.0
     gov.commit(r, actual_cost=900)
     gov.close()
@@ -618,3 +637,13 @@ def test_approvals_and_alerts_on_a_shared_ledger_carry_the_clock(tmp_path: Path)
         ]
         alerts = db.execute("SELECT level, fired_at FROM fusion_ledger_alerts ORDER BY level")
         assert alerts.fetchall() == [("auto_review", 8.0)]
+
+
+def test_a_shared_ledger_records_who_reviewed_an_open_reservation(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    gov = EnergyGovernor(1000, clock=Clock(7.0), store=open_ledger_store(path))
+    gov.request(gov.estimate(100), reviewed_by="rev")
+    gov.close()
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        rows = db.execute("SELECT cost, reviewed_by, created_at FROM fusion_reservations")
+        assert rows.fetchall() == [(100.0, "rev", 7.0)]

@@ -171,3 +171,13 @@ def test_check_calibrated_score_names_the_field_and_the_value(value: object, mes
 def test_check_calibrated_score_names_the_gate_field_by_default() -> None:
     with pytest.raises(CalibratedScoreError, match=r"^calibrated_trust_score: .* nan "):
         check_calibrated_score(math.nan, 0.25)
+
+
+def test_a_zero_weight_still_counts_as_non_negative_in_explain() -> None:
+    """A signal may be switched off with weight 0; the weights are then still non-negative."""
+    cfg = validate_and_normalize_config(
+        {"weights": {"alignment_score": 1.0, "epistemic_risk": 0.0, "confidence_band": 0.0}}
+    )
+    gate = CompositeTrustGate(InputVector(0.7, 0.2, 0.1), cfg)
+    assert gate.trust_score == pytest.approx(0.7)
+    assert gate.explain()["mathematical_guarantees"]["weights_non_negative_sum_to_one"] is True

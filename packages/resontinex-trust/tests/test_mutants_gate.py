@@ -181,3 +181,30 @@ def test_a_zero_weight_still_counts_as_non_negative_in_explain() -> None:
     gate = CompositeTrustGate(InputVector(0.7, 0.2, 0.1), cfg)
     assert gate.trust_score == pytest.approx(0.7)
     assert gate.explain()["mathematical_guarantees"]["weights_non_negative_sum_to_one"] is True
+
+
+def test_explain_states_the_basis_of_its_claims(fixed_calibrator: Any) -> None:
+    """The basis tells an auditor why the monotonicity claims hold (or are not made)."""
+    from resontinex.trust.calibration import CalibrationAdapter
+
+    inputs = InputVector(0.8, 0.3, 0.2)
+
+    def basis(calibrator: Any = None) -> str:
+        gate = CompositeTrustGate(inputs, None, calibrator)
+        text: str = gate.explain()["mathematical_guarantees"]["basis"]
+        return text
+
+    assert basis() == "raw score: the gate's own math"
+    assert basis(fixed_calibrator(0.4)) == (
+        "calibrated score: FixedCalibrator is not a CalibrationAdapter; "
+        "its monotonicity and determinism are not verified"
+    )
+    adapter = CalibrationAdapter("platt")
+    assert adapter.fit([i / 200 for i in range(200)], [int(i > 90) for i in range(200)])
+    assert basis(adapter) == (
+        "calibrated score: CalibrationAdapter (platt), parameters order-preserving"
+    )
+    adapter.platt = (-1.0, 0.0)  # edited by hand: no longer order-preserving
+    assert basis(adapter) == (
+        "calibrated score: CalibrationAdapter (platt), parameters not order-preserving"
+    )

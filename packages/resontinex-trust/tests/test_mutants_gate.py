@@ -208,3 +208,14 @@ def test_explain_states_the_basis_of_its_claims(fixed_calibrator: Any) -> None:
     assert basis(adapter) == (
         "calibrated score: CalibrationAdapter (platt), parameters not order-preserving"
     )
+
+
+def test_a_refused_calibrated_score_names_the_raw_score(
+    config: TrustConfig, fixed_calibrator: Any
+) -> None:
+    with pytest.raises(CalibratedScoreError) as refused:
+        CompositeTrustGate(InputVector(0.5, 0.5, 0.5), config, fixed_calibrator(math.nan))
+    assert str(refused.value) == (
+        "calibrated_trust_score: the calibrator returned nan for raw score 0.5; "
+        "expected a finite probability in [0, 1]"
+    )

@@ -48,7 +48,12 @@ CORE: dict[str, dict[str, CoreModule]] = {
     "resontinex-trust": {
         "gate": CoreModule(
             "src/resontinex/trust/composite_trust_gate.py",
-            ("tests/test_gate.py", "tests/test_inputs.py", "tests/test_mutants_gate.py"),
+            (
+                "tests/test_gate.py",
+                "tests/test_inputs.py",
+                "tests/test_fail_closed.py",
+                "tests/test_mutants_gate.py",
+            ),
         ),
         "monitor": CoreModule(
             "src/resontinex/trust/monitor.py",

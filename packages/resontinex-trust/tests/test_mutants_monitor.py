@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -282,7 +283,12 @@ def test_an_empty_window_reports_zero_error_rate_and_every_setting() -> None:
         "error_rate": 0.0,
         "enough_samples": False,
     }
-    assert status["circuit_breaker"] == {"state": "closed", "error_rate_threshold": 0.5}
+    assert status["circuit_breaker"] == {
+        "state": "closed",
+        "error_rate_threshold": 0.5,
+        "scope": "process",  # the breaker is per process, on purpose (see the package docs)
+        "pid": os.getpid(),
+    }
     assert status["config_version"] == monitor.config.version
     assert status["environment"] == monitor.config.environment
 
@@ -296,7 +302,12 @@ HELP = {
         "Evaluations whose confidence band reached the entropy threshold."
     ),
     "trust_gate_floor_violations_total": "Evaluations whose trust score was below the trust floor.",
-    "trust_gate_evaluation_errors_total": "Evaluations rejected with an error.",
+    "trust_gate_evaluation_errors_total": (
+        "Evaluations that failed inside the service (these drive health and the breaker)."
+    ),
+    "trust_gate_input_rejections_total": (
+        "Evaluations refused because the caller's signals were invalid."
+    ),
     "trust_gate_config_validation_failures_total": "Configs that failed validation.",
     "trust_gate_break_glass_total": "Break-glass attempts by outcome.",
     "trust_gate_circuit_breaker_open": "1 while the circuit breaker forces REVIEW.",

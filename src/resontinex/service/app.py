@@ -98,6 +98,14 @@ log = logging.getLogger("resontinex.service")
 STORE_OUTAGES: tuple[type[Exception], ...] = (AuditStoreUnavailableError, StoreError)
 
 
+def store_outage(what: str, exc: Exception) -> ProblemError:
+    """503 with Retry-After for a state store that failed mid-request, logged with its cause."""
+    log.error("%s is unavailable", what, exc_info=exc)
+    return ProblemError(
+        503, f"{what} is unavailable: {type(exc).__name__}", headers={"Retry-After": "5"}
+    )
+
+
 @dataclass
 class ServiceSettings:
     """Where state lives and who may do privileged things (read from the environment by default)."""
@@ -440,12 +448,7 @@ def create_app(
                 ],
             ) from None
         except TrustStoreError as exc:  # never granted unrecorded
-            log.exception("the break-glass chain is unavailable")
-            raise ProblemError(
-                503,
-                f"the break-glass chain is unavailable: {type(exc).__name__}",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise store_outage("the break-glass chain", exc) from None
         except TrustError as exc:
             raise rejected(exc, body) from None
         return record.as_dict()
@@ -493,12 +496,7 @@ def create_app(
         except PipelineInputError as exc:
             raise rejected(exc, body) from None
         except STORE_OUTAGES as exc:  # nothing is acknowledged that was not recorded
-            log.exception("a state store failed during a pipeline request")
-            raise ProblemError(
-                503,
-                f"a state store is unavailable: {type(exc).__name__}",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise store_outage("a state store", exc) from None
         metrics.decisions.labels(result.decision).inc()
         if result.reason.startswith("backend error"):
             metrics.backend_errors.inc()
@@ -530,11 +528,7 @@ def create_app(
         try:
             p.governor.start_period(body.period, body.budget)
         except StoreError as exc:
-            raise ProblemError(
-                503,
-                f"the ledger is unavailable: {type(exc).__name__}",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise store_outage("the ledger", exc) from None
         except FusionOpsError as exc:
             raise rejected(exc, body) from None
         return budget_status_payload(p.governor)
@@ -589,11 +583,7 @@ def create_app(
         try:
             p.drift.acknowledge()
         except StateStoreError as exc:
-            raise ProblemError(
-                503,
-                f"the drift latch is unavailable: {type(exc).__name__}",
-                headers={"Retry-After": "5"},
-            ) from None
+            raise store_outage("the drift latch", exc) from None
         log.warning("drift alarm acknowledged by an operator")
         return p.drift.status()
 

@@ -8,34 +8,23 @@ refuses to overwrite).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from hbt_core.errors import KeyConfigurationError
+from hbt_core.files import atomic_write
 
 KEY_PATH_ENV = "HBT_SIGNING_KEY_PATH"
 PUBLIC_KEY_PATH_ENV = "HBT_PUBLIC_KEY_PATH"
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if path.exists():
-            raise KeyConfigurationError(f"key file {str(path)!r} already exists; not overwriting")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Write a key file that must not exist yet (never overwrite a key)."""
+    if path.exists():
+        raise KeyConfigurationError(f"key file {str(path)!r} already exists; not overwriting")
+    atomic_write(path, data, mode=mode)
 
 
 def generate_key(path: str | Path) -> Ed25519PublicKey:
@@ -47,9 +36,9 @@ def generate_key(path: str | Path) -> Ed25519PublicKey:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    _atomic_write(p, pem, 0o600)
+    _write_new(p, pem, 0o600)
     public = key.public_key()
-    _atomic_write(p.with_name(p.name + ".pub"), public_key_pem(public), 0o644)
+    _write_new(p.with_name(p.name + ".pub"), public_key_pem(public), 0o644)
     return public
 
 

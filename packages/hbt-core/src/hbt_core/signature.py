@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,6 +41,7 @@ from hbt_core.errors import (
     ModelFormatError,
     check_int,
 )
+from hbt_core.files import atomic_write
 from hbt_core.hdc import DEFAULT_DIM, Accumulator, Packed, base_vector, check_dim, hamming_many
 from hbt_core.models import LogitModel, TextModel
 
@@ -270,17 +269,7 @@ class Signature:
             counts=self.counts,
             meta=np.frombuffer(meta.encode(), dtype=np.uint8),
         )
-        p = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, buf.getvalue())
 
     @classmethod
     def load(cls, path: str | Path) -> Signature:

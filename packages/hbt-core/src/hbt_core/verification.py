@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hbt_core.errors import DimensionMismatchError, InvalidInputError, check_finite_number
+from hbt_core.files import atomic_write
 from hbt_core.hdc import dim_of
 from hbt_core.signature import Signature
 
@@ -153,17 +152,7 @@ class Calibration:
 
     def save(self, path: str | Path) -> None:
         """Write as JSON, atomically (temp file + ``os.replace``)."""
-        p = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(self.to_json(), fh, indent=2, allow_nan=False)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, p)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, json.dumps(self.to_json(), indent=2, allow_nan=False).encode())
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:

@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,25 +133,26 @@ def _cmd_compare(a: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
-def _threshold(text: str) -> float:
-    """A similarity threshold: finite and in (0.5, 1] (0.5 is the similarity of strangers)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 0.5 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be finite and in (0.5, 1], got {text!r}")
-    return value
+def _number_in(low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a finite number in (low, high]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or not low < value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be finite and in ({low:g}, {high:g}], got {text!r}"
+            )
+        return value
+
+    return parse
 
 
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or not 0.0 < value <= 0.5:
-        raise argparse.ArgumentTypeError(f"must be finite and in (0, 0.5], got {text!r}")
-    return value
+# 0.5 is the similarity of strangers, so a threshold must lie above it
+_threshold = _number_in(0.5, 1.0)
+_alpha = _number_in(0.0, 0.5)
 
 
 def _count(low: int, high: int) -> Any:

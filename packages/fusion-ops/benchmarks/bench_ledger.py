@@ -1,9 +1,12 @@
-"""Ledger admissions per second: EnergyGovernor.request() on a SQLite file and on PostgreSQL,
-from 1, 2 and 4 processes sharing one ledger, vs the in-memory governor (one process, the
-default and the peer: what a user has without a store) in the same run.
+"""Ledger admissions per second: EnergyGovernor.request() on PostgreSQL and on a SQLite file,
+from 1 client and from 1, 2 and 4 processes of 8 threads sharing one ledger, in one run.
 
-Each admission is one durable transaction (SQLite WAL with synchronous=FULL; PostgreSQL with its
-default fsync and synchronous_commit). PostgreSQL is a throw-away cluster made with Debian's
+PostgreSQL, ours: the group commit (the admissions waiting in one process run as one
+transaction); peer: the same store with ``group_commit=False``, one transaction per admission
+(the path before the group commit). SQLite (one transaction per admission, WAL with
+synchronous=FULL); peer: the in-memory governor in one process (no durability, not shareable).
+Every acknowledged admission is durable (PostgreSQL: fsync on, each acknowledgement after a
+synchronous commit). PostgreSQL is a throw-away cluster made with Debian's
 initdb/pg_ctl (the repo's tools/pg_cluster.py, loaded by path: run this from a checkout), fsync
 on; without PostgreSQL, psycopg or that file, only SQLite is measured and the output says why.
 
@@ -34,8 +37,13 @@ _WORKER = textwrap.dedent(
     """
     import json, sys, threading, time
     from fusion_ops.governance import EnergyGovernor
-    from fusion_ops.ledger_store import open_ledger_store
-    gov = EnergyGovernor(1e15, store=open_ledger_store(sys.argv[1]))
+    from fusion_ops.ledger_store import PostgresLedgerStore, open_ledger_store
+    target, group = sys.argv[1], sys.argv[4] == "group"
+    if target.startswith("postgresql://"):
+        store = PostgresLedgerStore(target, group_commit=group)
+    else:
+        store = open_ledger_store(target)
+    gov = EnergyGovernor(1e15, store=store)
     estimate = gov.estimate(1.0)
 
     def work():
@@ -77,16 +85,21 @@ def memory_rate(requests: int) -> float:
 
 
 def _label(kind: str, n: int, threads: int) -> str:
-    return f"{kind} admissions/s, {n} process{'es' if n > 1 else ''} x {threads} threads"
+    clients = f"{n} process{'es' if n > 1 else ''} x {threads} thread{'s' if threads > 1 else ''}"
+    return f"{kind} admissions/s, {clients}"
 
 
-def store_rate(target: str, processes: int, requests: int, threads: int) -> float:
+def store_rate(
+    target: str, processes: int, requests: int, threads: int, group: bool = True
+) -> float:
     """Admissions per second of ``processes`` workers started together on one ledger, each
-    with ``threads`` threads sharing one governor (``requests`` admissions per thread)."""
+    with ``threads`` threads sharing one governor (``requests`` admissions per thread);
+    ``group``: PostgreSQL's group commit on or off."""
     EnergyGovernor(1e15, store=open_ledger_store(target)).close()
+    mode = "group" if group else "alone"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, target, str(requests), str(threads)],
+            [sys.executable, "-c", _WORKER, target, str(requests), str(threads), mode],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -139,32 +152,38 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     requests, repeats = (25, 1) if args.quick else (250, 3)
-    threads = 8
-    workers = (1, 2, 4)
-    peer = statistics.median(memory_rate(requests * threads) for _ in range(repeats))
-    rows: list[tuple[str, list[float]]] = []
+    # (processes, threads per process): one client alone, then 8, 16 and 32 concurrent clients
+    shapes = ((1, 1), (1, 8), (2, 8), (4, 8))
+    rows: list[tuple[str, float, float]] = []
+    with postgres() as cluster:
+        if cluster is not None:
+            for n, threads in shapes:
+                ours, peer = [], []
+                for r in range(repeats):  # interleaved, so drifting load hits both alike
+                    for group, rates in ((True, ours), (False, peer)):
+                        url = cluster.create_database(f"bench_{n}_{threads}_{r}_{int(group)}")
+                        rates.append(store_rate(url, n, requests, threads, group))
+                rows.append(
+                    (
+                        _label("PostgreSQL", n, threads) + " (peer: no group commit)",
+                        statistics.median(ours),
+                        statistics.median(peer),
+                    )
+                )
+    memory = statistics.median(memory_rate(requests * 8) for _ in range(repeats))
     with tempfile.TemporaryDirectory() as tmp:
-        for n in workers:
+        for n, threads in shapes[1:]:
             rates = [
                 store_rate(str(Path(tmp) / f"ledger-{n}-{r}.db"), n, requests, threads)
                 for r in range(repeats)
             ]
-            rows.append((_label("SQLite", n, threads), rates))
-    with postgres() as cluster:
-        if cluster is not None:
-            for n in workers:
-                rates = [
-                    store_rate(cluster.create_database(f"bench_{n}_{r}"), n, requests, threads)
-                    for r in range(repeats)
-                ]
-                rows.append((_label("PostgreSQL", n, threads), rates))
-    print(f"\n{requests} admissions per thread, median of {repeats} run(s); peer: the in-memory")
-    print("governor in one process (no durability, not shareable)\n")
+            label = _label("SQLite", n, threads) + " (peer: in memory, 1 process)"
+            rows.append((label, statistics.median(rates), memory))
+    print(f"\n{requests} admissions per thread, median of {repeats} run(s)\n")
     print("| metric | ours | peer | ratio |")
     print("| --- | --- | --- | --- |")
-    for name, rates in rows:
-        ours = statistics.median(rates)
-        print(f"| {name} | {ours:,.0f} | {peer:,.0f} | {ours / peer:.3f} |")
+    for name, ours_rate, peer_rate in rows:
+        print(f"| {name} | {ours_rate:,.0f} | {peer_rate:,.0f} | {ours_rate / peer_rate:.3f} |")
     return 0
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,8 +31,14 @@ from fusion_ops.errors import (
 from fusion_ops.governance import EnergyGovernor
 from fusion_ops.ledger_store import (
     SCHEMA_VERSION,
+    Admission,
+    AdmitResult,
     LedgerStore,
     MemoryLedgerStore,
+    PostgresLedgerStore,
+    Totals,
+    _GroupCommit,
+    _Job,
     open_ledger_store,
     redact_url,
 )
@@ -440,3 +447,181 @@ def test_no_acknowledged_admission_is_lost_when_postgres_crashes(postgresql_clus
         (reserved,) = conn.execute("SELECT reserved FROM fusion_ledger").fetchone()  # type: ignore[misc]
     assert set(acknowledged) <= stored
     assert reserved == len(stored)  # each reservation costs 1
+
+
+# ------------------------------------------------------------------ group commit (PostgreSQL)
+def _admission(cost: float, fraction: float = 1.0) -> Admission:
+    return Admission(cost, False, "qa", None, fraction, (), 0.0)
+
+
+def _exhausted(totals: Totals) -> tuple[str, str]:
+    return ("budget_exhausted", f"{totals.committed + totals.reserved:g} used")
+
+
+@pytest.mark.postgres
+def test_a_batch_checks_each_admission_in_order_and_answers_each(postgresql_url: str) -> None:
+    """Costs 6, 6, 3, 1 against a budget of 10: the second does not fit after the first, the
+    third and fourth do; each caller gets its own answer, the denial counted once."""
+    store = PostgresLedgerStore(postgresql_url)
+    store.open("p", 10, 0.0)
+    jobs = [_Job(_admission(cost), _exhausted) for cost in (6, 6, 3, 1)]
+    results = store._admit_batch(jobs)
+    store._pool.flush()
+    assert [r.denied is None for r in results] == [True, False, True, True]
+    assert [r.totals.reserved for r in results if r.denied is None] == [6, 9, 10]
+    assert results[1].denied == ("budget_exhausted", "10 used")
+    ids = [r.reservation_id for r in results if r.reservation_id is not None]
+    assert ids == ["p:1", "p:2", "p:3"]
+    state = store.state()
+    assert (state.reserved, state.open_reservations) == (10, 3)
+    assert state.outcomes == {"admitted": 3, "budget_exhausted": 1}
+    store.settle("p:2", None, (), 1.0)  # a batch's reservation settles like any other
+    assert store.state().committed == 3
+    store.close()
+
+
+@pytest.mark.postgres
+def test_concurrent_threads_on_one_store_never_overspend(postgresql_url: str) -> None:
+    """16 threads of one process share one store (so its group commit) and request cost 3 (an
+    emergency estimate of 5) against a budget of 90: exactly 30 admitted, every id once, the
+    rest refused."""
+    gov = EnergyGovernor(90, store=PostgresLedgerStore(postgresql_url))
+    held: list[str] = []
+    denied: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(5):
+            try:
+                reservation = gov.request(gov.estimate(5, emergency=True), reviewed_by="qa")
+            except BudgetExhaustedError:
+                with lock:
+                    denied.append("exhausted")
+                continue
+            with lock:
+                held.append(reservation.id)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    snap = gov.snapshot()
+    gov.close()
+    assert (len(held), len(set(held)), len(denied)) == (30, 30, 50)
+    assert (snap.reserved, snap.open_reservations) == (90, 30)
+    assert snap.outcomes == {"admitted": 30, "budget_exhausted": 50}
+
+
+def _group_with(commit: Callable[[list[_Job]], list[AdmitResult]]) -> _GroupCommit:
+    return _GroupCommit(commit, lambda: None)
+
+
+def test_callers_arriving_during_a_commit_form_the_next_batch() -> None:
+    """While the first batch commits, three callers queue; they go as one batch, each with its
+    own answer."""
+    batches: list[list[float]] = []
+    release = threading.Event()
+
+    def commit(batch: list[_Job]) -> list[AdmitResult]:
+        batches.append([job.admission.cost for job in batch])
+        if len(batches) == 1:
+            release.wait(timeout=30)
+        return [AdmitResult(Totals("p", 1, 0, job.admission.cost)) for job in batch]
+
+    group = _group_with(commit)
+    answers: dict[float, float] = {}
+
+    def submit(cost: float) -> None:
+        answers[cost] = group.submit(_admission(cost), _exhausted).totals.reserved
+
+    first = threading.Thread(target=submit, args=(1.0,))
+    first.start()
+    while not batches:
+        time.sleep(0.001)
+    others = [threading.Thread(target=submit, args=(cost,)) for cost in (2.0, 3.0, 4.0)]
+    for thread in others:
+        thread.start()
+    while len(group._waiting) < 3:
+        time.sleep(0.001)
+    release.set()
+    for thread in [first, *others]:
+        thread.join()
+    assert batches[0] == [1.0]
+    assert sorted(batches[1]) == [2.0, 3.0, 4.0]
+    assert answers == {1.0: 1.0, 2.0: 2.0, 3.0: 3.0, 4.0: 4.0}
+
+
+def test_a_failed_batch_fails_each_of_its_callers_and_the_next_batch_runs() -> None:
+    calls = 0
+
+    def commit(batch: list[_Job]) -> list[AdmitResult]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise StoreUnavailableError("the server went away")
+        return [AdmitResult(Totals("p", 1, 0, 0)) for _ in batch]
+
+    group = _group_with(commit)
+    with pytest.raises(StoreUnavailableError, match="went away"):
+        group.submit(_admission(1), _exhausted)
+    assert group.submit(_admission(1), _exhausted).denied is None
+
+
+def test_a_failed_flush_acknowledges_nothing() -> None:
+    """Committed but not durable: the caller hears the error, not "admitted"."""
+
+    def flush() -> None:
+        raise StoreUnavailableError("flush failed")
+
+    group = _GroupCommit(lambda batch: [AdmitResult(Totals("p", 1, 0, 1)) for _ in batch], flush)
+    with pytest.raises(StoreUnavailableError, match="flush failed"):
+        group.submit(_admission(1), _exhausted)
+
+
+@pytest.mark.postgres
+def test_a_version_1_postgres_ledger_is_migrated(postgresql_url: str) -> None:
+    import psycopg
+
+    PostgresLedgerStore(postgresql_url).close()
+    with psycopg.connect(postgresql_url, autocommit=True) as conn:
+        conn.execute("DROP FUNCTION fusion_ledger_admit_batch")
+        conn.execute("UPDATE schema_version SET version = 1 WHERE component = 'fusion_ops.ledger'")
+    gov = EnergyGovernor(10, store=PostgresLedgerStore(postgresql_url))
+    assert gov.request(gov.estimate(4), reviewed_by="qa").cost == 4
+    gov.close()
+    with psycopg.connect(postgresql_url) as conn:
+        row = conn.execute(
+            "SELECT version FROM schema_version WHERE component = 'fusion_ops.ledger'"
+        ).fetchone()
+    assert row == (SCHEMA_VERSION,)
+
+
+def test_a_version_1_sqlite_ledger_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    open_ledger_store(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA user_version = 1")
+    open_ledger_store(path).close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+@pytest.mark.postgres
+def test_a_killed_backend_fails_one_call_and_the_next_reconnects(postgresql_url: str) -> None:
+    """pg_terminate_backend of every connection the store holds: the next admission fails
+    with the typed error (nothing admitted), the one after it reconnects."""
+    import psycopg
+
+    gov = EnergyGovernor(100, store=PostgresLedgerStore(postgresql_url))
+    gov.request(gov.estimate(1), reviewed_by="qa")
+    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    with pytest.raises(StoreUnavailableError):
+        gov.request(gov.estimate(1), reviewed_by="qa")
+    gov.request(gov.estimate(1), reviewed_by="qa")
+    assert gov.snapshot().reserved == 2
+    gov.close()

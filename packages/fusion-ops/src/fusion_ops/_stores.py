@@ -171,9 +171,9 @@ class PgPool:
         return text
 
     @contextlib.contextmanager
-    def tx(self, write: bool = True, single: bool = False) -> Iterator[Tx]:
-        """A transaction on a pooled connection; ``single``: each statement is its own
-        transaction (one round trip instead of three, for one atomic statement)."""
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection; a lost one is dropped (the next call connects anew) and every
+        driver error becomes a :class:`StoreError` without the password."""
         import psycopg
 
         with self._slots:
@@ -182,14 +182,7 @@ class PgPool:
             except queue.Empty:
                 conn = self._connect()
             try:
-                with conn.cursor() as cursor:
-                    if single:
-                        yield PgTx(cursor)
-                    else:
-                        with conn.transaction():
-                            yield PgTx(cursor)
-                if write:
-                    conn.execute(FLUSH)
+                yield conn
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 conn.close()
                 with self._lock:
@@ -202,6 +195,26 @@ class PgPool:
                 self._idle.put(conn)
                 raise
             self._idle.put(conn)
+
+    @contextlib.contextmanager
+    def tx(self, write: bool = True, single: bool = False) -> Iterator[PgTx]:
+        """A transaction on a pooled connection, flushed (:meth:`flush`) after a ``write``;
+        ``single``: each statement is its own transaction (one round trip instead of three,
+        for one atomic statement)."""
+        with self._connection() as conn:
+            with conn.cursor() as cursor:
+                if single:
+                    yield PgTx(cursor)
+                else:
+                    with conn.transaction():
+                        yield PgTx(cursor)
+            if write:
+                conn.execute(FLUSH)
+
+    def flush(self) -> None:
+        """Make every transaction committed so far durable (see :data:`FLUSH`)."""
+        with self._connection() as conn:
+            conn.execute(FLUSH)
 
     def close(self) -> None:
         with self._lock:

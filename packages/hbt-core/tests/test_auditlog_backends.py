@@ -4,11 +4,13 @@ credentials, newer schema, foreign tables) with the password never in a message.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import signal
 import socket
+import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -213,24 +215,139 @@ def test_log_verify_cli_on_postgres(
     assert "entry 4" in capsys.readouterr().out
 
 
-@pytest.mark.postgres
-def test_a_lost_connection_is_a_typed_error_and_loses_nothing(postgresql_url: str) -> None:
+def _terminate_others(url: str) -> None:
+    """pg_terminate_backend of every other session on the test's database."""
     import psycopg
 
-    log = AuditLog(postgresql_url)
-    log.append({"before": 1})
-    with psycopg.connect(postgresql_url, autocommit=True) as admin:
+    with psycopg.connect(url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_fails_one_call_and_the_next_reconnects(postgresql_url: str) -> None:
+    log = AuditLog(postgresql_url)
+    log.append({"before": 1})
+    _terminate_others(postgresql_url)
     with pytest.raises(AuditStoreUnavailableError, match="failed") as info:
         log.append({"after": 1})
     assert postgresql_url.split(":")[2].split("@")[0] not in str(info.value)  # the password
+    assert log.append({"again": 1}) == 1  # a new session; the failed append left nothing
+    _terminate_others(postgresql_url)
+    with pytest.raises(AuditStoreUnavailableError):
+        log.size  # noqa: B018  # reads fail once too, then reconnect
+    assert log.size == 2
     log.close()
     with AuditLog(postgresql_url, read_only=True) as again:
-        assert again.size == 1
-        assert again.verify()["entries"] == 1
+        assert again.size == 2
+        assert again.verify()["entries"] == 2
+
+
+@pytest.mark.postgres
+def test_the_store_is_unavailable_while_the_server_is_down_and_back_after(
+    postgresql_cluster: Any,
+) -> None:
+    url = postgresql_cluster.url()
+    log = AuditLog(url)
+    log.append({"before": 1})
+    postgresql_cluster.crash()
+    for _ in range(2):  # the broken session, then a connect that is refused
+        with pytest.raises(AuditStoreUnavailableError):
+            log.append({"while": "down"})
+    postgresql_cluster.start()
+    assert log.append({"after": 1}) == 1
+    assert log.verify()["entries"] == 2
+    log.close()
+
+
+class _CommitCutter:
+    """A TCP proxy on 127.0.0.1 in front of the server that cuts the store's connection at its
+    next COMMIT: before passing it on (nothing stored) or once the server answered it (stored,
+    the answer lost): the two sides of a commit whose outcome the client cannot know."""
+
+    def __init__(self, port: int) -> None:
+        self._upstream = port
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.cut: str | None = None  # "before" or "after" the server commits
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._upstream))
+            state = {"answer_lost": False}
+            threading.Thread(target=self._up, args=(client, server, state), daemon=True).start()
+            threading.Thread(target=self._down, args=(server, client, state), daemon=True).start()
+
+    def _up(self, client: socket.socket, server: socket.socket, state: dict[str, bool]) -> None:
+        while chunk := self._recv(client):
+            if self.cut is not None and b"COMMIT" in chunk:
+                mode, self.cut = self.cut, None
+                if mode == "before":
+                    self._close(client, server)
+                    return
+                state["answer_lost"] = True
+            server.sendall(chunk)
+        self._close(client, server)
+
+    def _down(self, server: socket.socket, client: socket.socket, state: dict[str, bool]) -> None:
+        while chunk := self._recv(server):
+            if state["answer_lost"]:
+                break
+            client.sendall(chunk)
+        self._close(client, server)
+
+    @staticmethod
+    def _recv(sock: socket.socket) -> bytes:
+        try:
+            return sock.recv(65536)
+        except OSError:
+            return b""
+
+    @staticmethod
+    def _close(*socks: socket.socket) -> None:
+        for sock in socks:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self._server.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("cut", ["before", "after"])
+def test_an_append_whose_commit_is_unknown_is_read_back_not_repeated(
+    postgresql_url: str, cut: str
+) -> None:
+    """The connection breaks during COMMIT. "after": the server committed, so the append is
+    acknowledged once (not stored twice); "before": it was not stored, the caller hears so and
+    the index stays free."""
+    port = int(postgresql_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = _CommitCutter(port)
+    url = postgresql_url.replace(f":{port}/", f":{proxy.port}/") + "?sslmode=disable"
+    log = AuditLog(url)
+    log.append({"before": 1})
+    proxy.cut = cut
+    if cut == "after":
+        assert log.append({"unknown": 1}) == 1
+    else:
+        with pytest.raises(AuditStoreUnavailableError, match="entry 1 was not stored"):
+            log.append({"unknown": 1})
+    assert log.append({"next": 1}) == (2 if cut == "after" else 1)
+    log.close()
+    proxy.close()
+    with AuditLog(postgresql_url, read_only=True) as again:
+        records = [json.loads(again.get(i)) for i in range(again.size)]
+        assert again.verify()["entries"] == len(records)
+    expected = [{"before": 1}, {"unknown": 1}, {"next": 1}]
+    assert records == (expected if cut == "after" else [expected[0], expected[2]])
 
 
 @pytest.mark.postgres

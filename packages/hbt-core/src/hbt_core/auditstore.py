@@ -271,19 +271,13 @@ class PostgresStore:
                 "a postgresql:// audit log needs psycopg: pip install 'hbt-core[postgres]'"
             ) from None
         self.errors: tuple[type[Exception], ...] = (psycopg.Error,)
+        self._lost: tuple[type[Exception], ...] = (psycopg.OperationalError,)
         self.read_only = read_only
+        self._url = url
         self.location, self._password = _describe(url)
+        self._in_snapshot = False
+        self._db: psycopg.Connection[Any] = self._connect()
         try:
-            self._db: psycopg.Connection[Any] = psycopg.connect(
-                url, autocommit=True, connect_timeout=10
-            )
-        except psycopg.Error as exc:
-            raise AuditStoreUnavailableError(
-                f"cannot connect to the audit-log database {self.location}: {self.scrub(exc)}"
-            ) from None
-        try:
-            if read_only:
-                self._db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
             self._check_schema()
         except BaseException as exc:
             self._db.close()
@@ -292,6 +286,33 @@ class PostgresStore:
                     f"{self.location} is not a readable audit log: {self.scrub(exc)}"
                 ) from None
             raise
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        try:
+            db = psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise AuditStoreUnavailableError(
+                f"cannot connect to the audit-log database {self.location}: {self.scrub(exc)}"
+            ) from None
+        if self.read_only:
+            try:
+                db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            except BaseException:
+                db.close()
+                raise
+        return db
+
+    def _live(self) -> psycopg.Connection[Any]:
+        """The session, connected anew when the last one was lost (server restart, killed
+        backend). Only the connect is retried: the call that found the connection broken has
+        already failed, and an append whose commit is unknown was resolved by
+        :meth:`_resolve`. Inside a :meth:`snapshot` a lost session is not replaced, so a
+        verification never mixes two views."""
+        if self._db.closed and not self._in_snapshot:
+            self._db = self._connect()
+        return self._db
 
     def scrub(self, exc: BaseException) -> str:
         """The error text with the password (should a driver ever echo it) masked."""
@@ -353,21 +374,56 @@ class PostgresStore:
         """A transaction holding the head row's lock (the sequencer); yields the current size."""
         if self.read_only:
             raise InvalidInputError(f"audit log {self.location} is open read-only")
-        with self._db.transaction():
-            row = self._db.execute("SELECT size FROM hbt_audit_head FOR UPDATE").fetchone()
+        db = self._live()
+        with db.transaction():
+            row = db.execute("SELECT size FROM hbt_audit_head FOR UPDATE").fetchone()
             if row is None:
                 raise AuditLogFormatError(f"{self.location}: the audit log's head row is missing")
             yield int(row[0])
 
     def append(self, data: bytes, leaf_hash: bytes, ts: float) -> int:
-        with self._write() as n:
-            self._db.execute(
-                "INSERT INTO hbt_audit_entries VALUES (%s, %s, %s, %s)", (n, data, leaf_hash, ts)
-            )
-            self._db.execute("UPDATE hbt_audit_head SET size = size + 1")
+        n, written = -1, False
+        try:
+            with self._write() as n:
+                self._db.execute(
+                    "INSERT INTO hbt_audit_entries VALUES (%s, %s, %s, %s)",
+                    (n, data, leaf_hash, ts),
+                )
+                self._db.execute("UPDATE hbt_audit_head SET size = size + 1")
+                written = True
+        except self._lost as exc:
+            if not written:  # lost before COMMIT was sent: the server rolls it back
+                raise
+            return self._resolve(n, leaf_hash, ts, exc)
         return n
 
+    def _resolve(self, n: int, leaf_hash: bytes, ts: float, exc: BaseException) -> int:
+        """The connection broke during COMMIT, so entry ``n`` may or may not be stored. Read it
+        back on a new session, never append it again blindly: taking the head row's lock first
+        waits out the old transaction should its backend still be finishing."""
+        unreadable: tuple[type[Exception], ...] = (*self.errors, AuditStoreUnavailableError)
+        try:
+            db = self._live()
+            with db.transaction():
+                db.execute("SELECT size FROM hbt_audit_head FOR UPDATE")
+                row = db.execute(
+                    "SELECT leaf_hash, ts FROM hbt_audit_entries WHERE idx = %s", (n,)
+                ).fetchone()
+        except unreadable:
+            raise AuditStoreUnavailableError(
+                f"audit log {self.location}: the connection was lost while committing entry {n} "
+                f"({self.scrub(exc)}) and the database cannot be read to tell whether it is "
+                f"stored: check size and get({n}) before appending the record again"
+            ) from None
+        if row is not None and (bytes(row[0]), float(row[1])) == (leaf_hash, ts):
+            return n  # it was committed: acknowledged now
+        raise AuditStoreUnavailableError(
+            f"audit log {self.location}: the connection was lost while committing; entry {n} "
+            f"was not stored ({self.scrub(exc)})"
+        )
+
     def add_checkpoint(self, build: Callable[[int], CheckpointRow]) -> CheckpointRow:
+        """A checkpoint whose commit is unknown needs no care: signing another one is safe."""
         with self._write() as n:
             origin, size, root, ts, sig = row = build(n)
             self._db.execute(
@@ -378,21 +434,27 @@ class PostgresStore:
         return row
 
     def leaf_hashes(self, start: int) -> list[bytes]:
-        rows = self._db.execute(
-            "SELECT leaf_hash FROM hbt_audit_entries WHERE idx >= %s ORDER BY idx", (start,)
-        ).fetchall()
+        rows = (
+            self._live()
+            .execute(
+                "SELECT leaf_hash FROM hbt_audit_entries WHERE idx >= %s ORDER BY idx", (start,)
+            )
+            .fetchall()
+        )
         return [bytes(r[0]) for r in rows]
 
     def get(self, index: int) -> bytes | None:
-        row = self._db.execute(
-            "SELECT data FROM hbt_audit_entries WHERE idx = %s", (index,)
-        ).fetchone()
+        row = (
+            self._live()
+            .execute("SELECT data FROM hbt_audit_entries WHERE idx = %s", (index,))
+            .fetchone()
+        )
         return None if row is None else bytes(row[0])
 
     def entries(self) -> Iterator[tuple[int, bytes, bytes]]:
         """Streamed through a server-side cursor: a large log is never held in memory at once.
         Only valid inside :meth:`snapshot` (a named cursor needs a transaction)."""
-        with self._db.cursor(name="hbt_audit_verify") as cur:
+        with self._live().cursor(name="hbt_audit_verify") as cur:
             cur.itersize = 2000
             cur.execute("SELECT idx, data, leaf_hash FROM hbt_audit_entries ORDER BY idx")
             for idx, data, lh in cur:
@@ -400,21 +462,30 @@ class PostgresStore:
 
     def checkpoints(self, latest_only: bool = False) -> list[CheckpointRow]:
         order = "seq DESC LIMIT 1" if latest_only else "seq"
-        rows = self._db.execute(
-            f"SELECT origin, size, root, ts, signature FROM hbt_audit_checkpoints ORDER BY {order}"
-        ).fetchall()
+        rows = (
+            self._live()
+            .execute(
+                f"SELECT origin, size, root, ts, signature FROM hbt_audit_checkpoints ORDER BY {order}"
+            )
+            .fetchall()
+        )
         return [_row(r) for r in rows]
 
     def recorded_size(self) -> int | None:
-        row = self._db.execute("SELECT size FROM hbt_audit_head").fetchone()
+        row = self._live().execute("SELECT size FROM hbt_audit_head").fetchone()
         return None if row is None else int(row[0])
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """One REPEATABLE READ transaction: one consistent view while others append."""
-        with self._db.transaction():
-            self._db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            yield
+        db = self._live()
+        with db.transaction():
+            db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            self._in_snapshot = True
+            try:
+                yield
+            finally:
+                self._in_snapshot = False
 
     def close(self) -> None:
         self._db.close()

@@ -609,12 +609,15 @@ def test_a_version_1_sqlite_ledger_is_migrated(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_a_killed_backend_fails_one_call_and_the_next_reconnects(postgresql_url: str) -> None:
-    """pg_terminate_backend of every connection the store holds: the next admission fails
-    with the typed error (nothing admitted), the one after it reconnects."""
+    """pg_terminate_backend of every connection the store holds (three in its pool): the next
+    admission fails with the typed error (nothing admitted), the one after it reconnects."""
     import psycopg
 
-    gov = EnergyGovernor(100, store=PostgresLedgerStore(postgresql_url))
+    store = PostgresLedgerStore(postgresql_url)
+    gov = EnergyGovernor(100, store=store)
     gov.request(gov.estimate(1), reviewed_by="qa")
+    with store._pool.tx(), store._pool.tx(), store._pool.tx():
+        pass  # three connections, idle in the pool afterwards
     with psycopg.connect(postgresql_url, autocommit=True) as admin:
         admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

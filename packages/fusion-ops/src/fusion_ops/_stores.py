@@ -124,8 +124,8 @@ class PgPool:
     """Up to ``pool_size`` psycopg connections to one URL, shared by the threads of a process.
 
     A write transaction is acknowledged only after :data:`FLUSH` made it durable. A lost
-    connection raises :class:`StoreUnavailableError` and is replaced on the next call; no
-    message ever contains the password.
+    connection raises :class:`StoreUnavailableError` and is replaced on the next call (the idle
+    ones are dropped with it); no message ever contains the password.
     """
 
     def __init__(self, url: str, what: str, *, pool_size: int = 8) -> None:
@@ -184,9 +184,7 @@ class PgPool:
             try:
                 yield conn
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                conn.close()
-                with self._lock:
-                    self._all.remove(conn)
+                self._discard(conn)
                 raise StoreUnavailableError(f"{self.where} failed: {self.clean(exc)}") from None
             except psycopg.Error as exc:
                 self._idle.put(conn)
@@ -195,6 +193,20 @@ class PgPool:
                 self._idle.put(conn)
                 raise
             self._idle.put(conn)
+
+    def _discard(self, lost: Any) -> None:
+        """Close a lost connection and the idle ones with it: after a server restart they are
+        all dead, and each would otherwise fail one more call."""
+        dead = [lost]
+        while True:
+            try:
+                dead.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        with self._lock:
+            for conn in dead:
+                conn.close()
+                self._all.remove(conn)
 
     @contextlib.contextmanager
     def tx(self, write: bool = True, single: bool = False) -> Iterator[PgTx]:

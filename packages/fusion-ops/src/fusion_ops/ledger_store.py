@@ -14,6 +14,10 @@ one transaction:
 * a new period archives the old one in ``fusion_period_history`` and deletes its open
   reservations and approval tokens (tokens are bound to the period they were granted in).
 
+On PostgreSQL the admissions that wait at the same moment in one process are committed as one
+group (:class:`PostgresLedgerStore`): one call of ``fusion_ledger_admit_batch``, which checks
+them in order under the ledger row's lock, the same condition as above, in the database.
+
 Reservations in flight at a crash are **kept**: they hold budget (the safe side) until a process
 commits or releases them by id, the period ends, or :meth:`LedgerStore.release_stale` returns
 those older than an age the operator chooses. Releasing them at restart would be wrong with

@@ -450,8 +450,8 @@ def test_no_acknowledged_admission_is_lost_when_postgres_crashes(postgresql_clus
 
 
 # ------------------------------------------------------------------ group commit (PostgreSQL)
-def _admission(cost: float, fraction: float = 1.0) -> Admission:
-    return Admission(cost, False, "qa", None, fraction, (), 0.0)
+def _admission(cost: float, reviewer: str | None = "qa") -> Admission:
+    return Admission(cost, False, reviewer, None, 1.0, (), 0.0)
 
 
 def _exhausted(totals: Totals) -> tuple[str, str]:
@@ -464,7 +464,10 @@ def test_a_batch_checks_each_admission_in_order_and_answers_each(postgresql_url:
     third and fourth do; each caller gets its own answer, the denial counted once."""
     store = PostgresLedgerStore(postgresql_url)
     store.open("p", 10, 0.0)
-    jobs = [_Job(_admission(cost), _exhausted) for cost in (6, 6, 3, 1)]
+    reviewers = ("qa", None, None, "ops")
+    jobs = [
+        _Job(_admission(c, r), _exhausted) for c, r in zip((6, 6, 3, 1), reviewers, strict=True)
+    ]
     results = store._admit_batch(jobs)
     store._pool.flush()
     assert [r.denied is None for r in results] == [True, False, True, True]
@@ -475,6 +478,11 @@ def test_a_batch_checks_each_admission_in_order_and_answers_each(postgresql_url:
     state = store.state()
     assert (state.reserved, state.open_reservations) == (10, 3)
     assert state.outcomes == {"admitted": 3, "budget_exhausted": 1}
+    import psycopg
+
+    with psycopg.connect(postgresql_url) as conn:
+        stored = conn.execute("SELECT reviewed_by FROM fusion_reservations ORDER BY id").fetchall()
+    assert stored == [("qa",), (None,), ("ops",)]
     store.settle("p:2", None, (), 1.0)  # a batch's reservation settles like any other
     assert store.state().committed == 3
     store.close()

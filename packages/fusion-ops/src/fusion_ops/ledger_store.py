@@ -811,12 +811,14 @@ class PostgresLedgerStore(_SQLLedgerStore):
     connection raises :class:`StoreUnavailableError` (nothing admitted) and is replaced.
 
     **Group commit** (``group_commit=True``, the default): admissions without an approval token
-    that wait at the same moment in one process run as one transaction, one conditional
-    ``UPDATE`` each, in arrival order, sent in one round trip (pipeline mode), then one flush;
-    each caller gets its own admitted/denied answer, and a failure before the commit admits
-    none of them. Per admission this saves a transaction, a flush and most round trips, and the
-    ledger row is locked once per batch instead of once per admission (docs/state.md has the
-    measurements). ``group_commit=False`` runs each admission alone (the benchmark's peer).
+    that wait at the same moment in one process run as one statement, its own transaction:
+    ``fusion_ledger_admit_batch`` locks the ledger row and checks them in arrival order with
+    the single-admission condition; then one flush. Each caller gets its own admitted/denied
+    answer, and a failure before the flush returns acknowledges none of them (what was
+    committed holds budget: the safe side). The row is locked once per batch instead of once
+    per admission; docs/state.md has the measurements and the trade-off (one process's commits
+    queue behind one writer). ``group_commit=False`` runs each admission alone (the
+    benchmark's peer).
     """
 
     def __init__(self, url: str, *, pool_size: int = 8, group_commit: bool = True) -> None:

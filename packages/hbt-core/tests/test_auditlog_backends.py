@@ -246,6 +246,21 @@ def test_a_lost_connection_fails_one_call_and_the_next_reconnects(postgresql_url
 
 
 @pytest.mark.postgres
+def test_a_reader_reconnects_read_only(postgresql_url: str) -> None:
+    with AuditLog(postgresql_url) as log:
+        log.append({"i": 0})
+    reader = AuditLog(postgresql_url, read_only=True)
+    _terminate_others(postgresql_url)
+    with pytest.raises(AuditStoreUnavailableError):
+        reader.get(0)
+    assert reader.get(0) == b'{"i":0}'
+    session = reader._store._db  # type: ignore[attr-defined]
+    assert session.execute("SHOW default_transaction_read_only").fetchone() == ("on",)
+    assert reader.verify()["entries"] == 1
+    reader.close()
+
+
+@pytest.mark.postgres
 def test_the_store_is_unavailable_while_the_server_is_down_and_back_after(
     postgresql_cluster: Any,
 ) -> None:

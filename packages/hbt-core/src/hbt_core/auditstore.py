@@ -299,9 +299,11 @@ class PostgresStore:
         if self.read_only:
             try:
                 db.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            except BaseException:
+            except psycopg.Error as exc:
                 db.close()
-                raise
+                raise AuditStoreUnavailableError(
+                    f"cannot open a read-only session on {self.location}: {self.scrub(exc)}"
+                ) from None
         return db
 
     def _live(self) -> psycopg.Connection[Any]:

@@ -373,6 +373,46 @@ def test_a_lost_connection_fails_the_call_and_the_next_call_reconnects(
         assert chain.verify().ok
 
 
+@pytest.mark.postgres
+def test_an_append_that_dies_in_commit_is_read_back_and_reported_not_stored(pg_url: str) -> None:
+    """The server ends the session while committing the second grant (a deferred trigger that
+    terminates its own backend): the caller hears the grant was not stored, not a bare
+    failure, and the next grant takes its place in the chain."""
+    import psycopg
+
+    with PostgresAuditStore(pg_url) as chain:
+        break_glass_override(_gate(), "before", "ops_lead", audit_log=chain)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(
+                "CREATE FUNCTION die_in_commit() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                "BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); RETURN NULL; END $$"
+            )
+            admin.execute(
+                "CREATE CONSTRAINT TRIGGER die_in_commit AFTER INSERT ON trust_audit "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION die_in_commit()"
+            )
+        with pytest.raises(TrustStoreUnavailableError, match="record 1 was not stored"):
+            break_glass_override(_gate(), "lost", "ops_lead", audit_log=chain)
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("DROP TRIGGER die_in_commit ON trust_audit")
+        break_glass_override(_gate(), "after", "ops_lead", audit_log=chain)
+        assert [o.override_reason for o in active_overrides(chain)] == ["before", "after"]
+        assert chain.verify().ok
+
+
+@pytest.mark.postgres
+def test_a_committed_append_whose_answer_was_lost_is_acknowledged_once(pg_url: str) -> None:
+    """The read-back itself: a record that is in the chain is returned as appended (not
+    appended again); one that differs from what is stored at its place is reported missing."""
+    with PostgresAuditStore(pg_url) as chain:
+        stored = chain.append("test", {"n": 1})
+        assert chain._resolve(stored, "answer lost") == stored
+        other = {**stored, "hash": "0" * 64}
+        with pytest.raises(TrustStoreUnavailableError, match="record 0 was not stored"):
+            chain._resolve(other, "answer lost")
+        assert len(chain.records()) == 1
+
+
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

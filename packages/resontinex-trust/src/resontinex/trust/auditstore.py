@@ -132,6 +132,7 @@ class _Tx:
     def __init__(self, cursor: Any, placeholder: str) -> None:
         self._cursor = cursor
         self._placeholder = placeholder
+        self.appending: dict[str, Any] | None = None  # the record an append is committing
 
     def run(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self._cursor.execute(sql.replace("?", self._placeholder), tuple(params))
@@ -216,7 +217,7 @@ class _SQLChain:
             if not head:
                 raise AuditTamperError(f"{self.location}: the audit chain's head row is missing")
             count, prev = int(head[0][0]), str(head[0][1])
-            record = new_record(count, event, payload, prev, active_until)
+            record = tx.appending = new_record(count, event, payload, prev, active_until)
             tx.run(
                 "INSERT INTO trust_audit (seq, event, body, hash, active_until) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -394,6 +395,15 @@ class SQLiteAuditStore(_SQLChain):
         self._db.close()
 
 
+class _CommitUnknownError(TrustStoreUnavailableError):
+    """The connection broke while an append was committing: whether it is stored is unknown."""
+
+    def __init__(self, record: dict[str, Any], cause: str) -> None:
+        super().__init__(f"the connection was lost while committing record {record['seq']}")
+        self.record = record
+        self.cause = cause
+
+
 def describe_url(url: str) -> tuple[str, str | None]:
     """``postgresql://user@host:port/db`` for messages, and the password (to scrub messages)."""
     from psycopg.conninfo import conninfo_to_dict
@@ -462,12 +472,17 @@ class PostgresAuditStore(_SQLChain):
         with self._lock:
             if self._db.closed or self._db.broken:
                 self._db = self._connect()
+            tx, body_done = None, False
             try:
                 with self._db.transaction(), self._db.cursor() as cursor:
                     if not write:
                         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                    yield _Tx(cursor, "%s")
+                    tx = _Tx(cursor, "%s")
+                    yield tx
+                    body_done = True
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                if body_done and tx is not None and tx.appending is not None:
+                    raise _CommitUnknownError(tx.appending, self.scrub(exc)) from None
                 raise TrustStoreUnavailableError(
                     f"the audit database {self.location} failed: {self.scrub(exc)}"
                 ) from None
@@ -475,6 +490,39 @@ class PostgresAuditStore(_SQLChain):
                 raise TrustStoreError(
                     f"the audit database {self.location} failed: {self.scrub(exc)}"
                 ) from None
+
+    def append(
+        self, event: str, payload: Mapping[str, Any], *, active_until: float | None = None
+    ) -> dict[str, Any]:
+        """As on every backend; an append whose connection broke during ``COMMIT`` is read back
+        (:meth:`_resolve`), never appended a second time."""
+        try:
+            return super().append(event, payload, active_until=active_until)
+        except _CommitUnknownError as unknown:
+            return self._resolve(unknown.record, unknown.cause)
+
+    def _resolve(self, record: dict[str, Any], cause: str) -> dict[str, Any]:
+        """Whether ``record`` was stored, read on a new session under the head row's lock (so
+        the old transaction, should its backend still be finishing, has ended): stored, it is
+        returned as appended; otherwise the error says whether it was not stored or cannot be
+        known now."""
+        seq = record["seq"]
+        try:
+            with self._transaction(write=True) as tx:
+                tx.run("SELECT records FROM trust_audit_head FOR UPDATE")
+                rows = tx.run("SELECT hash FROM trust_audit WHERE seq = ?", (seq,))
+        except TrustStoreError:
+            raise TrustStoreUnavailableError(
+                f"the audit database {self.location}: the connection was lost while committing "
+                f"record {seq} ({cause}) and the database cannot be read to tell whether it is "
+                "stored: read the chain before appending it again"
+            ) from None
+        if rows and rows[0][0] == record["hash"]:
+            return record
+        raise TrustStoreUnavailableError(
+            f"the audit database {self.location}: the connection was lost while committing; "
+            f"record {seq} was not stored ({cause})"
+        )
 
     def _schema_lock(self, tx: _Tx) -> None:
         tx.run("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))

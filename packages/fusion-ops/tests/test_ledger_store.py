@@ -31,6 +31,7 @@ from fusion_ops.errors import (
 from fusion_ops.governance import EnergyGovernor
 from fusion_ops.ledger_store import (
     SCHEMA_VERSION,
+    SQLITE_SCHEMA_VERSION,
     Admission,
     AdmitResult,
     LedgerStore,
@@ -225,8 +226,10 @@ def test_a_newer_schema_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     open_ledger_store(path).close()
     with sqlite3.connect(path) as raw:
-        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
-    with pytest.raises(StoreSchemaError, match=f"version {SCHEMA_VERSION + 1}"):
+        # the group commit is PostgreSQL's: SQLite files stay at version 1 (older code opens them)
+        assert raw.execute("PRAGMA user_version").fetchone() == (1,)
+        raw.execute(f"PRAGMA user_version = {SQLITE_SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreSchemaError, match=f"version {SQLITE_SCHEMA_VERSION + 1}"):
         open_ledger_store(path)
 
 
@@ -603,16 +606,6 @@ def test_a_version_1_postgres_ledger_is_migrated(postgresql_url: str) -> None:
             "SELECT version FROM schema_version WHERE component = 'fusion_ops.ledger'"
         ).fetchone()
     assert row == (SCHEMA_VERSION,)
-
-
-def test_a_version_1_sqlite_ledger_is_migrated(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
-    open_ledger_store(path).close()
-    with sqlite3.connect(path) as raw:
-        raw.execute("PRAGMA user_version = 1")
-    open_ledger_store(path).close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 @pytest.mark.postgres

@@ -54,6 +54,7 @@ from fusion_ops.errors import (
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SQLITE_SCHEMA_VERSION",
     "Admission",
     "AdmitResult",
     "LedgerState",
@@ -66,7 +67,8 @@ __all__ = [
     "redact_url",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 2  # PostgreSQL: version 1 plus the batch admission function
+SQLITE_SCHEMA_VERSION = 1  # the SQLite file is unchanged (an older fusion-ops still opens it)
 COMPONENT = "fusion_ops.ledger"
 
 _SCHEMA_V1 = (
@@ -148,9 +150,9 @@ BEGIN
     END IF;
 END
 $$"""
-# MIGRATIONS[n] takes a version-n schema to version n + 1. Version 2 adds PostgreSQL's batch
-# admission function; a SQLite file has nothing to change (its version moves with the ledger's).
-SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {1: ()}
+# MIGRATIONS[n] takes a version-n schema to version n + 1. PostgreSQL's version 2 adds the batch
+# admission function; SQLite has had no migration yet.
+SQLITE_MIGRATIONS: dict[int, tuple[str, ...]] = {}
 PG_MIGRATIONS: dict[int, tuple[str, ...]] = {1: (_PG_ADMIT_BATCH,)}
 _TOTALS = "period, budget, committed, reserved, seq"
 
@@ -424,7 +426,7 @@ class _SQLLedgerStore:
             has_table,
             f"{where} (ledger)",
             component=COMPONENT,
-            version=SCHEMA_VERSION,
+            version=SQLITE_SCHEMA_VERSION if sqlite else SCHEMA_VERSION,
             create=_SCHEMA_V1 if sqlite else (*_SCHEMA_V1, _PG_ADMIT_BATCH),
             migrations=SQLITE_MIGRATIONS if sqlite else PG_MIGRATIONS,
             sentinel="fusion_ledger",

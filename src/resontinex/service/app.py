@@ -94,8 +94,9 @@ BEARER = HTTPBearer(auto_error=False)
 # list does not know counts as "unhealthy" (fail closed).
 SEVERITY = ("critical", "unhealthy", "degraded", "healthy")
 log = logging.getLogger("resontinex.service")
-# A state store that fails mid-request (each named as a problem may name it): 503 and
-# Retry-After from one exception handler of the app, never a 500 or an unrecorded decision.
+# The members' errors for a state store that fails mid-request, with the name a problem gives
+# it: 503 and Retry-After from one exception handler of the app, never a 500 or an unrecorded
+# decision.
 STORES: dict[type[Exception], str] = {
     AuditStoreUnavailableError: "the audit log",
     StoreError: "the budget ledger",

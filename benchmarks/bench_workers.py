@@ -12,9 +12,11 @@ the scaling (goal: >= 1.7x at 2 workers). PostgreSQL is a throw-away cluster
 Why the method: these machines are shared, and the CPU left to this run drifts by the minute.
 So every configuration of a backend serves at once (each ready, warmed up) and the load visits
 them in turn, several rounds; each row is the median round. Next to requests/s the table prints
-what does not depend on how busy the machine is: the CPU time the server's processes (all
-workers) and wrk spent per request, read from /proc and getrusage, and how much of the
-machine's cores the run got ("CPU share"). Equal CPU per request at 1 and 2 workers means the
+what explains them: the CPU time the server's processes (all workers) and wrk spent per
+request (/proc/<pid>/task/*/schedstat and getrusage), how much of the machine's cores the run
+got ("CPU share"), and which part of the time the server's threads were ready to run they
+spent waiting in the scheduler's run queue for a core (the cost of sharing the cores with other
+jobs, which no code change removes). Equal CPU per request at 1 and 2 workers means the
 workers do not get in each other's way, and the throughput ratio is then bounded by the cores
 the run was given. On PostgreSQL it also counts the database's transactions per request
 (pg_stat_database): `/trust/evaluate` should cause none.
@@ -52,7 +54,6 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "resontinex")
 SIGNALS = {"alignment_score": 0.7, "epistemic_risk": 0.2, "confidence_band": 0.3}
 CONNECTIONS = 64
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -77,17 +78,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of every live process in a process group (the server and its workers)."""
-    total = 0
+def group_sched_seconds(pgid: int) -> tuple[float, float]:
+    """Seconds on a CPU and seconds runnable but waiting for one (the scheduler's run queue),
+    summed over every thread of every live process in a process group (the server and its
+    workers), from /proc/<pid>/task/<tid>/schedstat."""
+    ran = waited = 0
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(stat.read_text().rsplit(")", 1)[1].split()[2]) != pgid:
+                continue
+            for task in (stat.parent / "task").glob("*/schedstat"):
+                on_cpu, in_queue, _ = task.read_text().split()
+                ran, waited = ran + int(on_cpu), waited + int(in_queue)
         except OSError:  # the process ended meanwhile
             continue
-        if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    return ran / 1e9, waited / 1e9
 
 
 class Served:
@@ -158,7 +163,7 @@ def pg_transactions(url: str | None) -> float:
 def measure(served: Served, seconds: int, use_wrk: bool, db_url: str | None) -> dict[str, float]:
     """One load window: requests/s, p99, and the CPU per request of the server and of wrk."""
     transactions = pg_transactions(db_url)
-    server_cpu = group_cpu_seconds(served.proc.pid)
+    ran, waited = group_sched_seconds(served.proc.pid)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = resource.getrusage(resource.RUSAGE_SELF)
     began = time.monotonic()
@@ -173,13 +178,15 @@ def measure(served: Served, seconds: int, use_wrk: bool, db_url: str | None) -> 
         after = resource.getrusage(resource.RUSAGE_SELF)
         loader = (after.ru_utime + after.ru_stime) - (own.ru_utime + own.ru_stime)
     wall = time.monotonic() - began
-    server = group_cpu_seconds(served.proc.pid) - server_cpu
+    ran_after, waited_after = group_sched_seconds(served.proc.pid)
+    server, queued = ran_after - ran, waited_after - waited
     requests = max(result["requests"], 1.0)
     # the probe of pg_stat_database is itself one transaction
     result["db_tx_per_request"] = (pg_transactions(db_url) - transactions - 1) / requests
     result["server_cpu_ms"] = 1000 * server / requests
     result["loader_cpu_ms"] = 1000 * loader / requests
     result["cpu_share"] = (server + loader) / (wall * (os.cpu_count() or 1))
+    result["queue_share"] = queued / max(server + queued, 1e-9)
     return result
 
 
@@ -293,6 +300,12 @@ def main() -> int:
                 f"{backend}: CPU share of the machine (server + load), {n} workers vs 1",
                 ours["cpu_share"],
                 one["cpu_share"],
+                ".2f",
+            )
+            row(
+                f"{backend}: server time runnable but waiting for a CPU, share, {n} workers vs 1",
+                ours["queue_share"],
+                one["queue_share"],
                 ".2f",
             )
         row(

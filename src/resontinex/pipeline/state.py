@@ -310,13 +310,12 @@ class PostgresLatch:
     """
 
     def __init__(self, url: str) -> None:
+        self._url, self.location, self._lock = url, redact(url), threading.Lock()
+        # a missing driver or an unreachable database: a typed error before anything else
         self._db: psycopg.Connection[Any] | None = _connect(url)
         import psycopg
 
         self._psycopg = psycopg
-        self._url = url
-        self.location = redact(url)
-        self._lock = threading.Lock()
         try:
             with self._db.transaction():
                 _migrate(

@@ -612,3 +612,35 @@ def test_every_route_of_a_store_answers_503_while_the_database_is_down(
 
     postgresql_cluster.start()  # the ledger reconnects (hbt-core's audit store does not yet)
     assert httpx.get(f"{server.url}/fusion/budget/status", timeout=60).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_sqlite_ledger_locked_past_its_busy_timeout_is_a_503(
+    tmp_path: Path, model_dir: Path, servers: list[Server]
+) -> None:
+    """The default store: another process holding the ledger's write lock past the busy
+    timeout (10 s) makes a budget change a 503 naming the ledger, nothing is changed, and the
+    change goes through once the lock is gone. (Readers are not blocked by a writer in WAL
+    mode, and a WAL file cannot be locked exclusively while the service has it open, so the
+    read-only routes' 503 is tested against a stopped PostgreSQL above.)"""
+    state = tmp_path / "node"
+    server = Server(state, model_dir, {"RESONTINEX_API_TOKEN": TOKEN})
+    servers.append(server)
+    server.wait_ready()
+    period = {"period": "qa-3", "budget": 5000.0}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with closing(sqlite3.connect(state / "ledger.sqlite", isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        locked = httpx.post(
+            f"{server.url}/fusion/budget/period", json=period, headers=auth, timeout=60
+        )
+        other.execute("ROLLBACK")
+    assert locked.status_code == 503, locked.text
+    assert locked.headers["retry-after"] == "5"
+    assert "the budget ledger is unavailable" in locked.json()["detail"]
+    status = httpx.get(f"{server.url}/fusion/budget/status", timeout=60).json()
+    assert status["ledger"]["period"] != "qa-3"
+    started = httpx.post(
+        f"{server.url}/fusion/budget/period", json=period, headers=auth, timeout=60
+    )
+    assert started.status_code == 200, started.text

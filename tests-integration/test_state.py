@@ -610,7 +610,7 @@ def test_every_route_of_a_store_answers_503_while_the_database_is_down(
     components = health.json()["components"]
     assert components["fusion"]["status"] == components["audit"]["status"] == "unhealthy"
 
-    postgresql_cluster.start()  # the ledger reconnects (hbt-core's audit store does not yet)
+    postgresql_cluster.start()  # the ledger replaces its lost connection
     assert httpx.get(f"{server.url}/fusion/budget/status", timeout=60).status_code == 200
 
 

@@ -88,8 +88,11 @@ def bare_peer() -> FastAPI:
     return peer
 
 
-def wrk_load(url: str, path: str, body: dict[str, Any], seconds: int) -> dict[str, float]:
-    """wrk, 1 thread, 16 connections: requests/s and latency percentiles from --latency."""
+def wrk_load(
+    url: str, path: str, body: dict[str, Any], seconds: int, connections: int = 16
+) -> dict[str, float]:
+    """wrk, 1 thread, ``connections`` connections: requests/s, requests and latency percentiles
+    from --latency."""
     script = (
         'wrk.method = "POST"\n'
         f"wrk.body = {json.dumps(json.dumps(body))}\n"
@@ -98,7 +101,16 @@ def wrk_load(url: str, path: str, body: dict[str, Any], seconds: int) -> dict[st
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
         lua.write(script)
     done = subprocess.run(
-        ["wrk", "-t1", "-c16", f"-d{seconds}s", "--latency", "-s", lua.name, url + path],
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            lua.name,
+            url + path,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -114,11 +126,13 @@ def wrk_load(url: str, path: str, body: dict[str, Any], seconds: int) -> dict[st
         return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    requests = re.search(r"(\d+) requests in", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {
         "p50_ms": latency_ms("50"),
         "p99_ms": latency_ms("99"),
         "rps": float(rps.group(1)) if rps else 0.0,
+        "requests": float(requests.group(1)) if requests else 0.0,
         "5xx": 0.0,
         "non_200": float(non_2xx.group(1)) if non_2xx else 0.0,
     }

@@ -22,12 +22,18 @@ import httpx
 import psycopg
 import pytest
 
-from hbt_core import AuditLog, generate_key
+from hbt_core import AuditLog, generate_key, load_private_key
 from resontinex.pipeline import DriftSettings, DriftWatch, LocalModelBackend, ModelWorker
 from resontinex.pipeline.errors import (
     PipelineConfigError,
     StateFormatError,
     StateUnavailableError,
+)
+from resontinex.pipeline.factory import (
+    PipelineSettings,
+    key_fingerprint,
+    open_audit_log,
+    prepare_state,
 )
 from resontinex.pipeline.state import (
     LATCH_VERSION,
@@ -154,6 +160,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.fixture
+def shared_key(tmp_path: Path) -> dict[str, str]:
+    """The environment of replicas sharing one signing key, as a database URL requires."""
+    generate_key(tmp_path / "signing-key.pem")
+    return {"HBT_SIGNING_KEY_PATH": str(tmp_path / "signing-key.pem")}
+
+
 def serve_refused(
     *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -171,26 +184,75 @@ def serve_refused(
 
 @pytest.mark.postgres
 def test_serve_refuses_an_unreachable_database_or_wrong_credentials(
-    tmp_path: Path, postgresql_server: Any
+    tmp_path: Path, postgresql_server: Any, shared_key: dict[str, str]
 ) -> None:
     closed = f"postgresql://postgres:S3CRET@127.0.0.1:{free_port()}/postgres"
-    proc = serve_refused("--state-dir", str(tmp_path), "--database-url", closed)
+    proc = serve_refused("--state-dir", str(tmp_path), "--database-url", closed, env=shared_key)
     assert "AuditStoreUnavailableError" in proc.stderr
     assert "S3CRET" not in proc.stderr
     wrong = postgresql_server.url(password="S3CRET-wrong")
-    proc = serve_refused("--state-dir", str(tmp_path), env={"RESONTINEX_DATABASE_URL": wrong})
+    env = {"RESONTINEX_DATABASE_URL": wrong, **shared_key}
+    proc = serve_refused("--state-dir", str(tmp_path), env=env)
     assert "password authentication failed" in proc.stderr
     assert "S3CRET" not in proc.stderr
     assert not (tmp_path / "audit.sqlite").exists()  # never a silent fresh SQLite store
 
 
 @pytest.mark.postgres
-def test_serve_refuses_a_database_of_a_newer_schema(tmp_path: Path, postgresql_url: str) -> None:
+def test_serve_refuses_a_database_of_a_newer_schema(
+    tmp_path: Path, postgresql_url: str, shared_key: dict[str, str]
+) -> None:
     AuditLog(postgresql_url).close()
     with psycopg.connect(postgresql_url, autocommit=True) as db:
         db.execute("UPDATE schema_version SET version = 99 WHERE component = 'hbt_core.auditlog'")
-    proc = serve_refused("--state-dir", str(tmp_path), "--database-url", postgresql_url)
+    args = ("--state-dir", str(tmp_path), "--database-url", postgresql_url)
+    proc = serve_refused(*args, env=shared_key)
     assert "schema version 99" in proc.stderr
+
+
+@pytest.mark.postgres
+def test_replicas_must_share_the_signing_key_of_the_shared_log(
+    tmp_path: Path, postgresql_url: str, shared_key: dict[str, str]
+) -> None:
+    """Checkpoints signed by two keys would make the one audit log unverifiable: a database URL
+    without HBT_SIGNING_KEY_PATH, or with another key than the log's, never serves."""
+    args = ("--state-dir", str(tmp_path / "node"), "--database-url", postgresql_url)
+    unset = {k: v for k, v in os.environ.items() if k != "HBT_SIGNING_KEY_PATH"}
+    proc = subprocess.run(
+        [CLI, "serve", "--port", str(free_port()), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=unset,
+    )
+    assert proc.returncode == 2
+    assert "HBT_SIGNING_KEY_PATH is not set" in proc.stderr
+    assert not (tmp_path / "node" / "audit-signing-key.pem").exists()  # no per-node key made
+
+    settings = PipelineSettings(
+        state_dir=tmp_path / "first",
+        signing_key_path=Path(shared_key["HBT_SIGNING_KEY_PATH"]),
+        database_url=postgresql_url,
+    )
+    prepare_state(settings)  # the first replica pins its key
+    generate_key(tmp_path / "other-key.pem")
+    other = {"HBT_SIGNING_KEY_PATH": str(tmp_path / "other-key.pem")}
+    proc = serve_refused(*args, env=other)
+    assert "is not the key recorded for the shared audit log" in proc.stderr
+    assert "HBT_SIGNING_KEY_PATH" in proc.stderr
+
+    with open_audit_log(settings) as log:  # a log from before the pin: its checkpoints decide
+        log.append({"decision": "execute"})
+        log.checkpoint()
+    with psycopg.connect(postgresql_url, autocommit=True) as db:
+        db.execute("DROP TABLE resontinex_signing_key")
+        db.execute("DELETE FROM schema_version WHERE component = 'resontinex.signing_key'")
+    proc = serve_refused(*args, env=other)
+    assert "did not sign the shared audit log's checkpoints" in proc.stderr
+    prepare_state(settings)  # the right key is accepted, and pinned again
+    with psycopg.connect(postgresql_url, autocommit=True) as db:
+        pinned = db.execute("SELECT fingerprint FROM resontinex_signing_key").fetchone()
+    assert pinned == (key_fingerprint(load_private_key(shared_key["HBT_SIGNING_KEY_PATH"])),)
 
 
 def test_serve_refuses_a_corrupt_sqlite_store(tmp_path: Path) -> None:
@@ -378,9 +440,13 @@ def metric_total(text: str, name: str, **labels: str) -> float:
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_two_workers_share_one_budget_and_their_metrics_add_up(
-    tmp_path: Path, model_dir: Path, postgresql_url: str, servers: list[Server]
+    tmp_path: Path,
+    model_dir: Path,
+    postgresql_url: str,
+    servers: list[Server],
+    shared_key: dict[str, str],
 ) -> None:
-    env = {"RESONTINEX_DATABASE_URL": postgresql_url, "RESONTINEX_API_TOKEN": TOKEN}
+    env = {"RESONTINEX_DATABASE_URL": postgresql_url, "RESONTINEX_API_TOKEN": TOKEN, **shared_key}
     server = Server(tmp_path / "node", model_dir, env, "--workers", "2")
     servers.append(server)
     server.wait_ready(workers=2)
@@ -484,3 +550,97 @@ def test_kill_9_and_restart_on_sqlite_keeps_the_ledger_latch_and_log(
     )
     assert verified.returncode == 0, verified.stderr
     assert all(r is not None for r in results)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_every_route_of_a_store_answers_503_while_the_database_is_down(
+    tmp_path: Path,
+    model_dir: Path,
+    postgresql_cluster: Any,
+    servers: list[Server],
+    shared_key: dict[str, str],
+) -> None:
+    """A store that fails mid-request is a 503 with Retry-After on every route that reads or
+    writes it (status pages too), never a 500."""
+    env = {
+        "RESONTINEX_DATABASE_URL": postgresql_cluster.create_database("outage"),
+        "RESONTINEX_API_TOKEN": TOKEN,
+        "RESONTINEX_BREAK_GLASS_OPERATORS": "alice",
+        **shared_key,
+    }
+    server = Server(tmp_path / "node", model_dir, env)
+    servers.append(server)
+    server.wait_ready()
+    assert run_pipeline(server.url, 0) is not None  # audit record 0
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    override = {
+        "alignment_score": 0.1,
+        "epistemic_risk": 0.9,
+        "confidence_band": 0.9,
+        "override_reason": "incident 42",
+        "operator_id": "alice",
+    }
+    routes: list[tuple[str, str, dict[str, Any] | None, dict[str, str], str]] = [
+        ("GET", "/fusion/budget/status", None, {}, "the budget ledger"),
+        ("GET", "/fusion/health", None, {}, "the budget ledger"),
+        ("GET", "/audit/proof/0", None, {}, "the audit log"),
+        ("POST", "/fusion/budget/period", {"period": "p2", "budget": 10.0}, auth, "ledger"),
+        (
+            "POST",
+            "/pipeline/run",
+            {"prompt": "Add tracing", "category": "infrastructure_management"},
+            {},
+            "",
+        ),
+        ("POST", "/trust/break-glass", override, auth, "the break-glass chain"),
+        ("POST", "/hbt/drift/acknowledge", None, auth, "the drift latch"),
+    ]
+    postgresql_cluster.crash()
+    for method, path, body, headers, store in routes:
+        answer = httpx.request(
+            method, f"{server.url}{path}", json=body, headers=headers, timeout=60
+        )
+        assert answer.status_code == 503, (path, answer.text)
+        assert answer.headers["retry-after"] == "5"
+        assert store in answer.json()["detail"], (path, answer.text)
+        assert "is unavailable" in answer.json()["detail"]
+    health = httpx.get(f"{server.url}/health", timeout=60)
+    assert health.status_code == 503
+    components = health.json()["components"]
+    assert components["fusion"]["status"] == components["audit"]["status"] == "unhealthy"
+
+    postgresql_cluster.start()  # the ledger replaces its lost connection
+    assert httpx.get(f"{server.url}/fusion/budget/status", timeout=60).status_code == 200
+
+
+@pytest.mark.slow
+def test_a_sqlite_ledger_locked_past_its_busy_timeout_is_a_503(
+    tmp_path: Path, model_dir: Path, servers: list[Server]
+) -> None:
+    """The default store: another process holding the ledger's write lock past the busy
+    timeout (10 s) makes a budget change a 503 naming the ledger, nothing is changed, and the
+    change goes through once the lock is gone. (Readers are not blocked by a writer in WAL
+    mode, and a WAL file cannot be locked exclusively while the service has it open, so the
+    read-only routes' 503 is tested against a stopped PostgreSQL above.)"""
+    state = tmp_path / "node"
+    server = Server(state, model_dir, {"RESONTINEX_API_TOKEN": TOKEN})
+    servers.append(server)
+    server.wait_ready()
+    period = {"period": "qa-3", "budget": 5000.0}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with closing(sqlite3.connect(state / "ledger.sqlite", isolation_level=None)) as other:
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        locked = httpx.post(
+            f"{server.url}/fusion/budget/period", json=period, headers=auth, timeout=60
+        )
+        other.execute("ROLLBACK")
+    assert locked.status_code == 503, locked.text
+    assert locked.headers["retry-after"] == "5"
+    assert "the budget ledger is unavailable" in locked.json()["detail"]
+    status = httpx.get(f"{server.url}/fusion/budget/status", timeout=60).json()
+    assert status["ledger"]["period"] != "qa-3"
+    started = httpx.post(
+        f"{server.url}/fusion/budget/period", json=period, headers=auth, timeout=60
+    )
+    assert started.status_code == 200, started.text

@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url",
         help="postgresql://user@host:port/db for every store, shared by workers and replicas "
         "(default: $RESONTINEX_DATABASE_URL; without it, SQLite files in the state directory). "
-        "Prefer PGPASSWORD or ~/.pgpass to a password in the URL",
+        "Prefer PGPASSWORD or ~/.pgpass to a password in the URL. Needs HBT_SIGNING_KEY_PATH: "
+        "the same audit signing key on every replica",
     )
     p_serve.add_argument(
         "--workers", type=_positive_int, default=1, help="server processes (default 1)"

@@ -115,4 +115,6 @@ def test_replicas_share_one_postgresql_database() -> None:
     assert set(compose["services"]) == {"resontinex", "postgres", "prometheus", "grafana"}
     service = compose["services"]["resontinex"]
     assert service["environment"]["RESONTINEX_DATABASE_URL"].startswith("postgresql://")
+    assert service["environment"]["HBT_SIGNING_KEY_PATH"] == "/run/secrets/signing-key"
+    assert compose["secrets"]["signing-key"]["file"] == "./signing-key.pem"
     assert service["depends_on"]["postgres"]["condition"] == "service_healthy"

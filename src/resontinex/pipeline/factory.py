@@ -4,11 +4,15 @@ The state directory holds what must outlive the process: the locally trained mod
 log's Ed25519 signing key and, without a database URL, every store as a SQLite file (see
 :mod:`resontinex.pipeline.state`); with ``database_url`` the stores live in PostgreSQL. The key comes from ``signing_key_path`` (or hbt-core's
 ``HBT_SIGNING_KEY_PATH``); only when neither names one is a key created, once, inside the state
-directory, with a warning in the log, and reused by every later start.
+directory, with a warning in the log, and reused by every later start. With a database URL
+(replicas appending to one audit log) a key must be configured, and it must be the key the log
+is already signed with (:func:`check_shared_key`): checkpoints signed by two keys would make the
+shared log unverifiable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
@@ -20,10 +24,12 @@ from fusion_ops.governance import EnergyGovernor
 from fusion_ops.ledger_store import open_ledger_store
 from fusion_ops.runtime_router import RuntimeRouter
 from hbt_core import AuditLog, generate_key, load_private_key
-from hbt_core.keys import KEY_PATH_ENV, public_key_pem
+from hbt_core.errors import IntegrityError
+from hbt_core.keys import KEY_PATH_ENV, public_key_pem, public_key_raw
 from resontinex.pipeline.backends import LocalModelBackend
 from resontinex.pipeline.core import GovernedPipeline
 from resontinex.pipeline.drift import DriftSettings, DriftWatch
+from resontinex.pipeline.errors import PipelineConfigError
 from resontinex.pipeline.signals import SignalMapping
 from resontinex.pipeline.state import (
     AUDIT_FILE,
@@ -32,6 +38,7 @@ from resontinex.pipeline.state import (
     LEDGER_FILE,
     StateLocation,
     open_drift_latch,
+    pin_signing_key,
 )
 from resontinex.pipeline.worker import ModelWorker
 from resontinex.trust import TrustMonitor, open_audit_chain
@@ -71,6 +78,12 @@ def signing_key(settings: PipelineSettings) -> Any:
     configured = settings.signing_key_path or os.environ.get(KEY_PATH_ENV)
     if configured:
         return load_private_key(configured)
+    if settings.database_url:  # a key of this node's state directory would differ per replica
+        raise PipelineConfigError(
+            f"{KEY_PATH_ENV} is not set: with a database URL every replica signs the one shared "
+            f"audit log, so set {KEY_PATH_ENV} to the same key file on every replica "
+            "(create it once with `hbt keygen`)"
+        )
     path = settings.state_dir / "audit-signing-key.pem"
     if not path.exists():
         generate_key(path)
@@ -81,13 +94,51 @@ def signing_key(settings: PipelineSettings) -> Any:
     return load_private_key(path)
 
 
+def key_fingerprint(key: Any) -> str:
+    """SHA-256 of the raw Ed25519 public key, hex: names a key without revealing it."""
+    return hashlib.sha256(public_key_raw(key.public_key())).hexdigest()
+
+
+def check_shared_key(log: AuditLog, key: Any, database_url: str) -> None:
+    """Refuse a signing key other than the one the shared log is signed with: its latest
+    checkpoint must verify under it (a log from before the pin existed), then its fingerprint
+    must match the one pinned in the database by the first replica (one that never
+    checkpointed yet)."""
+    mine = key_fingerprint(key)
+    latest = log.latest_checkpoint()
+    if latest is not None:
+        try:
+            latest.verify(key.public_key())
+        except IntegrityError:
+            raise PipelineConfigError(
+                f"the key at {KEY_PATH_ENV} (fingerprint {mine[:16]}) did not sign the shared "
+                f"audit log's checkpoints in {log.location}: every replica must use the key file "
+                "the log is signed with"
+            ) from None
+    pinned = pin_signing_key(database_url, mine)
+    if pinned != mine:
+        raise PipelineConfigError(
+            f"the key at {KEY_PATH_ENV} (fingerprint {mine[:16]}) is not the key recorded for "
+            f"the shared audit log in {log.location} (fingerprint {pinned[:16]}): every replica "
+            "must use the same key file"
+        )
+
+
 def open_audit_log(settings: PipelineSettings) -> AuditLog:
-    """The decision log in the state directory, with its public key written beside it."""
+    """The decision log, with its public key written beside it in the state directory; on a
+    shared database only under the key the log is signed with."""
     key = signing_key(settings)
     public, pem = settings.state_dir / PUBLIC_KEY_FILE, public_key_pem(key.public_key())
+    log = AuditLog(settings.stores.target(AUDIT_FILE), signing_key=key)
+    try:
+        if settings.database_url:
+            check_shared_key(log, key, settings.database_url)
+    except BaseException:
+        log.close()
+        raise
     if not public.exists() or public.read_bytes() != pem:  # workers share the directory
         public.write_bytes(pem)
-    return AuditLog(settings.stores.target(AUDIT_FILE), signing_key=key)
+    return log
 
 
 def prepare_state(settings: PipelineSettings) -> str:

@@ -9,7 +9,9 @@ lock, a newer version refused, typed errors at open that name the database but n
 password.
 
 The umbrella owns one store: the drift alarm latch (:class:`DriftLatch`). One replica's alarm
-raises the risk on every replica, and an operator's acknowledgement clears it everywhere.
+raises the risk on every replica, and an operator's acknowledgement clears it everywhere. In a
+shared database it also pins the fingerprint of the audit log's signing key
+(:func:`pin_signing_key`), so a replica started with another key is refused.
 """
 
 from __future__ import annotations
@@ -51,6 +53,15 @@ _LATCH_MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 LATCH_VERSION = len(_LATCH_MIGRATIONS)
 _SQLITE_LATCH_COLUMNS = ("one", "flagged", "changed_at", "reason")
+KEY_PIN_COMPONENT = "resontinex.signing_key"
+_KEY_PIN_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 0 -> 1: one row, the fingerprint of the first key that started against the database.
+    (
+        "CREATE TABLE resontinex_signing_key (one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one), "
+        "fingerprint TEXT NOT NULL, recorded_at DOUBLE PRECISION NOT NULL)",
+    ),
+)
+KEY_PIN_VERSION = len(_KEY_PIN_MIGRATIONS)
 
 
 def redact(url: str) -> str:
@@ -201,6 +212,96 @@ class SQLiteLatch:
         self._db.close()
 
 
+def _scrub(url: str, exc: BaseException) -> str:
+    """A driver's message without the URL's password."""
+    text, password = str(exc).strip(), urlsplit(url).password
+    return text.replace(password, "***") if password else text
+
+
+def _connect(url: str) -> psycopg.Connection[Any]:
+    """An autocommit connection; a missing driver or an unreachable database is a typed error
+    naming the database without its password."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StateUnavailableError(
+            "a postgresql:// database needs psycopg: pip install 'resontinex[postgres]'"
+        ) from None
+    try:
+        return psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        raise StateUnavailableError(
+            f"cannot connect to the database {redact(url)}: {_scrub(url, exc)}"
+        ) from None
+
+
+def _migrate(
+    db: psycopg.Connection[Any],
+    location: str,
+    component: str,
+    table: str,
+    migrations: tuple[tuple[str, ...], ...],
+) -> None:
+    """Create or migrate one component's tables under the schema lock, in the caller's
+    transaction; a newer version or an unversioned table of that name is refused."""
+    db.execute("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version "
+        "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
+    row = db.execute(
+        "SELECT version FROM schema_version WHERE component = %s", (component,)
+    ).fetchone()
+    version, latest = (0 if row is None else int(row[0])), len(migrations)
+    if version > latest:
+        raise StateFormatError(
+            f"{location} has {component} schema version {version}; this version of resontinex "
+            f"reads up to {latest}: upgrade resontinex"
+        )
+    if version == latest:
+        return
+    exists = db.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+    if version == 0 and exists is not None and exists[0] is not None:
+        raise StateFormatError(
+            f"{location} has a {table} table but no schema version: refusing to write into it"
+        )
+    for statement in (s for step in migrations[version:] for s in step):
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO schema_version VALUES (%s, %s) ON CONFLICT (component) "
+        "DO UPDATE SET version = EXCLUDED.version",
+        (component, latest),
+    )
+
+
+def pin_signing_key(url: str, fingerprint: str) -> str:
+    """The fingerprint every replica on this database must sign the audit log with: the first
+    start records ``fingerprint``, every later one reads the recorded one back (one
+    transaction, so two replicas starting at once cannot both win)."""
+    import psycopg
+
+    location = redact(url)
+    with _connect(url) as db:
+        try:
+            with db.transaction():
+                _migrate(
+                    db, location, KEY_PIN_COMPONENT, "resontinex_signing_key", _KEY_PIN_MIGRATIONS
+                )
+                db.execute(
+                    "INSERT INTO resontinex_signing_key (fingerprint, recorded_at) "
+                    "VALUES (%s, %s) ON CONFLICT (one) DO NOTHING",
+                    (fingerprint, time.time()),
+                )
+                row = db.execute("SELECT fingerprint FROM resontinex_signing_key").fetchone()
+        except psycopg.Error as exc:
+            raise StateUnavailableError(
+                f"cannot read the signing-key pin in {location}: {_scrub(url, exc)}"
+            ) from None
+    if row is None:
+        raise StateFormatError(f"the signing-key pin in {location} has lost its row")
+    return str(row[0])
+
+
 class PostgresLatch:
     """Table ``resontinex_drift_latch`` (one row) in the shared database.
 
@@ -209,77 +310,34 @@ class PostgresLatch:
     """
 
     def __init__(self, url: str) -> None:
-        try:
-            import psycopg
-        except ImportError:
-            raise StateUnavailableError(
-                "a postgresql:// database needs psycopg: pip install 'resontinex[postgres]'"
-            ) from None
+        self._url, self.location, self._lock = url, redact(url), threading.Lock()
+        # a missing driver or an unreachable database: a typed error before anything else
+        self._db: psycopg.Connection[Any] | None = _connect(url)
+        import psycopg
+
         self._psycopg = psycopg
-        self._url = url
-        self.location = redact(url)
-        self._password = urlsplit(url).password
-        self._lock = threading.Lock()
-        self._db: psycopg.Connection[Any] | None = self._connect()
         try:
-            self._prepare(self._db)
+            with self._db.transaction():
+                _migrate(
+                    self._db,
+                    self.location,
+                    LATCH_COMPONENT,
+                    "resontinex_drift_latch",
+                    _LATCH_MIGRATIONS,
+                )
         except BaseException as exc:
             self.close()
             if isinstance(exc, psycopg.Error):
                 raise StateFormatError(
-                    f"{self.location} is not a usable drift latch: {self._scrub(exc)}"
+                    f"{self.location} is not a usable drift latch: {_scrub(url, exc)}"
                 ) from None
             raise
-
-    def _scrub(self, exc: BaseException) -> str:
-        text = str(exc).strip()
-        return text.replace(self._password, "***") if self._password else text
-
-    def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            return self._psycopg.connect(self._url, autocommit=True, connect_timeout=10)
-        except self._psycopg.Error as exc:
-            raise StateUnavailableError(
-                f"cannot connect to the database {self.location}: {self._scrub(exc)}"
-            ) from None
-
-    def _prepare(self, db: psycopg.Connection[Any]) -> None:
-        with db.transaction():
-            db.execute("SELECT pg_advisory_xact_lock(%s)", (PG_SCHEMA_LOCK,))
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(component TEXT PRIMARY KEY, version INTEGER NOT NULL)"
-            )
-            row = db.execute(
-                "SELECT version FROM schema_version WHERE component = %s", (LATCH_COMPONENT,)
-            ).fetchone()
-            version = 0 if row is None else int(row[0])
-            if version > LATCH_VERSION:
-                raise StateFormatError(
-                    f"{self.location} has drift-latch schema version {version}; this version "
-                    f"of resontinex reads up to {LATCH_VERSION}: upgrade resontinex"
-                )
-            if version == LATCH_VERSION:
-                return
-            exists = db.execute("SELECT to_regclass('resontinex_drift_latch')").fetchone()
-            if version == 0 and exists is not None and exists[0] is not None:
-                raise StateFormatError(
-                    f"{self.location} has a resontinex_drift_latch table but no schema version: "
-                    "refusing to write into it"
-                )
-            for statement in (s for step in _LATCH_MIGRATIONS[version:] for s in step):
-                db.execute(statement)
-            db.execute(
-                "INSERT INTO schema_version VALUES (%s, %s) ON CONFLICT (component) "
-                "DO UPDATE SET version = EXCLUDED.version",
-                (LATCH_COMPONENT, LATCH_VERSION),
-            )
 
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
         with self._lock:
             try:
                 if self._db is None or self._db.closed:
-                    self._db = self._connect()
+                    self._db = _connect(self._url)
                 cur = self._db.execute(sql, params)
                 return cur.fetchone() if cur.description else None
             except self._psycopg.Error as exc:
@@ -287,7 +345,7 @@ class PostgresLatch:
                     self._db.close()
                 self._db = None
                 raise StateUnavailableError(
-                    f"drift latch {self.location}: {self._scrub(exc)}"
+                    f"drift latch {self.location}: {_scrub(self._url, exc)}"
                 ) from None
 
     def read(self) -> bool:

@@ -94,12 +94,21 @@ BEARER = HTTPBearer(auto_error=False)
 # list does not know counts as "unhealthy" (fail closed).
 SEVERITY = ("critical", "unhealthy", "degraded", "healthy")
 log = logging.getLogger("resontinex.service")
-# a database that fails mid-request: 503 and Retry-After, never a 500 or an unrecorded decision
-STORE_OUTAGES: tuple[type[Exception], ...] = (AuditStoreUnavailableError, StoreError)
+# The members' errors for a state store that fails mid-request, with the name a problem gives
+# it: 503 and Retry-After from one exception handler of the app, never a 500 or an unrecorded
+# decision.
+STORES: dict[type[Exception], str] = {
+    AuditStoreUnavailableError: "the audit log",
+    StoreError: "the budget ledger",
+    TrustStoreError: "the break-glass chain",
+    StateStoreError: "the drift latch",
+}
+STORE_OUTAGES: tuple[type[Exception], ...] = tuple(STORES)
 
 
-def store_outage(what: str, exc: Exception) -> ProblemError:
+def store_outage(exc: Exception) -> ProblemError:
     """503 with Retry-After for a state store that failed mid-request, logged with its cause."""
+    what = next(name for kind, name in STORES.items() if isinstance(exc, kind))
     log.error("%s is unavailable", what, exc_info=exc)
     return ProblemError(
         503, f"{what} is unavailable: {type(exc).__name__}", headers={"Retry-After": "5"}
@@ -223,6 +232,14 @@ def create_app(
             headers=exc.headers,
         )
 
+    async def unavailable_store(request: Request, exc: Exception) -> JSONResponse:
+        """Any route whose store fails mid-request (a read of the ledger for a status page as
+        much as an admission): the same 503 as every other store outage."""
+        return await service_problem(request, store_outage(exc))
+
+    for outage in STORE_OUTAGES:
+        app.add_exception_handler(outage, unavailable_store)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = field_problems(exc.errors())
@@ -277,6 +294,12 @@ def create_app(
         except HBTError as exc:  # the store is unreachable: say so, never a 500
             return {"status": "unhealthy", "reason": type(exc).__name__}
 
+    def fusion_component(p: GovernedPipeline) -> dict[str, Any]:
+        try:
+            return health_payload(governor=p.governor, router=p.router)
+        except StoreError as exc:  # the ledger is unreachable: say so, never a 500
+            return {"status": "unhealthy", "reason": type(exc).__name__}
+
     def health_report() -> dict[str, Any]:
         p = built.pipeline
         if p is None:
@@ -288,7 +311,7 @@ def create_app(
             }
         components = {
             "trust": p.trust.get_health_status(),
-            "fusion": health_payload(governor=p.governor, router=p.router),
+            "fusion": fusion_component(p),
             "audit": audit_health(p),
         }
         if p.drift is not None:
@@ -447,8 +470,8 @@ def create_app(
                     )
                 ],
             ) from None
-        except TrustStoreError as exc:  # never granted unrecorded
-            raise store_outage("the break-glass chain", exc) from None
+        except TrustStoreError:  # never granted unrecorded: 503 from the outage handler
+            raise
         except TrustError as exc:
             raise rejected(exc, body) from None
         return record.as_dict()
@@ -495,8 +518,7 @@ def create_app(
             result = await p.run(run)
         except PipelineInputError as exc:
             raise rejected(exc, body) from None
-        except STORE_OUTAGES as exc:  # nothing is acknowledged that was not recorded
-            raise store_outage("a state store", exc) from None
+        # a store outage (nothing acknowledged that was not recorded) is the handler's 503
         metrics.decisions.labels(result.decision).inc()
         if result.reason.startswith("backend error"):
             metrics.backend_errors.inc()
@@ -527,8 +549,8 @@ def create_app(
         p = built.get()
         try:
             p.governor.start_period(body.period, body.budget)
-        except StoreError as exc:
-            raise store_outage("the ledger", exc) from None
+        except StoreError:  # 503 from the outage handler, not a refusal of the body
+            raise
         except FusionOpsError as exc:
             raise rejected(exc, body) from None
         return budget_status_payload(p.governor)
@@ -580,10 +602,7 @@ def create_app(
         p = built.get()
         if p.drift is None:
             raise ProblemError(409, "behavioural fingerprinting is disabled in this deployment")
-        try:
-            p.drift.acknowledge()
-        except StateStoreError as exc:
-            raise store_outage("the drift latch", exc) from None
+        p.drift.acknowledge()  # a latch store outage: 503 from the outage handler
         log.warning("drift alarm acknowledged by an operator")
         return p.drift.status()
 
@@ -594,6 +613,8 @@ def create_app(
             raise ProblemError(404, "no audit record at this index")
         try:
             bundle = log.proof_bundle(index)
+        except AuditStoreUnavailableError:  # 503 from the outage handler, not a refusal
+            raise
         except HBTError as exc:
             raise ProblemError(422, f"refused: {type(exc).__name__}") from None
         public = pipeline_settings.state_dir / PUBLIC_KEY_FILE

@@ -610,8 +610,9 @@ def test_every_route_of_a_store_answers_503_while_the_database_is_down(
     components = health.json()["components"]
     assert components["fusion"]["status"] == components["audit"]["status"] == "unhealthy"
 
-    postgresql_cluster.start()  # the ledger replaces its lost connection
+    postgresql_cluster.start()  # every store replaces its lost connection
     assert httpx.get(f"{server.url}/fusion/budget/status", timeout=60).status_code == 200
+    assert httpx.get(f"{server.url}/audit/proof/0", timeout=60).status_code == 200
 
 
 @pytest.mark.slow

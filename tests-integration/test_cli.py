@@ -79,7 +79,8 @@ def test_demo_pipeline_shows_execute_review_abort_and_the_drift_flip_with_reason
     assert swapped["stages"][-1]["output"]["signals"]["drift_flagged"] is True
     rows = re.findall(r"^  (\S.*?) {2,}(execute|review|abort)\b.*\n +why: (.+)$", section, re.M)
     assert {decision for _, decision, _ in rows} == {"execute", "review", "abort"}
-    assert len(rows) == 5 and all(why.strip() for _, _, why in rows)
+    assert len(rows) == 5
+    assert all(why.strip() for _, _, why in rows)
     assert "drift flip: execute → review, expected" in section
     assert "UNEXPECTED" not in section
     assert re.search(r"held-out perplexity \d+\.\d", section)

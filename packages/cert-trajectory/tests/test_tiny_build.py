@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -152,10 +153,11 @@ def test_an_unknown_schedule_is_a_typed_error_naming_the_field(tmp_path: Path) -
 def test_the_cosine_schedule_warms_up_then_decays_to_a_tenth() -> None:
     spec = replace(QUICK, steps=200, schedule="cosine")
     factors = [_lr_factor(step, spec) for step in range(spec.steps)]
-    assert factors[0] == pytest.approx(0.1) and max(factors) == pytest.approx(1.0)
+    assert factors[0] == pytest.approx(0.1)
+    assert max(factors) == pytest.approx(1.0)
     peak = factors.index(max(factors))
-    assert all(a <= b for a, b in zip(factors[: peak + 1], factors[1 : peak + 1]))
-    assert all(a >= b for a, b in zip(factors[peak:], factors[peak + 1 :]))
+    assert all(a <= b for a, b in pairwise(factors[: peak + 1]))
+    assert all(a >= b for a, b in pairwise(factors[peak:]))
     assert factors[-1] == pytest.approx(0.1, abs=1e-3)
     assert {_lr_factor(s, QUICK) for s in range(5)} == {1.0}  # "constant" is what it says
 

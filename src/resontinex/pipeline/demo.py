@@ -2,8 +2,8 @@
 
 A tiny GPT-2 is trained here on standard-library docstrings (cached in ``<out>/state``), then:
 
-1. text from that training distribution (the start of a docstring) gets a confident answer and
-   reaches ``execute``;
+1. text from that training distribution (a sentence that recurs in ten of its docstrings) gets
+   a confident answer and reaches ``execute``;
 2. the same text with its letters scrambled, and an out-of-distribution operations request
    (wrapped in a 480-token overlay the model never saw), get uncertain answers: the trajectory
    signals lower trust and the gate says ``review``;
@@ -44,10 +44,14 @@ from resontinex.pipeline.signals import MonitoredSignals, to_input_vector
 from resontinex.pipeline.worker import ModelWorker
 from resontinex.trust import CompositeTrustGate, route_to_resontinex
 
-#: Longer training than the library default (300 steps at 1e-2), so the model knows its corpus
-#: well enough to be confident on it: about 80 s of one core (the trainer uses one thread),
-#: cached in the state directory. At 1200 steps the model could not reach execute honestly.
-DEMO_SPEC = TinyModelSpec(n_positions=2048, steps=2400, learning_rate=3e-3)
+#: Longer training than the library default (300 steps at a constant 1e-2), so the model knows
+#: its corpus well enough to be confident on it: 2000 steps with a warm-up and cosine decay from
+#: 4e-3 and light dropout (the held-out perplexity the demo prints: 33.6). Training is seeded and
+#: deterministic, so every fresh run serves the same weights and makes the same decisions; the
+#: model is cached in the state directory.
+DEMO_SPEC = TinyModelSpec(
+    n_positions=2048, steps=2000, learning_rate=4e-3, schedule="cosine", dropout=0.05
+)
 #: Small enough that a 512-token answer on top of an overlay cannot fit; the other requests do.
 DEMO_BUDGET = 3_000.0
 #: The watch checks on its schedule in a service; the demo runs its checks back to back.
@@ -55,12 +59,16 @@ DEMO_DRIFT = DriftSettings(interval_s=3600.0, sample_rate=0.5)
 #: Docstring modules the model never saw: its held-out perplexity is measured on them.
 HELD_OUT_MODULES = ("bisect", "calendar", "copy", "glob", "shlex", "pprint", "ipaddress", "secrets")
 MAX_DRIFT_CHECKS = 40
-#: Weight noise of the swapped-in copy, relative to each tensor's standard deviation.
-PERTURBATION = 0.3
+#: Weight noise of the swapped-in copy, relative to each tensor's standard deviation: small
+#: enough that the copy alone would still execute the in-distribution request (measured:
+#: trust 0.667; at 0.3 the copy's own answer already fell to review, so the flip proved
+#: nothing about drift), large enough that the watch flags it within a few checks.
+PERTURBATION = 0.15
 
-#: The start of a docstring in the training corpus (sqlite3.connect), cut mid-word, so the
-#: request is text the model has seen and the next tokens are what it learned best.
-KNOWN = "Opens a connection to the SQLite database fi"
+#: A sentence of the training distribution's boilerplate, cut mid-word: it recurs, word for word,
+#: in ten docstrings of the os module, so it is the text the model learned best. It is verbatim
+#: training text, and the demo says so.
+KNOWN = "dir_fd may not be implemented on your pl"
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,8 @@ def _cases() -> list[Case]:
             "in distribution",
             PipelineRequest(KNOWN, "general_inquiry", 0.5, max_new_tokens=4),
             "execute",
-            "a docstring the model was trained on: it continues with low perplexity and entropy",
+            "boilerplate that recurs in ten training docstrings: the model continues it with low"
+            " perplexity and entropy",
         ),
         Case(
             "scrambled",
@@ -206,7 +215,8 @@ def showcase(out_dir: Path) -> str:
     cases = _cases()
     lines = [
         "governed pipeline: route → budget → generate+monitor → judge → trust gate → audit",
-        f"  model: tiny GPT-2 trained here on standard-library docstrings ({DEMO_SPEC.steps} steps);"
+        f"  model: tiny GPT-2 trained here on standard-library docstrings ({DEMO_SPEC.steps} steps,"
+        " seeded: every fresh run trains the same weights);"
         f" held-out perplexity {perplexity:.1f} on {tokens} tokens of docstrings it never saw",
         "  trust gate and signal mapping: shipped defaults; no judge, so alignment is the stated"
         f" prior {pipeline.mapping.alignment_without_judge}; period budget {DEMO_BUDGET:.0f} units",

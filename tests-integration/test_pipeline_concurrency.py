@@ -302,7 +302,8 @@ def test_the_advertised_prompt_limit_is_reachable(build, local_model: ModelWorke
     assert isinstance(budget, int)
     assert budget > 500
     prompt = ""
-    for piece in (" restart", " a", "."):  # coarse words first, then the finest pieces fill the rest
+    # coarse words first, then the finest pieces fill what is left
+    for piece in (" restart", " a", "."):
         while local_model.count_tokens(prompt + piece) <= budget:
             prompt += piece
     assert local_model.count_tokens(prompt) >= budget - 1

@@ -104,3 +104,16 @@ def test_every_consistency_refusal_says_what_is_wrong() -> None:
         merkle.verify_consistency(3, 8, roots[3], roots[8], [])
     with _refused("consistency proof from size 3 to 8 does not match the roots"):
         merkle.verify_consistency(3, 8, roots[4], roots[8], proof)
+
+
+def test_a_consistency_proof_one_hash_short_is_refused_as_too_short() -> None:
+    """2 -> 5 needs two hashes; with one the path ends at root(0, 4), which an attacker can
+    claim as the size-5 root: only the length check refuses it, and says so."""
+    tree, _ = _hasher(8)
+    with _refused("consistency proof is shorter than the trees require"):
+        merkle.verify_consistency(2, 5, tree.root(0, 2), tree.root(0, 4), [tree.root(2, 4)])
+
+
+def test_leaf_data_of_the_wrong_type_is_named() -> None:
+    with pytest.raises(InvalidInputError, match=r"^leaf data must be bytes, got str$"):
+        merkle.leaf_hash("abc")  # type: ignore[arg-type]

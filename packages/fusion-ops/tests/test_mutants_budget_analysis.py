@@ -41,7 +41,7 @@ from fusion_ops.budget_analysis import (
     render_text,
 )
 from fusion_ops.errors import InvalidInputError
-from fusion_ops.report import BudgetReport
+from fusion_ops.report import BudgetReport, load_report
 
 BINOMIAL_ROWS = [([100] * 10, [100] * 5 + [200] * 5)]
 
@@ -421,3 +421,58 @@ def test_cli_requires_a_report_file_and_documents_each_option(
 def test_a_report_file_that_is_not_a_path_is_named_with_its_type_and_value() -> None:
     with pytest.raises(InvalidInputError, match=r"^report_file must be a path, got int 123$"):
         analyze_budget_metrics(123)  # type: ignore[arg-type]
+
+
+def test_the_file_api_analyses_exactly_as_the_in_memory_one(
+    tmp_path: Path, make_report: Callable[..., BudgetReport]
+) -> None:
+    path = _noisy_report_file(tmp_path, make_report)
+    thresholds = Thresholds(5.0, 40.0, 600.0, 2000.0, 0.1, 0.3)
+    from_file = analyze_budget_metrics(
+        path, 5.0, 40.0, 600.0, 2000.0, max_error_rate=0.1, block_error_rate=0.3,
+        confidence=0.9, n_bootstrap=300, seed=7,
+    )  # fmt: skip
+    in_memory = analyze_report(
+        load_report(path), thresholds, confidence=0.9, n_bootstrap=300, seed=7
+    )
+    assert from_file == in_memory
+
+
+def test_an_unreadable_report_is_one_report_error_with_the_settings_kept(tmp_path: Path) -> None:
+    analysis = analyze_budget_metrics(tmp_path / "nope.json", confidence=0.9, n_bootstrap=300)
+    assert (analysis.status, analysis.confidence, analysis.n_bootstrap) == ("error", 0.9, 300)
+    assert [(f.level, f.metric) for f in analysis.findings] == [("error", "report")]
+    assert "nope.json" in analysis.findings[0].message
+
+
+# ------------------------------------------------------------------------------- grading
+# Constant runs make every bootstrap replicate, hence both interval ends, equal the estimate:
+# a lower bound exactly at a threshold does not clear it ("exceeds" is strict).
+def _constant(
+    make_report: Callable[..., BudgetReport], tokens: int, latency: float
+) -> BudgetReport:
+    return make_report([([100] * 6, [tokens] * 6)], latency=([500.0] * 6, [latency] * 6))
+
+
+def test_a_lower_bound_at_the_threshold_does_not_breach_it(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    at_warn = analyze_report(_constant(make_report, 112, 600.0), Thresholds(latency_warn=600.0))
+    assert at_warn.token_delta == Interval(12.0, 12.0, 12.0)
+    assert (at_warn.status, at_warn.findings) == ("pass", ())
+    at_block = analyze_report(
+        _constant(make_report, 125, 900.0), Thresholds(latency_warn=600.0, latency_block=900.0)
+    )
+    assert at_block.status == "warn"
+    assert at_block.findings == (
+        Finding(
+            "warn",
+            "token delta",
+            "token delta +25.00% (lower bound 25.00%) exceeds the warn threshold 12%",
+        ),
+        Finding(
+            "warn",
+            "P95 latency",
+            "P95 latency 900.00 ms (lower bound 900.00 ms) exceeds the warn threshold 600 ms",
+        ),
+    )

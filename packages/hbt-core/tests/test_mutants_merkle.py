@@ -117,3 +117,24 @@ def test_a_consistency_proof_one_hash_short_is_refused_as_too_short() -> None:
 def test_leaf_data_of_the_wrong_type_is_named() -> None:
     with pytest.raises(InvalidInputError, match=r"^leaf data must be bytes, got str$"):
         merkle.leaf_hash("abc")  # type: ignore[arg-type]
+
+
+def test_a_growing_log_reads_each_leaf_once() -> None:
+    """Every left subtree of RFC 6962 is perfect and aligned, so its root never changes and is
+    cached: appending a leaf reads only the new leaf (the audit log reads leaves from SQLite)."""
+    leaves = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(1025)]
+    reads: list[int] = []
+
+    def get_leaf(i: int) -> bytes:
+        reads.append(i)
+        return leaves[i]
+
+    tree = merkle.TreeHasher(get_leaf)
+    assert tree.root(0, 1024) == merkle.root_of([i.to_bytes(2, "big") for i in range(1024)])
+    assert sorted(reads) == list(range(1024))
+    reads.clear()
+    tree.root(0, 1025)
+    proof = tree.inclusion_proof(1024, 1025)
+    assert reads == [1024]
+    assert proof == [tree.root(0, 1024)]
+    assert reads == [1024]

@@ -175,3 +175,42 @@ def test_scale_multiplies_counters_and_total() -> None:
     acc.scale(0.25)
     assert acc.total == 1.5
     assert np.array_equal(acc.counts, before * 0.25)
+
+
+# --------------------------------------------------------------------------- vectors
+def test_pack_and_permute_work_row_by_row_on_a_matrix() -> None:
+    a, b = _vectors(2)
+    matrix = np.stack([a, b])
+    assert np.array_equal(hdc.pack(hdc.unpack(matrix)), matrix)
+    rotated = hdc.permute(matrix, 3)
+    assert np.array_equal(rotated, np.stack([hdc.permute(a, 3), hdc.permute(b, 3)]))
+    # a rotation by one bit moves the last bit of each row to the front of that row
+    assert hdc.unpack(hdc.permute(a))[0] == hdc.unpack(a)[-1]
+
+
+def test_unpack_reads_word_values_whatever_their_byte_order() -> None:
+    (a,) = _vectors(1)
+    assert np.array_equal(hdc.unpack(a.astype(">u8")), hdc.unpack(a))
+
+
+def test_a_namespace_counts_by_its_first_16_bytes() -> None:
+    """BLAKE2b's personalisation holds 16 bytes; a longer namespace is cut, not refused."""
+    long = hdc.base_vector("k", D, namespace="a-namespace-longer-than-16")
+    assert np.array_equal(long, hdc.base_vector("k", D, namespace="a-namespace-long"))
+    assert not np.array_equal(long, hdc.base_vector("k", D, namespace="a-namespace-lon"))
+
+
+def test_every_vector_refusal_names_the_problem() -> None:
+    (a,) = _vectors(1)
+    with _refused("bit length must be a multiple of 64, got 10"):
+        hdc.pack(np.zeros(10, dtype=np.uint8))
+    with _refused("shift must be an int, got float 1.5"):
+        hdc.permute(a, 1.5)  # type: ignore[arg-type]
+    with _refused("key must be str or bytes, got int"):
+        hdc.base_vector(7, D)  # type: ignore[arg-type]
+    with _refused("dim must be a multiple of 64, got 8200"):
+        hdc.check_dim(8200)
+    with _refused(f"dim must be >= {D}, got 64"):
+        hdc.check_dim(64)
+    with _refused(f"hypervector dims differ: {D} vs {2 * D} bits", DimensionMismatchError):
+        hdc.bind(a, hdc.base_vector("w", 2 * D))

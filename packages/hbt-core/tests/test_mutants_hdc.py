@@ -214,3 +214,49 @@ def test_every_vector_refusal_names_the_problem() -> None:
         hdc.check_dim(64)
     with _refused(f"hypervector dims differ: {D} vs {2 * D} bits", DimensionMismatchError):
         hdc.bind(a, hdc.base_vector("w", 2 * D))
+
+
+# --------------------------------------------------------------------------- distances
+def _random_rows(rows: int, words: int, seed: int = 0) -> hdc.Packed:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2**64, size=(rows, words), dtype=np.uint64)
+
+
+def test_hamming_many_matches_one_by_one_in_every_shape_and_path() -> None:
+    (q,) = _vectors(1)
+    rows = _random_rows(2500, D // 64)  # more than one block of 1024 rows
+    expected = np.array([hdc.hamming(q, r) for r in rows])
+    assert hdc.hamming_many(q, rows[0]) == expected[0]  # one row: a scalar
+    assert np.array_equal(hdc.hamming_many(q, rows), expected)
+    for threads in (2, 3):
+        assert np.array_equal(hdc.hamming_many(q, rows, threads=threads), expected)
+    cube = rows[:6].reshape(2, 3, -1)
+    assert np.array_equal(hdc.hamming_many(q, cube), expected[:6].reshape(2, 3))
+
+
+def test_hamming_many_splits_a_large_matrix_without_changing_a_distance() -> None:
+    (q,) = _vectors(1)
+    rows = _random_rows(hdc._PARALLEL_ROWS, D // 64, seed=1)
+    expected = np.bitwise_count(rows ^ q).sum(axis=1, dtype=np.int64)
+    assert np.array_equal(hdc.hamming_many(q, rows), expected)
+
+
+@pytest.mark.parametrize("dim", [65_472, 65_536, hdc.MAX_DIM])
+def test_distances_beyond_16_bits_do_not_wrap(dim: int) -> None:
+    """A complement differs in every bit: a 16-bit counter would wrap at 65 536."""
+    q = hdc.base_vector("q", dim)
+    assert hdc.dim_of(q) == dim
+    complement = np.stack([~q, q])
+    assert hdc.hamming_many(q, complement).tolist() == [dim, 0]
+
+
+def test_the_numba_kernel_is_compiled_once_and_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("numba")
+    monkeypatch.setattr(hdc, "_NUMBA_KERNEL", None)
+    (q,) = _vectors(1)
+    rows = _random_rows(5, D // 64)
+    assert np.array_equal(hdc.hamming_many_numba(q, rows), hdc.hamming_many(q, rows))
+    kernel = hdc._NUMBA_KERNEL
+    assert kernel is not None
+    hdc.hamming_many_numba(q, rows)
+    assert hdc._NUMBA_KERNEL is kernel

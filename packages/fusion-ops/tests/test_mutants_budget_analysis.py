@@ -16,6 +16,7 @@ import argparse
 import inspect
 import json
 import math
+import re
 from collections.abc import Callable
 from dataclasses import fields, replace
 from pathlib import Path
@@ -41,7 +42,7 @@ from fusion_ops.budget_analysis import (
     render_text,
 )
 from fusion_ops.errors import InvalidInputError
-from fusion_ops.report import BudgetReport, load_report
+from fusion_ops.report import BudgetReport, Sample, load_report
 
 BINOMIAL_ROWS = [([100] * 10, [100] * 5 + [200] * 5)]
 
@@ -111,7 +112,11 @@ META = {
         "git_sha": "0123456789abcdef",
         "config_hash": "fedcba9876543210",
     },
-    "candidate": {"prompt_strategy": "fused", "git_sha": None, "config_hash": "aaaaaaaaaaaaaaaaZZ"},
+    "candidate": {
+        "prompt_strategy": "fused",
+        "git_sha": "abcdefabcdef12345",
+        "config_hash": "aaaaaaaaaaaaaaaaZZ",
+    },
 }
 BLOCKED = BudgetAnalysis(
     status="block",
@@ -219,7 +224,7 @@ def test_markdown_comment_lists_metrics_findings_worst_scenarios_and_provenance(
         "</details>",
         "",
         "<sub>model `tiny`, tokenizer `tok`, 8 runs per side; baseline `plain` @ `0123456789ab` "
-        "config `fedcba987654`; candidate `fused` @ `-` config `aaaaaaaaaaaa`; 500 bootstrap "
+        "config `fedcba987654`; candidate `fused` @ `abcdefabcdef` config `aaaaaaaaaaaa`; 500 bootstrap "
         "replicates; P95 = linear interpolation (type 7).</sub>",
     ]
     assert render(BLOCKED, "markdown") == text
@@ -476,3 +481,100 @@ def test_a_lower_bound_at_the_threshold_does_not_breach_it(
             "P95 latency 900.00 ms (lower bound 900.00 ms) exceeds the warn threshold 600 ms",
         ),
     )
+
+
+def test_markdown_shows_a_latency_block_limit() -> None:
+    limits = replace(EMPTY, thresholds=Thresholds(latency_warn=500.0, latency_block=900.0))
+    assert "| P95 latency (candidate) | n/a | n/a | 500 ms / 900 ms | baseline n/a |" in (
+        render_markdown(limits).splitlines()
+    )
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown", "github"])
+def test_cli_prints_each_output_format(
+    fmt: str,
+    tmp_path: Path,
+    make_report: Callable[..., BudgetReport],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    path = _noisy_report_file(tmp_path, make_report)
+    main(["--report-file", str(path), "--output-format", fmt])
+    assert capsys.readouterr().out == render(analyze_budget_metrics(path), fmt) + "\n"
+
+
+def test_cli_refuses_an_unknown_output_format(
+    tmp_path: Path, make_report: Callable[..., BudgetReport], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _noisy_report_file(tmp_path, make_report)
+    with pytest.raises(SystemExit) as usage:
+        main(["--report-file", str(path), "--output-format", "yaml"])
+    assert usage.value.code == 2
+    assert "invalid choice: 'yaml'" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- settings
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"thresholds": {"token_warn": 1.0}}, "thresholds must be Thresholds, got dict"),
+        ({"confidence": 0.49}, "confidence must be >= 0.5, got 0.49"),
+        ({"n_bootstrap": 99}, "n_bootstrap must be >= 100, got 99"),
+        ({"n_bootstrap": 100_001}, "n_bootstrap must be <= 100000, got 100001"),
+        ({"seed": -1}, "seed must be >= 0, got -1"),
+        ({"seed": 1.0}, "seed must be an integer, got float 1.0"),
+        ({"chunk_elements": 0}, "chunk_elements must be >= 1, got 0"),
+    ],
+)
+def test_each_bad_setting_is_refused_by_name(
+    make_report: Callable[..., BudgetReport], kwargs: dict[str, object], message: str
+) -> None:
+    report = make_report([([100, 110], [100, 110])])
+    with pytest.raises(InvalidInputError, match=f"^{re.escape(message)}$"):
+        analyze_report(report, **kwargs)  # type: ignore[arg-type]
+
+
+def test_the_smallest_settings_allowed_are_accepted(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    # exactly MIN_SAMPLES (2) runs per side, 100 replicates, seed 0, one run per chunk
+    report = make_report([([100, 110], [100, 110])])
+    analysis = analyze_report(report, confidence=0.5, n_bootstrap=100, seed=0, chunk_elements=1)
+    assert (analysis.status, analysis.n_bootstrap) == ("pass", 100)
+
+
+def test_too_few_successful_runs_are_named_per_scenario(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    analysis = analyze_report(make_report([([100], [100, 110])]))
+    assert analysis.findings == (
+        Finding(
+            "error",
+            "samples",
+            "scenario 's0' has 1 baseline and 2 candidate successful samples; at least 2 per "
+            "side are needed",
+        ),
+    )
+
+
+def test_error_rates_count_every_run_of_every_scenario(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    ok = make_report([([100] * 4, [100] * 4), ([100] * 6, [100] * 2)])
+    failed = Sample(ok=False, error="timeout")
+    first, second = ok.scenarios
+    report = BudgetReport(
+        metadata=ok.metadata,
+        scenarios=(
+            replace(
+                first, baseline=(*first.baseline, failed), candidate=(*first.candidate, failed)
+            ),
+            replace(second, candidate=(*second.candidate, failed, failed)),
+        ),
+    )
+    analysis = analyze_report(report)
+    # baseline: 1 failed of 4 + 1 + 6 runs; candidate: 3 failed of 4 + 1 + 2 + 2 runs
+    assert analysis.baseline_error_rate == round(1 / 11, 6)
+    assert analysis.error_rate == round(3 / 9, 6)

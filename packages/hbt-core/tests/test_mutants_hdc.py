@@ -226,8 +226,11 @@ def test_hamming_many_matches_one_by_one_in_every_shape_and_path() -> None:
     (q,) = _vectors(1)
     rows = _random_rows(2500, D // 64)  # more than one block of 1024 rows
     expected = np.array([hdc.hamming(q, r) for r in rows])
-    assert hdc.hamming_many(q, rows[0]) == expected[0]  # one row: a scalar
-    assert np.array_equal(hdc.hamming_many(q, rows), expected)
+    one = hdc.hamming_many(q, rows[0])  # one row: a scalar
+    assert (one, one.dtype) == (expected[0], np.int64)
+    many = hdc.hamming_many(q, rows)
+    assert many.dtype == np.int64  # distances are counts, not floats
+    assert np.array_equal(many, expected)
     for threads in (2, 3):
         assert np.array_equal(hdc.hamming_many(q, rows, threads=threads), expected)
     cube = rows[:6].reshape(2, 3, -1)

@@ -545,18 +545,25 @@ def test_the_smallest_settings_allowed_are_accepted(
     assert (analysis.status, analysis.n_bootstrap) == ("pass", 100)
 
 
-def test_too_few_successful_runs_are_named_per_scenario(
+def test_every_scenario_short_of_runs_or_with_bad_numbers_is_named(
     make_report: Callable[..., BudgetReport],
 ) -> None:
-    analysis = analyze_report(make_report([([100], [100, 110])]))
+    """Each problem is reported, not only the first: the review sees every scenario to fix."""
+    two = [100, 110]
+    report = make_report([([100], two), (two, two), (two, [100]), (two, two)])
+    s1 = report.scenarios[1]
+    bad = replace(s1.candidate[0], latency_ms=math.nan)
+    s1 = replace(s1, candidate=(bad, s1.candidate[1]))
+    report = replace(report, scenarios=(report.scenarios[0], s1, *report.scenarios[2:]))
+    analysis = analyze_report(report)
+    needed = "successful samples; at least 2 per side are needed"
+    bad_numbers = "has a token count or latency that is not a finite number >= 0"
     assert analysis.findings == (
-        Finding(
-            "error",
-            "samples",
-            "scenario 's0' has 1 baseline and 2 candidate successful samples; at least 2 per "
-            "side are needed",
-        ),
+        Finding("error", "samples", f"scenario 's0' has 1 baseline and 2 candidate {needed}"),
+        Finding("error", "samples", f"scenario 's1' {bad_numbers}"),
+        Finding("error", "samples", f"scenario 's2' has 2 baseline and 1 candidate {needed}"),
     )
+    assert [s.id for s in analysis.scenarios] == ["s3"]
 
 
 def test_error_rates_count_every_run_of_every_scenario(

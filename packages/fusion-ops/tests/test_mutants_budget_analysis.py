@@ -585,3 +585,24 @@ def test_error_rates_count_every_run_of_every_scenario(
     # baseline: 1 failed of 4 + 1 + 6 runs; candidate: 3 failed of 4 + 1 + 2 + 2 runs
     assert analysis.baseline_error_rate == round(1 / 11, 6)
     assert analysis.error_rate == round(3 / 9, 6)
+
+
+def test_each_scenario_is_summarised_from_its_own_runs(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    ok = make_report([([100, 200], [150, 250]), ([0, 0], [10, 30])])
+    first, second = ok.scenarios
+    failed = Sample(ok=False, error="timeout")
+    report = replace(
+        ok,
+        scenarios=(
+            replace(first, candidate=(*first.candidate, failed), candidate_overlay="concise"),
+            second,
+        ),
+    )
+    analysis = analyze_report(report)
+    assert analysis.scenarios == (
+        ScenarioSummary("s0", 150.0, 200.0, 33.3333, 2, 2, 2, 3, "concise"),
+        # a scenario whose baseline costs nothing has no relative delta
+        ScenarioSummary("s1", 0.0, 20.0, None, 2, 2, 2, 2, None),
+    )

@@ -606,3 +606,35 @@ def test_each_scenario_is_summarised_from_its_own_runs(
         # a scenario whose baseline costs nothing has no relative delta
         ScenarioSummary("s1", 0.0, 20.0, None, 2, 2, 2, 2, None),
     )
+
+
+def test_scenario_means_keep_three_decimals(make_report: Callable[..., BudgetReport]) -> None:
+    (summary,) = analyze_report(make_report([([100, 100, 101], [200, 200, 202])])).scenarios
+    assert (summary.baseline_mean_tokens, summary.candidate_mean_tokens) == (100.333, 200.667)
+
+
+NO_SAMPLES = Finding("error", "samples", "the report holds no samples")
+ZERO_TOTAL = Finding("error", "token_delta", "baseline mean token total is 0")
+
+
+def test_a_side_without_runs_or_a_free_baseline_is_one_exact_error(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    two = make_report([([100, 110], [100, 110])])
+    no_candidate = replace(two, scenarios=(replace(two.scenarios[0], candidate=()),))
+    short = "scenario 's0' has 2 baseline and 0 candidate successful samples; at least 2 per side"
+    assert analyze_report(no_candidate).findings == (
+        Finding("error", "samples", short + " are needed"),
+        NO_SAMPLES,
+    )
+    assert analyze_report(make_report([([0, 0], [5, 5])])).findings == (ZERO_TOTAL,)
+    # a scenario already refused is the only finding, even when nothing else is left
+    assert analyze_report(make_report([([0], [0, 0])])).findings == (
+        Finding(
+            "error",
+            "samples",
+            short.replace("2 baseline and 0", "1 baseline and 2") + " are needed",
+        ),
+    )
+    # a baseline of one token per run is cheap, not free
+    assert analyze_report(make_report([([1, 1], [1, 1])])).status == "pass"

@@ -638,3 +638,63 @@ def test_a_side_without_runs_or_a_free_baseline_is_one_exact_error(
     )
     # a baseline of one token per run is cheap, not free
     assert analyze_report(make_report([([1, 1], [1, 1])])).status == "pass"
+
+
+def _latency_report(
+    make_report: Callable[..., BudgetReport], base: list[float], cand: list[float]
+) -> BudgetReport:
+    return make_report([([100] * len(base), [100] * len(cand))], latency=(base, cand))
+
+
+def test_the_latency_delta_is_relative_to_a_positive_baseline_p95(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    steady = analyze_report(_latency_report(make_report, [500.0] * 4, [600.0] * 4))
+    assert (steady.baseline_latency_p95, steady.latency_delta) == (
+        500.0,
+        Interval(20.0, 20.0, 20.0),
+    )
+    one_ms = analyze_report(_latency_report(make_report, [1.0] * 4, [2.0] * 4))
+    assert one_ms.latency_delta == Interval(100.0, 100.0, 100.0)
+    # some replicates draw only the zero-latency runs: the delta is undefined, not inf
+    undefined = analyze_report(_latency_report(make_report, [0.0, 0.0, 0.0, 1000.0], [5.0] * 4))
+    assert undefined.baseline_latency_p95 == 850.0
+    assert undefined.latency_delta is None
+
+
+def test_an_error_rate_at_its_limit_does_not_breach_it(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    four = make_report([([100] * 4, [100] * 4)])
+    (scenario,) = four.scenarios
+    failed = Sample(ok=False, error="timeout")
+    one_failed = replace(
+        four, scenarios=(replace(scenario, candidate=(*scenario.candidate[:3], failed)),)
+    )
+    at_limit = analyze_report(one_failed, Thresholds(max_error_rate=0.25, block_error_rate=0.25))
+    assert (at_limit.error_rate, at_limit.status) == (0.25, "pass")
+    warned = analyze_report(one_failed, Thresholds(max_error_rate=0.2, block_error_rate=0.3))
+    assert warned.findings == (
+        Finding("warn", "error rate", "candidate error rate 25.0% exceeds the warn limit 20.0%"),
+    )
+    # block beats warn whatever the order of the findings
+    costly = make_report([([100] * 4, [140] * 4)])
+    (scenario,) = costly.scenarios
+    both = replace(
+        costly, scenarios=(replace(scenario, candidate=(*scenario.candidate[:3], failed)),)
+    )
+    mixed = analyze_report(both, Thresholds(block_error_rate=0.3))
+    assert ([f.level for f in mixed.findings], mixed.status) == (["block", "warn"], "block")
+
+
+def test_zero_token_replicates_are_one_exact_error(
+    make_report: Callable[..., BudgetReport],
+) -> None:
+    analysis = analyze_report(make_report([([0, 0, 0, 10], [5, 5, 5, 5])]))
+    (finding,) = analysis.findings
+    assert (finding.level, finding.metric) == ("error", "token_delta")
+    assert re.fullmatch(
+        r"the baseline token total is 0 in \d+ of 2000 bootstrap replicates \(scenarios with "
+        r"zero-token runs\), so the token delta is undefined",
+        finding.message,
+    )

@@ -698,3 +698,30 @@ def test_zero_token_replicates_are_one_exact_error(
         r"zero-token runs\), so the token delta is undefined",
         finding.message,
     )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"token_block": math.nan}, "token_block must be finite, got nan"),
+        ({"token_warn": 0.0, "token_block": -1.0}, "token_block must be >= 0, got -1.0"),
+        ({"max_error_rate": -0.1}, "max_error_rate must be >= 0, got -0.1"),
+        ({"block_error_rate": 1.5}, "block_error_rate must be <= 1, got 1.5"),
+    ],
+)
+def test_each_bad_threshold_is_refused_by_name(kwargs: dict[str, float], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=f"^{re.escape(message)}$"):
+        Thresholds(**kwargs)
+
+
+def test_thresholds_at_their_edges_are_accepted() -> None:
+    Thresholds(token_warn=0.0, token_block=0.5)
+    Thresholds(latency_warn=500.0, latency_block=500.0)
+    Thresholds(max_error_rate=0.0, block_error_rate=1.0)
+
+
+def test_the_baseline_p95_keeps_three_decimals(make_report: Callable[..., BudgetReport]) -> None:
+    analysis = analyze_report(
+        _latency_report(make_report, [100.0] * 3 + [100.1234567], [100.0] * 4)
+    )
+    assert analysis.baseline_latency_p95 == 100.105  # 100 + 0.85 * 0.1234567, type 7

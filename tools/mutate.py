@@ -321,11 +321,18 @@ def parse_results(text: str) -> dict[str, str]:
     return statuses
 
 
+# mutmut forks one child per mutant from a process that has already run the tests; numba's
+# default OpenMP threading layer then aborts the child ("fork() called from a process already
+# using GNU OpenMP"), which mutmut reports as "suspicious". The workqueue layer survives a fork.
+MUTMUT_ENV = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+
+
 def mutmut(work: Path, *args: str, quiet: bool = False) -> str:
     """Run one mutmut command in the scratch project; its stdout (when captured)."""
     proc = subprocess.run(
         [mutmut_executable(), *args],
         cwd=work,
+        env=MUTMUT_ENV,
         stdout=subprocess.PIPE if quiet or args[0] == "results" else None,
         stderr=subprocess.PIPE if args[0] == "results" else None,
         text=True,

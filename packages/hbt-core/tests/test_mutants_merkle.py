@@ -104,3 +104,37 @@ def test_every_consistency_refusal_says_what_is_wrong() -> None:
         merkle.verify_consistency(3, 8, roots[3], roots[8], [])
     with _refused("consistency proof from size 3 to 8 does not match the roots"):
         merkle.verify_consistency(3, 8, roots[4], roots[8], proof)
+
+
+def test_a_consistency_proof_one_hash_short_is_refused_as_too_short() -> None:
+    """2 -> 5 needs two hashes; with one the path ends at root(0, 4), which an attacker can
+    claim as the size-5 root: only the length check refuses it, and says so."""
+    tree, _ = _hasher(8)
+    with _refused("consistency proof is shorter than the trees require"):
+        merkle.verify_consistency(2, 5, tree.root(0, 2), tree.root(0, 4), [tree.root(2, 4)])
+
+
+def test_leaf_data_of_the_wrong_type_is_named() -> None:
+    with pytest.raises(InvalidInputError, match=r"^leaf data must be bytes, got str$"):
+        merkle.leaf_hash("abc")  # type: ignore[arg-type]
+
+
+def test_a_growing_log_reads_each_leaf_once() -> None:
+    """Every left subtree of RFC 6962 is perfect and aligned, so its root never changes and is
+    cached: appending a leaf reads only the new leaf (the audit log reads leaves from SQLite)."""
+    leaves = [merkle.leaf_hash(i.to_bytes(2, "big")) for i in range(1025)]
+    reads: list[int] = []
+
+    def get_leaf(i: int) -> bytes:
+        reads.append(i)
+        return leaves[i]
+
+    tree = merkle.TreeHasher(get_leaf)
+    assert tree.root(0, 1024) == merkle.root_of([i.to_bytes(2, "big") for i in range(1024)])
+    assert sorted(reads) == list(range(1024))
+    reads.clear()
+    tree.root(0, 1025)
+    proof = tree.inclusion_proof(1024, 1025)
+    assert reads == [1024]
+    assert proof == [tree.root(0, 1024)]
+    assert reads == [1024]

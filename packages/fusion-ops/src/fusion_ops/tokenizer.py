@@ -21,7 +21,7 @@ import re
 
 __all__ = ["TOKENIZER_NAME", "count_tokens", "tokenize"]
 
-TOKENIZER_NAME = "fusion-wordpiece-v1"
+TOKENIZER_NAME = "fusion-wordpiece-v2"
 WHOLE_WORD_MAX = 8
 PIECE_LEN = 5
 
@@ -44,21 +44,29 @@ def _split_word(piece: str) -> list[str]:
     return parts
 
 
+_ASCII_OR_NOT = re.compile(r"[\x00-\x7f]+|[^\x00-\x7f]+")
+
+
 def _split_other(piece: str) -> list[str]:
-    """Punctuation stays one token; non-ASCII text costs a token per two UTF-8 bytes."""
-    if piece.isascii():
-        return [piece]
+    """An ASCII punctuation run is one token; non-ASCII text costs a token per two UTF-8 bytes.
+
+    A run mixing both is split where it changes, so a non-ASCII character next to punctuation
+    does not turn the punctuation into byte-level tokens (joining two texts then costs at most a
+    couple of tokens more than the parts, as with a real BPE tokenizer)."""
     out: list[str] = []
-    current = ""
-    budget = 0
-    for char in piece:
-        size = len(char.encode("utf-8"))
-        if current and budget + size > 2:
-            out.append(current)
-            current, budget = "", 0
-        current += char
-        budget += size
-    if current:
+    for run in _ASCII_OR_NOT.findall(piece):
+        if run.isascii():
+            out.append(run)
+            continue
+        current = ""
+        budget = 0
+        for char in run:
+            size = len(char.encode("utf-8"))
+            if current and budget + size > 2:
+                out.append(current)
+                current, budget = "", 0
+            current += char
+            budget += size
         out.append(current)
     return out
 

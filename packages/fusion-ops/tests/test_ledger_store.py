@@ -590,6 +590,49 @@ def test_a_failed_flush_acknowledges_nothing() -> None:
         group.submit(_admission(1), _exhausted)
 
 
+def test_a_lone_caller_is_admitted_alone_and_a_crowd_as_a_batch() -> None:
+    """A batch of one takes the single-admission path (its own durable commit, no shared
+    flush); two or more callers still go as a batch and share one flush."""
+    batches: list[int] = []
+    alone: list[float] = []
+    flushes = 0
+    release = threading.Event()
+
+    def commit(batch: list[_Job]) -> list[AdmitResult]:
+        batches.append(len(batch))
+        return [AdmitResult(Totals("p", 1, 0, job.admission.cost)) for job in batch]
+
+    def single(job: _Job) -> AdmitResult:
+        alone.append(job.admission.cost)
+        if len(alone) == 1:
+            release.wait(timeout=30)
+        return AdmitResult(Totals("p", 1, 0, job.admission.cost))
+
+    def flush() -> None:
+        nonlocal flushes
+        flushes += 1
+
+    group = _GroupCommit(commit, flush, single)
+    first = threading.Thread(target=group.submit, args=(_admission(1.0), _exhausted))
+    first.start()
+    while not alone:
+        time.sleep(0.001)
+    crowd = [
+        threading.Thread(target=group.submit, args=(_admission(cost), _exhausted))
+        for cost in (2.0, 3.0)
+    ]
+    for thread in crowd:
+        thread.start()
+    while len(group._waiting) < 2:
+        time.sleep(0.001)
+    release.set()
+    for thread in [first, *crowd]:
+        thread.join()
+    assert alone == [1.0]
+    assert batches == [2]
+    assert flushes == 1
+
+
 @pytest.mark.postgres
 def test_a_version_1_postgres_ledger_is_migrated(postgresql_url: str) -> None:
     import psycopg

@@ -746,10 +746,14 @@ class _GroupCommit:
     disk and not on the ledger row. No thread of its own, so nothing to stop at close."""
 
     def __init__(
-        self, commit: Callable[[list[_Job]], list[AdmitResult]], flush: Callable[[], None]
+        self,
+        commit: Callable[[list[_Job]], list[AdmitResult]],
+        flush: Callable[[], None],
+        alone: Callable[[_Job], AdmitResult] | None = None,
     ) -> None:
         self._commit = commit
         self._flush = flush
+        self._alone = alone
         self._cond = threading.Condition()
         self._waiting: list[_Job] = []
         self._busy = False
@@ -780,14 +784,23 @@ class _GroupCommit:
             StoreUnavailableError("the admission batch was interrupted; its commit is unknown")
         ] * len(batch)
         try:
-            try:
-                committed = self._commit(batch)
-            finally:
-                with self._cond:  # the next batch may commit while this one flushes
-                    self._busy = False
-                    self._cond.notify_all()
-            self._flush()
-            outcomes = committed
+            if len(batch) == 1 and self._alone is not None:
+                # nobody to share the flush with: one admission alone is a round trip less
+                try:
+                    outcomes = [self._alone(batch[0])]
+                finally:
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
+            else:
+                try:
+                    committed = self._commit(batch)
+                finally:
+                    with self._cond:  # the next batch may commit while this one flushes
+                        self._busy = False
+                        self._cond.notify_all()
+                self._flush()
+                outcomes = committed
         except Exception as exc:  # every caller of the batch hears the store's error
             outcomes = [exc] * len(batch)
         finally:  # also on KeyboardInterrupt: the others must not wait forever
@@ -819,7 +832,8 @@ class PostgresLedgerStore(_SQLLedgerStore):
     answer, and a failure before the flush returns acknowledges none of them (what was
     committed holds budget: the safe side). The row is locked once per batch instead of once
     per admission; docs/state.md has the measurements and the trade-off (one process's commits
-    queue behind one writer). ``group_commit=False`` runs each admission alone (the
+    queue behind one writer). A batch of one runs as an admission alone, so a lone caller pays
+    nothing for the grouping. ``group_commit=False`` runs each admission alone (the
     benchmark's peer).
     """
 
@@ -827,7 +841,15 @@ class PostgresLedgerStore(_SQLLedgerStore):
         self._pool = PgPool(url, "ledger store", pool_size=pool_size)
         self.url = url
         self._lock = threading.Lock()
-        self._group = _GroupCommit(self._admit_batch, self._pool.flush) if group_commit else None
+        self._group = (
+            _GroupCommit(
+                self._admit_batch,
+                self._pool.flush,
+                lambda job: self._admit_alone(job.admission, job.classify),
+            )
+            if group_commit
+            else None
+        )
         with self._tx() as tx:
             tx.run(SCHEMA_LOCK)
             self._prepare_schema(tx, self._pool.has_table(tx), self._pool.where)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from resontinex.pipeline import (
 from resontinex.pipeline.factory import PipelineSettings, open_audit_log
 from resontinex.service import MAX_BODY_BYTES, ServiceSettings, create_app
 from resontinex.service.app import worst_status
+from resontinex.service.observability import fresh_request_id
 from resontinex.trust import TrustMonitor
 
 TOKEN = "test-token-0123456789abcdef"
@@ -444,6 +446,24 @@ def test_anonymous_emergency_is_an_ordinary_request(client: httpx.Client) -> Non
     assert approved.status_code == 200, approved.text
     budget = next(s for s in approved.json()["stages"] if s["name"] == "budget")
     assert budget["output"]["emergency"] == "approved by alice"
+
+
+def test_fresh_request_ids_are_unique_within_and_across_processes() -> None:
+    """A counter behind a per-process random prefix: a forked worker starts its own prefix."""
+    ids = [fresh_request_id() for _ in range(1000)]
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the forked worker writes its first id and leaves without cleanup
+        os.write(write, fresh_request_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    forked = os.read(read, 64).decode()
+    os.close(read)
+    assert forked not in ids
+    assert forked[:16] != ids[0][:16]
 
 
 def test_request_ids_are_taken_or_made_and_reach_the_audit_record(client: httpx.Client) -> None:

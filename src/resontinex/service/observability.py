@@ -9,9 +9,11 @@ so callers cannot create label values.
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -113,6 +115,26 @@ class ServiceMetrics:
         children[1].observe(seconds)
 
 
+class _FreshRequestIds:
+    """32 hex digits: a random prefix per process and a counter. Unique across workers and
+    replicas like ``uuid4`` (ids need uniqueness, not secrecy), without reading the OS's random
+    source on every request (3 % of a /trust/evaluate request's CPU in a profile under wrk)."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._prefix = ""
+        self._counter = itertools.count()
+
+    def __call__(self) -> str:
+        if self._pid != os.getpid():  # a forked worker must not repeat its parent's ids
+            self._pid, self._prefix = os.getpid(), secrets.token_hex(8)
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
+
+
+fresh_request_id = _FreshRequestIds()
+
+
 def request_id_of(scope: Scope) -> str:
     """The caller's ``X-Request-ID`` when it is a sane token, else a fresh one (never echo junk)."""
     for name, value in scope.get("headers", ()):
@@ -121,7 +143,7 @@ def request_id_of(scope: Scope) -> str:
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return fresh_request_id()
 
 
 _CORRELATION_VARS = (cert_correlation_id, trust_correlation_id, fusion_correlation_id)

@@ -69,7 +69,8 @@ def rebuild_index() -> None:
         "measured by those scripts, ours and a peer in the same run. The machines are noisy: read the "
         "medians and the ratios, not single timings. Re-run one package with `make bench PKG=<dist>`.\n",
     ]
-    parts += [page.read_text() for page in pages]
+    # the index lives one directory above the pages: their ``../x.md`` links become ``x.md``
+    parts += [page.read_text().replace("](../", "](") for page in pages]
     (DOCS / "benchmarks.md").write_text("\n".join(parts))
 
 

@@ -415,3 +415,18 @@ def test_admitted_reservations_never_exceed_the_budget_whatever_is_passed(
 def test_messages_about_integers_too_long_for_repr_do_not_crash() -> None:
     with pytest.raises(InvalidInputError, match="base_cost must be finite, got an integer of"):
         EnergyGovernor(1000).estimate(10**5000)
+
+
+def test_a_failing_alert_callback_refuses_the_request_and_holds_no_budget() -> None:
+    """The callback raises after admission: the caller hears the error and never gets a
+    reservation, so nothing stays reserved (it used to hold budget until release_stale)."""
+
+    def pager_down(alert: Alert) -> None:
+        raise ConnectionError("pager unreachable")
+
+    gov = EnergyGovernor(1000, period="p1", on_alert=pager_down)
+    with pytest.raises(ConnectionError, match="pager unreachable"):
+        gov.request(gov.estimate(900), reviewed_by="qa")
+    snap = gov.snapshot()
+    assert snap.reserved == 0
+    assert snap.committed == 0

@@ -364,7 +364,13 @@ class EnergyGovernor:
         assert result.reservation_id is not None
         if self._metrics is not None:
             self._metrics.requests.labels(outcome="admitted").inc()
-        self._after_change(result.totals, result.fired)
+        try:
+            self._after_change(result.totals, result.fired)
+        except BaseException:
+            # an on_alert callback failed: the caller never gets the reservation, so it is
+            # returned here instead of holding budget until release_stale
+            self.release(result.reservation_id)
+            raise
         return Reservation(
             result.reservation_id,
             result.totals.period,

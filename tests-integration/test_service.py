@@ -147,6 +147,63 @@ def test_trust_evaluate_returns_the_explanation(client: httpx.Client) -> None:
     assert response.json()["aggregation"]["trust_score"] == pytest.approx(0.7681, abs=1e-4)
 
 
+FAST_PATH_CASES = [
+    ("/trust/evaluate", {"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2}),
+    ("/trust/evaluate", {"alignment_score": 0.05, "epistemic_risk": 0.95, "confidence_band": 0.9}),
+    ("/trust/evaluate", {"alignment_score": 1, "epistemic_risk": 0, "confidence_band": 0.5}),
+    ("/trust/evaluate/batch", {"rows": [[0.9, 0.1, 0.1], [0.5, 0.5, 0.5], [0, 1, 1], [1, 0, 0]]}),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), FAST_PATH_CASES)
+def test_the_fast_path_answers_as_the_framework_route_does(
+    client: httpx.Client, path: str, body: dict[str, Any]
+) -> None:
+    """A JSON POST to a trust calculation is answered before the framework; a JSON media type
+    the fast path does not take (``+json``) goes to the route. Same answer, headers, metrics."""
+
+    def route_count(text: str) -> float:
+        label = f'resontinex_http_requests_total{{method="POST",route="{path}",status="200"}}'
+        lines = [line for line in text.splitlines() if line.startswith(label + " ")]
+        return float(lines[0].split()[1]) if lines else 0.0
+
+    before = route_count(client.get("/metrics").text)
+    fast = client.post(path, json=body, headers={"X-Request-ID": "fast-1"})
+    routed = client.post(
+        path,
+        content=json.dumps(body),
+        headers={"X-Request-ID": "routed-1", "content-type": "application/vnd.api+json"},
+    )
+    for response, request_id in ((fast, "fast-1"), (routed, "routed-1")):
+        assert response.status_code == 200, (request_id, response.text)
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["x-request-id"] == request_id
+    fast_body, routed_body = fast.json(), routed.json()
+    for answer in (fast_body, routed_body):
+        answer.get("observability", {}).pop("timestamp", None)
+    assert fast_body == routed_body
+    assert route_count(client.get("/metrics").text) == before + 2
+
+
+def test_the_fast_path_passes_bad_and_chunked_bodies_to_the_route(client: httpx.Client) -> None:
+    """Refusals come from the route (a problem document); a body in several chunks is read whole."""
+    bad = client.post("/trust/evaluate", json={"alignment_score": 2, "epistemic_risk": 0})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert {e["field"] for e in bad.json()["errors"]} == {
+        "body.alignment_score",
+        "body.confidence_band",
+    }
+    text = json.dumps({"alignment_score": 0.8, "epistemic_risk": 0.3, "confidence_band": 0.2})
+    chunked = client.post(
+        "/trust/evaluate",
+        content=iter([text[:10].encode(), text[10:].encode()]),
+        headers={"content-type": "application/json; charset=utf-8"},
+    )
+    assert chunked.status_code == 200
+    assert chunked.json()["aggregation"]["trust_score"] == pytest.approx(0.7681, abs=1e-4)
+
+
 @pytest.mark.parametrize(
     "body",
     [

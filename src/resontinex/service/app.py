@@ -19,9 +19,11 @@ router), and FastAPI must see those classes, not strings naming them.
 """
 
 import asyncio
+import gc
 import hmac
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -29,11 +31,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fusion_ops.errors import FusionOpsError, StoreError
@@ -52,6 +55,7 @@ from resontinex.pipeline.errors import StateStoreError
 from resontinex.pipeline.factory import PUBLIC_KEY_FILE
 from resontinex.pipeline.state import BREAK_GLASS_FILE, DATABASE_URL_ENV
 from resontinex.service.bodies import (
+    Body,
     BudgetPeriodBody,
     ScoreBody,
     TrustBatch,
@@ -59,7 +63,7 @@ from resontinex.service.bodies import (
     break_glass_body,
     routed_bodies,
 )
-from resontinex.service.observability import ServiceMetrics, ServiceMiddleware
+from resontinex.service.observability import FastAnswer, ServiceMetrics, ServiceMiddleware
 from resontinex.service.problems import (
     FieldProblem,
     Problem,
@@ -138,14 +142,6 @@ class ServiceSettings:
 ALIASES = {"ok": "healthy"}  # fusion-ops says "ok" where the others say "healthy"
 
 
-class FastJSONResponse(JSONResponse):
-    """JSON rendered by orjson: the gate's explanation is a nested object of about 40 fields, and
-    the stdlib encoder costs more than the gate itself."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
 def worst_status(statuses: list[str]) -> str:
     """The most severe status; one no member should report counts as unhealthy."""
     named = [ALIASES.get(s, s) for s in statuses]
@@ -196,6 +192,10 @@ def create_app(
             built.failure = type(exc).__name__
             log.exception("the pipeline failed to build")
             return
+        # The model and libraries leave ~450k long-lived objects that every full collection
+        # would scan again; frozen, a 10,000-row batch request took 13 ms instead of 35-50 ms.
+        gc.collect()
+        gc.freeze()
         metrics.ready.set(1)
 
     @asynccontextmanager
@@ -215,7 +215,61 @@ def create_app(
         lifespan=lifespan,
         responses=documented(413, 503),
     )
-    app.add_middleware(ServiceMiddleware, metrics=metrics, max_body_bytes=MAX_BODY_BYTES)
+
+    # The two ungoverned calculation endpoints: anonymous callers reach them, so they are
+    # counted apart (``resontinex_adhoc_*``) from the pipeline's governed decisions, which the
+    # alert rules watch. Each answer is the response body; TrustError is a refusal.
+
+    def adhoc_explanation(signals: TrustSignals) -> bytes:
+        """What the gate would decide for one set of signals, with its full explanation."""
+        monitor = built.get().trust
+        gate = CompositeTrustGate(
+            InputVector(signals.alignment_score, signals.epistemic_risk, signals.confidence_band),
+            monitor.config,
+            monitor.calibrator,
+        )
+        metrics.adhoc.labels(gate.decision.value).inc()
+        return orjson.dumps(gate.explain())
+
+    def adhoc_batch(batch: TrustBatch) -> bytes:
+        """Every row through the vectorised gate, as columns."""
+        monitor = built.get().trust
+        aligned, risk, band = zip(*batch.rows, strict=True)
+        result = evaluate_batch(aligned, risk, band, monitor.config, monitor.calibrator)
+        decisions = result.decisions
+        for decision, count in Counter(decisions).items():
+            metrics.adhoc.labels(decision.value).inc(count)
+        columns = {
+            "trust_score": result.trust_scores,
+            "tier": result.tiers,
+            "decision": decisions,
+            "rule_fired": result.rules,
+        }
+        return orjson.dumps(columns, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def fast_path(body_model: type[Body], answer: Callable[[Any], bytes]) -> FastAnswer:
+        """The answer to a valid body once the pipeline is ready; ``None`` for anything else,
+        which the framework's route then answers (with its problem document)."""
+
+        def fast(body: bytes) -> bytes | None:
+            if built.pipeline is None:
+                return None
+            try:
+                return answer(body_model.model_validate_json(body))
+            except (ValidationError, TrustError):
+                return None
+
+        return fast
+
+    app.add_middleware(
+        ServiceMiddleware,
+        metrics=metrics,
+        max_body_bytes=MAX_BODY_BYTES,
+        fast_json_posts={
+            "/trust/evaluate": fast_path(TrustSignals, adhoc_explanation),
+            "/trust/evaluate/batch": fast_path(TrustBatch, adhoc_batch),
+        },
+    )
 
     def request_id(request: Request) -> str | None:
         return getattr(request.state, "request_id", None)
@@ -379,23 +433,16 @@ def create_app(
             **documented(400, 422),
         },
     )
-    async def trust_evaluate(body: TrustSignals) -> JSONResponse:
-        """What the gate would decide: a calculation, not a governed decision.
+    async def trust_evaluate(body: TrustSignals) -> Response:
+        """What the gate would decide: a calculation, not a governed decision (counted apart).
 
-        Anonymous callers reach it, so it is counted apart (``resontinex_adhoc_*``) from the
-        pipeline's governed decisions, which the alert rules watch.
+        A valid JSON body is answered by the middleware's fast path before the router; this
+        route is the schema, every error and the same answer for any request passed on.
         """
-        monitor = built.get().trust
         try:
-            gate = CompositeTrustGate(
-                InputVector(body.alignment_score, body.epistemic_risk, body.confidence_band),
-                monitor.config,
-                monitor.calibrator,
-            )
+            return Response(adhoc_explanation(body), media_type="application/json")
         except TrustError as exc:
             raise rejected(exc, body) from None
-        metrics.adhoc.labels(gate.decision.value).inc()
-        return FastJSONResponse(gate.explain())
 
     column = {"type": "array", "items": {"type": "string"}}
     batch_result = {
@@ -416,27 +463,12 @@ def create_app(
             **documented(400, 422),
         },
     )
-    async def trust_evaluate_batch(body: TrustBatch) -> FastJSONResponse:
+    async def trust_evaluate_batch(body: TrustBatch) -> Response:
         """Many rows in one vectorised pass (at most 10,000); ungoverned, like /trust/evaluate."""
-        monitor = built.get().trust
         try:
-            aligned, risk, band = ([row[i] for row in body.rows] for i in range(3))
-            result = await asyncio.to_thread(
-                evaluate_batch, aligned, risk, band, monitor.config, monitor.calibrator
-            )
+            return Response(adhoc_batch(body), media_type="application/json")
         except TrustError as exc:
             raise rejected(exc, body) from None
-        decisions = [d.value for d in result.decisions]
-        for decision in set(decisions):
-            metrics.adhoc.labels(decision).inc(decisions.count(decision))
-        return FastJSONResponse(
-            {
-                "trust_score": result.trust_scores.tolist(),
-                "tier": [t.value for t in result.tiers],
-                "decision": decisions,
-                "rule_fired": result.rules,
-            }
-        )
 
     @app.post(
         "/trust/break-glass",

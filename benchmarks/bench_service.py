@@ -57,6 +57,7 @@ async def load(
     body: dict[str, Any],
     total: int,
     concurrency: int,
+    *,
     content_type: str = "application/json",
 ) -> dict[str, float]:
     latencies: list[float] = []
@@ -102,8 +103,9 @@ def wrk_load(
     path: str,
     body: dict[str, Any],
     seconds: int,
-    content_type: str = "application/json",
     connections: int = 16,
+    *,
+    content_type: str = "application/json",
 ) -> dict[str, float]:
     """wrk, 1 thread, ``connections`` connections: requests/s, requests and latency percentiles
     from --latency."""
@@ -205,11 +207,11 @@ def main() -> int:
     routed = "application/vnd.api+json"
     if use_wrk:
         ours_trust = wrk_load(url, "/trust/evaluate", signals, seconds)
-        ours_routed = wrk_load(url, "/trust/evaluate", signals, seconds, routed)
+        ours_routed = wrk_load(url, "/trust/evaluate", signals, seconds, content_type=routed)
         peer_trust = wrk_load(peer_url, "/trust/evaluate", signals, seconds)
     else:
         ours_trust = asyncio.run(load(url, "/trust/evaluate", signals, trust_n, 16))
-        ours_routed = asyncio.run(load(url, "/trust/evaluate", signals, trust_n, 16, routed))
+        ours_routed = asyncio.run(load(url, "/trust/evaluate", signals, trust_n, 16, content_type=routed))
         peer_trust = asyncio.run(load(peer_url, "/trust/evaluate", signals, trust_n, 16))
     peer_server.should_exit = True
     evaluations_per_s = batch_rate(url, batches)

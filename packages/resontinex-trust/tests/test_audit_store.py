@@ -209,6 +209,28 @@ def _wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
         time.sleep(0.01)
 
 
+def _open_together(directory: str, files: int, start: Any) -> None:
+    for i in range(files):
+        start.wait(timeout=30)  # a worker that died breaks the barrier for the others
+        open_audit_chain(Path(directory) / f"new-{i}.sqlite").close()
+
+
+def test_processes_creating_one_new_file_together_all_open_it(tmp_path: Path) -> None:
+    """Converting a new file to WAL races: SQLite tells the loser "locked" without waiting."""
+    files, workers = 25, 4
+    start = FORK.Barrier(workers)
+    procs = [
+        FORK.Process(target=_open_together, args=(str(tmp_path), files, start))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        p.kill()
+    assert [p.exitcode for p in procs] == [0] * workers
+
+
 def test_sigkill_mid_write_loses_no_acknowledged_override(target: str, tmp_path: Path) -> None:
     """SQLite: the file survives; PostgreSQL: the killed client's transaction is rolled back and
     its row lock released, so the next process appends after it."""

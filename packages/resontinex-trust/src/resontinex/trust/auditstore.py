@@ -25,6 +25,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -58,6 +59,7 @@ __all__ = [
 COMPONENT = "resontinex.trust.audit"
 SCHEMA_LOCK = 0x5245534F4E  # pg_advisory_xact_lock key every store takes for schema changes
 CONNECT_TIMEOUT_S = 10
+_BUSY_TIMEOUT_S = 30.0  # how long a SQLite writer waits for another process's transaction
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _URL_SCHEMES = ("postgresql://", "postgres://")
@@ -346,10 +348,16 @@ class SQLiteAuditStore(_SQLChain):
             raise TrustStoreCorruptError(f"{self.path}: cannot open ({exc})") from None
         try:
             try:
-                self._db.execute("PRAGMA busy_timeout = 30000")
+                self._db.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
                 if not read_only:
-                    self._db.execute("PRAGMA journal_mode = WAL")
+                    self._switch_to_wal()
                     self._db.execute("PRAGMA synchronous = FULL")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    raise TrustStoreError(f"{self.path}: database busy ({exc})") from None
+                raise TrustStoreCorruptError(
+                    f"{self.path}: not a readable SQLite database ({exc})"
+                ) from None
             except sqlite3.DatabaseError as exc:
                 raise TrustStoreCorruptError(
                     f"{self.path}: not a readable SQLite database ({exc})"
@@ -358,6 +366,19 @@ class SQLiteAuditStore(_SQLChain):
         except BaseException:
             self._db.close()
             raise
+
+    def _switch_to_wal(self) -> None:
+        """Two processes opening a new file race to convert it, and SQLite answers the loser
+        "database is locked" at once (waiting in its busy handler could deadlock): retry."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode = WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     @contextlib.contextmanager
     def _transaction(self, *, write: bool) -> Iterator[_Tx]:

@@ -312,6 +312,19 @@ def test_the_advertised_prompt_limit_is_reachable(build, local_model: ModelWorke
         assert "generate" in [s.name for s in result.stages]
 
 
+def test_remembered_token_counts_are_the_tokenizers_counts(
+    model_dir: Path, local_model: ModelWorker
+) -> None:
+    """Counts come from a bounded memo; more texts than it holds, asked twice, stay exact."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    texts = [f"restart service {i}. " * (1 + i % 7) for i in range(150)]
+    expected = [len(tokenizer(t)["input_ids"]) for t in texts]
+    assert [local_model.count_tokens(t) for t in texts] == expected
+    assert [local_model.count_tokens(t) for t in reversed(texts)] == expected[::-1]
+
+
 def test_a_closed_worker_refuses_jobs(model_dir: Path) -> None:
     worker = ModelWorker(model_dir)
     worker.close()

@@ -205,6 +205,8 @@ def generate_trajectories(
     """
     import torch
 
+    from cert.trajectory.kvcache import generation_cache
+
     if len(prompts) > 1 and tokenizer.pad_token_id is None:
         raise InvalidPromptError(
             "batching needs a pad token, and the tokenizer has neither a pad nor an EOS token",
@@ -219,14 +221,17 @@ def generate_trajectories(
         key: value.to(device) for key, value in encoded.items() if key != "token_type_ids"
     }
     width = int(inputs["input_ids"].shape[1])
+    prefix: list[tuple[torch.Tensor, torch.Tensor]] = []
     if prefix_cache is not None:
         rows = [
             ids[width - int(length) :]
             for ids, length in zip(encoded["input_ids"].tolist(), lengths, strict=True)
         ]
-        plan = prefix_cache.plan(model, rows, width)
-        if plan.cached:
-            inputs[_cache_argument(model)] = _dynamic_cache(plan.layers)
+        prefix = prefix_cache.plan(model, rows, width).layers
+    argument = _cache_argument(model)
+    cache = generation_cache(model, width + config.max_new_tokens, prefix) if argument else None
+    if argument and cache is not None:
+        inputs[argument] = cache
 
     recorder = SignalRecorder(config.top_k)
     generator_state = None
@@ -273,18 +278,13 @@ def generate_trajectories(
     return results
 
 
-def _cache_argument(model: Any) -> str:
-    """``cache`` (transformers 5.x renamed it) or ``past_key_values``, as the model takes it."""
+def _cache_argument(model: Any) -> str | None:
+    """The name ``model.forward`` takes its key/value cache by (transformers 5.x renamed
+    ``past_key_values`` to ``cache``); None when it takes none, and generate() runs uncached."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _dynamic_cache(layers: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
-    """A fresh cache holding ``layers``; generate() appends to it, so it is never shared."""
-    from transformers import DynamicCache
-
-    return DynamicCache(ddp_cache_data=layers)
+    parameters = inspect.signature(model.forward).parameters
+    return next((name for name in ("cache", "past_key_values") if name in parameters), None)
 
 
 ScoreTokenisation = Literal["joint", "separate"]

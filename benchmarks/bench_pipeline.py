@@ -3,12 +3,14 @@
 Both pipelines are built by ``build_pipeline`` on the same locally trained model (the one the
 integration tests use), in this process, and serve the same mixed requests (four categories,
 so several overlays and four prompt lengths) at concurrency 1, 4, 8 and 16. "ours" is the default
-model worker (20 ms window, batches of up to 16, overlay prefixes cached); the peer is the same
-pipeline with ``max_batch=1``, one generation at a time (prefix cache on as well, so the ratio is
-what batching adds). A third pipeline, batching off and ``prefix_cache_tokens=0``, is the pipeline
+model worker (batches of up to 16 that wait up to 20 ms for the callers not in them yet,
+overlay prefixes cached); the peer is the same pipeline with ``max_batch=1``, one generation at
+a time (prefix cache on as well, so the ratio is what batching adds). A third pipeline, batching off and ``prefix_cache_tokens=0``, is the pipeline
 before both; its throughput is printed as a second peer. Every request's decision, answer and
 perplexity must be the same in all runs (rel 1e-6), or the script exits 1. The drift watch is off,
-so the numbers are the request path alone. Run: python benchmarks/bench_pipeline.py [--quick]
+so the numbers are the request path alone. Each level runs the three pipelines in turn, for
+``--rounds`` rounds (3; quick: 1), and the tables give the medians.
+Run: python benchmarks/bench_pipeline.py [--quick] [--rounds N]
 """
 
 from __future__ import annotations
@@ -77,6 +79,10 @@ async def load(
     }, results
 
 
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def same(a: PipelineResult, b: PipelineResult) -> bool:
     pa = a.stage("generate").output["perplexity"]
     pb = b.stage("generate").output["perplexity"]
@@ -86,8 +92,12 @@ def same(a: PipelineResult, b: PipelineResult) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--rounds", type=int, help="interleaved rounds, medians reported (default 3; quick 1)"
+    )
     args = parser.parse_args()
     levels, total, new_tokens = ((1, 8), 8, 8) if args.quick else ((1, 4, 8, 16), 48, 48)
+    rounds = args.rounds or (1 if args.quick else 3)
 
     model_dir = build_tiny_model(CACHE / "models" / "seed0", MODEL_SPEC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -97,6 +107,7 @@ def main() -> int:
                     state_dir=Path(tmp) / name,
                     model_dir=model_dir,
                     drift=None,
+                    period_budget=1e12,  # rounds x levels x requests: never the budget's verdict
                     max_batch=size,
                     prefix_cache_tokens=prefix,
                 ),
@@ -108,18 +119,24 @@ def main() -> int:
                 ("before", 1, 0),
             )
         }
-        rows = []
+        runs: dict[tuple[int, str], list[dict[str, float]]] = {}
         mismatches = 0
-        for concurrency in levels:
-            batch = requests(total, new_tokens)
-            ours, ours_results = asyncio.run(load(pipelines["batched"], batch, concurrency))
-            peer, peer_results = asyncio.run(load(pipelines["unbatched"], batch, concurrency))
-            before, before_results = asyncio.run(load(pipelines["before"], batch, concurrency))
-            mismatches += sum(
-                not (same(a, b) and same(a, c))
-                for a, b, c in zip(ours_results, peer_results, before_results, strict=True)
-            )
-            rows.append((concurrency, ours, peer, before))
+        batch = requests(total, new_tokens)
+        for _ in range(rounds):
+            for concurrency in levels:
+                results = {}
+                for name in pipelines:  # interleaved: a slow spell of the machine hits all three
+                    run, results[name] = asyncio.run(load(pipelines[name], batch, concurrency))
+                    runs.setdefault((concurrency, name), []).append(run)
+                mismatches += sum(
+                    not (same(a, b) and same(a, c))
+                    for a, b, c in zip(*results.values(), strict=True)
+                )
+        ours_results = results["batched"]
+        rows = [
+            (c, *(median_run(runs[c, name]) for name in ("batched", "unbatched", "before")))
+            for c in levels
+        ]
         stage_p50 = {
             s.name: 1000 * s.latency_s for s in ours_results[len(ours_results) // 2].stages
         }
@@ -129,8 +146,9 @@ def main() -> int:
 
     print(
         f"Governed pipeline in process, {total} mixed requests per level (4 categories), "
-        f"max_new_tokens={new_tokens}, tiny local GPT-2 (2048 positions) on CPU. "
-        "ours = micro-batching (20 ms window, up to 16) with overlay prefix caching; peer = the "
+        f"max_new_tokens={new_tokens}, tiny local GPT-2 (2048 positions) on CPU, median of "
+        f"{rounds} interleaved round(s). ours = micro-batching (up to 16; a batch waits up to "
+        "20 ms for callers not in it yet) with overlay prefix caching; peer = the "
         "same pipeline with batching off (max_batch=1); 'before' rows: peer = batching and "
         "prefix caching off (the pipeline before both). Decisions, answers and perplexities that "
         f"differ between the runs: {mismatches}.\n"

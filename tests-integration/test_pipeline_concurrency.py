@@ -312,6 +312,34 @@ def test_the_advertised_prompt_limit_is_reachable(build, local_model: ModelWorke
         assert "generate" in [s.name for s in result.stages]
 
 
+def test_a_batch_starts_once_every_expected_caller_is_in_it(model_dir: Path) -> None:
+    """With a 10 s window, only the caller rule can start these batches promptly: a lone caller
+    runs at once, and a caller that just left (its next request on the way) is waited for."""
+    worker = ModelWorker(model_dir, batch_window_s=10.0)
+    config = worker.generation_config(2)
+
+    async def scenario() -> tuple[Batched, list[Batched]]:
+        with worker.caller():
+            alone = await worker.generate("Open the file", config)
+        # that caller left a moment ago, so a new caller stands for it: no wait
+        with worker.caller():
+            with worker.caller():  # a second caller inside holds the batch open for itself
+                first = asyncio.create_task(worker.generate("Open the file", config))
+                await asyncio.sleep(0.2)
+                assert not first.done()
+                second = await worker.generate("Return a new list", config)
+            return alone, [await first, second]
+
+    try:
+        alone, pair = asyncio.run(scenario())
+    finally:
+        worker.close()
+    assert alone.batch_size == 1
+    assert alone.queued_s < 5.0
+    assert [b.batch_size for b in pair] == [2, 2]
+    assert max(b.queued_s for b in pair) < 5.0
+
+
 def test_remembered_token_counts_are_the_tokenizers_counts(
     model_dir: Path, local_model: ModelWorker
 ) -> None:

@@ -181,6 +181,19 @@ class GovernedPipeline:
         overlay does not fit the model's context) raises :class:`PipelineInputError` from the
         first stage, before any cost is reserved: no decision was made, so none is logged.
         """
+        with self.backend.local.caller():
+            result = await self._run(request)
+        log.info(
+            "pipeline decision",
+            extra={
+                "request_id": request.request_id,
+                "decision": result.decision,
+                "reason": result.reason,
+            },
+        )
+        return result
+
+    async def _run(self, request: PipelineRequest) -> PipelineResult:
         stages: list[StageRecord] = []
         try:
             decision, reason, answer, cost = await self._decide(request, stages)
@@ -194,10 +207,6 @@ class GovernedPipeline:
         )
         # shielded: a caller that goes away now still leaves its decision in the log
         result.audit_index = await asyncio.shield(appended)
-        log.info(
-            "pipeline decision",
-            extra={"request_id": request.request_id, "decision": decision, "reason": reason},
-        )
         return result
 
     async def _decide(

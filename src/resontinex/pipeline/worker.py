@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import copy
 import functools
 import logging
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -79,8 +80,9 @@ class ModelWorker:
     """A local causal LM, its tokenizer and its monitor, owned by one thread.
 
     ``batch_window_s`` (default 20 ms) is how long a batch waits for company once the worker is
-    free to run it, renewed by every arrival up to four windows in all (see :meth:`_next_jobs`);
-    ``max_batch`` bounds the batch. ``max_batch=1`` turns batching off (the benchmark's
+    free to run it, renewed by every arrival up to four windows in all (see :meth:`_next_jobs`),
+    and cut short when every :meth:`caller` inside is in the batch; ``max_batch`` bounds the
+    batch. ``max_batch=1`` turns batching off (the benchmark's
     baseline). ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the
     worker with :meth:`close` (or use it as a context manager).
     """
@@ -149,6 +151,8 @@ class ModelWorker:
         self._background: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._callers = 0  # see caller()
+        self._departures: deque[float] = deque()
         self._thread = threading.Thread(target=self._loop, name=f"model-worker:{path}", daemon=True)
         self._thread.start()
 
@@ -192,6 +196,32 @@ class ModelWorker:
     def generation_config(self, max_new_tokens: int) -> TrajectoryConfig:
         """The monitor's config for a request of ``max_new_tokens`` (greedy, wide char guard)."""
         return TrajectoryConfig(max_new_tokens=max_new_tokens, max_prompt_chars=_MAX_PROMPT_CHARS)
+
+    @contextlib.contextmanager
+    def caller(self) -> Iterator[None]:
+        """Mark a request that may submit generations while inside (the pipeline wraps each run).
+
+        A batch waits for company only while some expected caller is not in it yet: a lone
+        request starts at once, and a batch starts as soon as the last one has joined, not a
+        window later. Expected: the callers inside, whether or not their generation is done,
+        and those that left within the last window, not yet matched by an arrival; under a
+        steady load each comes straight back with its next request.
+        """
+        with self._cond:
+            self._forget_departures(time.monotonic())
+            if self._departures:
+                self._departures.popleft()  # this arrival is, or stands for, a returning caller
+            self._callers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._callers -= 1
+                self._departures.append(time.monotonic())
+
+    def _forget_departures(self, now: float) -> None:
+        while self._departures and now - self._departures[0] > self.batch_window_s:
+            self._departures.popleft()
 
     async def generate(self, prompt: str, config: TrajectoryConfig) -> Batched:
         """Generate from ``prompt`` and measure its tokens (micro-batched with its peers)."""
@@ -269,7 +299,8 @@ class ModelWorker:
         during a batch would otherwise start at once, without the callers that batch has just
         released, and batches alternate between two halves of the load (a mean of 4 at
         concurrency 8). Each arrival keeps the window open, since released callers come back
-        one after another, each after its own routing; four windows bound the wait.
+        one after another, each after its own routing; four windows bound the wait. The batch
+        starts before that once every expected caller (see :meth:`caller`) is in it.
         """
         starved = (
             self._background
@@ -295,7 +326,9 @@ class ModelWorker:
             if len(batch) > size:  # company arrived: keep the window open
                 deadline = min(latest, now + self.batch_window_s)
             left = deadline - now
-            if len(batch) == self.max_batch or left <= 0 or self._closed:
+            self._forget_departures(now)
+            everyone = 0 < self._callers + len(self._departures) <= len(batch)
+            if len(batch) == self.max_batch or left <= 0 or everyone or self._closed:
                 return batch
             self._cond.wait(left)
 

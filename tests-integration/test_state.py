@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import multiprocessing
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import closing
@@ -24,9 +26,11 @@ import pytest
 
 from hbt_core import AuditLog, generate_key, load_private_key
 from resontinex.pipeline import DriftSettings, DriftWatch, LocalModelBackend, ModelWorker
+from resontinex.pipeline import state as state_module
 from resontinex.pipeline.errors import (
     PipelineConfigError,
     StateFormatError,
+    StateStoreError,
     StateUnavailableError,
 )
 from resontinex.pipeline.factory import (
@@ -46,6 +50,7 @@ BIN = Path(sys.executable).parent
 CLI = str(BIN / "resontinex")
 HBT = str(BIN / "hbt")
 TOKEN = "state-test-token-0123456789"
+FORK = multiprocessing.get_context("fork")  # test modules are not importable by name (importlib)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -100,6 +105,64 @@ def test_a_corrupt_or_foreign_latch_file_is_refused_and_left_alone(tmp_path: Pat
         db.execute("CREATE TABLE something (x)")
     with pytest.raises(StateFormatError, match="not a drift latch"):
         SQLiteLatch(foreign)
+
+
+def _open_together(directory: str, files: int, start: Any) -> None:
+    for i in range(files):
+        start.wait(timeout=30)  # a worker that died breaks the barrier for the others
+        SQLiteLatch(Path(directory) / f"new-{i}.sqlite").close()
+
+
+def test_processes_creating_one_new_latch_file_together_all_open_it(tmp_path: Path) -> None:
+    """Converting a new file to WAL races: SQLite tells the loser "locked" without waiting."""
+    files, workers = 25, 4
+    start = FORK.Barrier(workers)
+    procs = [
+        FORK.Process(target=_open_together, args=(str(tmp_path), files, start))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        p.kill()
+    assert [p.exitcode for p in procs] == [0] * workers
+
+
+def test_a_new_latch_file_opens_once_its_creator_commits(tmp_path: Path) -> None:
+    """The race's loser, made deterministic: another connection holds the new file's write lock
+    while the latch converts it to WAL, and SQLite answers "locked" at once; the latch waits."""
+    path = tmp_path / "new.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the winner, between taking the lock and committing
+    outcome: list[object] = []
+
+    def open_it() -> None:
+        try:
+            SQLiteLatch(path).close()
+            outcome.append("opened")
+        except StateStoreError as exc:
+            outcome.append(exc)
+
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    opener.join(0.5)  # time to meet the lock; a slow start can only hide a regression
+    holder.execute("COMMIT")
+    holder.close()
+    opener.join(60)
+    assert outcome == ["opened"]
+
+
+def test_a_latch_file_locked_past_the_busy_timeout_is_unavailable_not_foreign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state_module, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "held.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as holder:
+        holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
+        with pytest.raises(StateUnavailableError, match=r"held\.sqlite.*busy.*locked"):
+            SQLiteLatch(path)
+    SQLiteLatch(path).close()  # once the lock is released the file opens
 
 
 @pytest.mark.postgres

@@ -4,6 +4,7 @@ real SIGKILL mid-write, refuses bad stores at open, never overspends across proc
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import signal
 import sqlite3
@@ -25,6 +26,7 @@ from fusion_ops.errors import (
     ReservationError,
     ReviewRequiredError,
     StoreCorruptedError,
+    StoreError,
     StoreSchemaError,
     StoreUnavailableError,
 )
@@ -45,6 +47,7 @@ from fusion_ops.ledger_store import (
 )
 
 StoreFactory = Callable[[], LedgerStore]
+FORK = multiprocessing.get_context("fork")  # test modules are not importable by name (importlib)
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -210,6 +213,52 @@ def test_sqlite_ledger_survives_sigkill_mid_write(tmp_path: Path) -> None:
     assert token is not None
     assert gov.request(gov.estimate(20_000), approval_token=token).approved_by == "cfo"
     gov.close()
+
+
+def _open_together(directory: str, files: int, start: Any) -> None:
+    for i in range(files):
+        start.wait(timeout=30)  # a worker that died breaks the barrier for the others
+        open_ledger_store(Path(directory) / f"new-{i}.db").close()
+
+
+def test_processes_creating_one_new_file_together_all_open_it(tmp_path: Path) -> None:
+    """Converting a new file to WAL races: SQLite tells the loser "locked" without waiting."""
+    files, workers = 25, 4
+    start = FORK.Barrier(workers)
+    procs = [
+        FORK.Process(target=_open_together, args=(str(tmp_path), files, start))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        p.kill()
+    assert [p.exitcode for p in procs] == [0] * workers
+
+
+def test_a_new_file_opens_once_its_creator_commits(tmp_path: Path) -> None:
+    """The race's loser, made deterministic: another connection holds the new file's write lock
+    while the store converts it to WAL, and SQLite answers "locked" at once; the store waits."""
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the winner, between taking the lock and committing
+    outcome: list[object] = []
+
+    def open_it() -> None:
+        try:
+            open_ledger_store(path).close()
+            outcome.append("opened")
+        except StoreError as exc:
+            outcome.append(exc)
+
+    opener = threading.Thread(target=open_it)
+    opener.start()
+    opener.join(0.5)  # time to meet the lock; a slow start can only hide a regression
+    holder.execute("COMMIT")
+    holder.close()
+    opener.join(60)
+    assert outcome == ["opened"]
 
 
 # ---------------------------------------------------------------------- bad stores

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sqlite3
 import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from hbt_core import auditstore
 from hbt_core.auditlog import AuditLog
 from hbt_core.auditstore import PG_SCHEMA_VERSION
 from hbt_core.cli import main
@@ -95,6 +97,43 @@ def test_sigkilled_appender_loses_no_acknowledged_record(audit_target: str | Pat
         assert size >= len(acked)
         assert log.append({"after": True}) == size
         assert log.verify()["entries"] == size + 1
+
+
+def _open_together(directory: str, files: int, start: Any) -> None:
+    for i in range(files):
+        start.wait(timeout=30)  # a worker that died breaks the barrier for the others
+        AuditLog(Path(directory) / f"new-{i}.sqlite").close()
+
+
+def test_processes_creating_one_new_file_together_all_open_it(tmp_path: Path) -> None:
+    """Converting a new file to WAL races: SQLite tells the loser "locked" without waiting."""
+    files, workers = 25, 4
+    start = FORK.Barrier(workers)
+    procs = [
+        FORK.Process(target=_open_together, args=(str(tmp_path), files, start))
+        for _ in range(workers)
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        p.kill()
+    assert [p.exitcode for p in procs] == [0] * workers
+
+
+def test_a_file_locked_past_the_busy_timeout_is_unavailable_not_foreign(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(auditstore, "SQLITE_BUSY_TIMEOUT_S", 0.2)
+    path = tmp_path / "held.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write
+        with pytest.raises(AuditStoreUnavailableError, match=r"held\.sqlite.*busy.*locked"):
+            AuditLog(path)
+    finally:
+        holder.close()
+    AuditLog(path).close()  # once the lock is released the file opens
 
 
 @pytest.mark.postgres

@@ -40,6 +40,7 @@ AUDIT_FILE = "audit.sqlite"
 LEDGER_FILE = "ledger.sqlite"
 BREAK_GLASS_FILE = "break-glass.sqlite"
 DRIFT_LATCH_FILE = "drift-latch.sqlite"
+SQLITE_BUSY_TIMEOUT_S = 10.0  # how long a SQLite writer waits for another process's lock
 
 PG_SCHEMA_LOCK = 0x5245534F4E  # the advisory lock every store takes for schema changes
 LATCH_COMPONENT = "resontinex.drift_latch"  # its row in the shared schema_version table
@@ -133,6 +134,11 @@ class MemoryLatch:
         pass
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another process holds the file, it is not corrupt."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 class SQLiteLatch:
     """One row in a SQLite file (WAL, ``synchronous=FULL``), shared by the processes of a host."""
 
@@ -141,23 +147,43 @@ class SQLiteLatch:
         self._lock = threading.Lock()
         try:
             self._db = sqlite3.connect(
-                str(path), check_same_thread=False, isolation_level=None, timeout=10
+                str(path),
+                check_same_thread=False,
+                isolation_level=None,
+                timeout=SQLITE_BUSY_TIMEOUT_S,
             )
         except sqlite3.Error as exc:
             raise StateFormatError(
                 f"cannot open the drift latch {self.location!r}: {exc}"
             ) from None
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._switch_to_wal()
             self._db.execute("PRAGMA synchronous=FULL")
             self._prepare()
         except BaseException as exc:
             self._db.close()
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                raise StateUnavailableError(
+                    f"the drift latch {self.location!r} is busy: {exc}"
+                ) from None
             if isinstance(exc, sqlite3.Error):
                 raise StateFormatError(
                     f"{self.location!r} is not a readable drift latch: {exc}"
                 ) from None
             raise
+
+    def _switch_to_wal(self) -> None:
+        """Two processes opening a new file race to convert it, and SQLite answers the loser
+        "database is locked" at once (waiting in its busy handler could deadlock): retry."""
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _prepare(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")  # two processes creating one file: one wins

@@ -38,6 +38,7 @@ import copy
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -645,6 +646,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 10.0) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
+        self._busy_timeout_s = busy_timeout_s
         if self.path.is_dir():
             raise StoreUnavailableError(f"ledger store {self.path} is a directory, not a file")
         try:
@@ -672,7 +674,7 @@ class SQLiteLedgerStore(_SQLLedgerStore):
         with self._lock:
             try:
                 if setup:
-                    self._conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                    self._switch_to_wal()
                     self._conn.execute("PRAGMA synchronous=FULL")
                     if self._conn.execute("PRAGMA quick_check").fetchone() != ("ok",):
                         raise sqlite3.DatabaseError("quick_check failed")
@@ -700,6 +702,19 @@ class SQLiteLedgerStore(_SQLLedgerStore):
                 raise StoreUnavailableError(
                     f"ledger store {self.path}: commit failed: {exc}"
                 ) from exc
+
+    def _switch_to_wal(self) -> None:
+        """Two processes opening a new file race to convert it, and SQLite answers the loser
+        "database is locked" at once (waiting in its busy handler could deadlock): retry."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or not time.monotonic() < deadline:  # NaN: no wait
+                    raise
+                time.sleep(0.01)
 
     def _corrupted(self, exc: Exception) -> StoreError:
         return StoreCorruptedError(

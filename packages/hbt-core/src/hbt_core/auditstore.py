@@ -11,6 +11,7 @@ described in docs/state.md.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -25,6 +26,7 @@ CheckpointRow = tuple[str, int, bytes, float, bytes]
 """(origin, size, root, timestamp, signature), the fields of a checkpoint in that order."""
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_BUSY_TIMEOUT_S = 5.0  # how long a SQLite writer waits for another process's lock
 
 SQLITE_SCHEMA_VERSION = 1  # PRAGMA user_version; 0 is a log written before the version was set
 _SQLITE_SCHEMA = (
@@ -100,6 +102,11 @@ def _row(r: Any) -> CheckpointRow:
     return str(origin), int(size), bytes(root), float(ts), bytes(sig)
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_BUSY / SQLITE_LOCKED: another process holds the file, it is not corrupt."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 class SQLiteStore:
     """One SQLite file in WAL mode; ``BEGIN IMMEDIATE`` serialises writers across processes."""
 
@@ -118,21 +125,43 @@ class SQLiteStore:
                     uri, uri=True, check_same_thread=False, isolation_level=None
                 )
             else:
-                self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+                self._db = sqlite3.connect(
+                    str(path),
+                    timeout=SQLITE_BUSY_TIMEOUT_S,
+                    check_same_thread=False,
+                    isolation_level=None,
+                )
         except sqlite3.Error as exc:
             raise AuditLogFormatError(f"cannot open audit log {str(path)!r}: {exc}") from None
         try:
             self._check_schema(create=not read_only)
             if not read_only:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                self._switch_to_wal()
                 self._db.execute("PRAGMA synchronous=FULL")
         except BaseException as exc:
             self._db.close()
+            if isinstance(exc, sqlite3.OperationalError) and _busy(exc):
+                raise AuditStoreUnavailableError(
+                    f"audit log {str(path)!r} is busy: {exc}"
+                ) from None
             if isinstance(exc, sqlite3.Error):
                 raise AuditLogFormatError(
                     f"{str(path)!r} is not a readable audit log: {exc}"
                 ) from None
             raise
+
+    def _switch_to_wal(self) -> None:
+        """Two processes opening a new file race to convert it, and SQLite answers the loser
+        "database is locked" at once (waiting in its busy handler could deadlock): retry."""
+        deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _check_schema(self, create: bool) -> None:
         """Require exactly our tables; a writer creates them in a file that has no tables."""

@@ -92,13 +92,22 @@ def test_integer_counters_take_whole_float_weights_below_two_to_the_53() -> None
     assert acc.counts.max() == 2**53
     for bad in ([0.5, 1.0], [1.0, 2.0**53], [1.0, -(2.0**53)]):
         with _refused(
-            "weights must be whole numbers for integer counters; "
-            "use dtype=float64 for fractional weights"
+            "weights must be whole numbers below 2**53 for integer counters; "
+            "Accumulator(dtype=np.float64) takes fractional or larger weights"
         ):
             hdc.Accumulator(D).add_many(vs, bad)
     floats = hdc.Accumulator(D, dtype=np.float64)
     floats.add_many(vs, [0.5, 2.0**60])
     assert floats.total == 0.5 + 2.0**60
+
+
+def test_bundle_takes_whole_weights_of_2_to_the_53_and_more_on_float_counters() -> None:
+    """bundle() has no dtype to choose: weights an int64 counter cannot sum exactly go to
+    float64 counters, as fractional ones do, instead of a refusal naming an argument it lacks."""
+    vs = np.stack(_vectors(3))
+    heavy = hdc.bundle(vs, [2.0**60, 1.0, 1.0])
+    assert np.array_equal(heavy, vs[0])
+    assert np.array_equal(hdc.bundle(vs, [1.0, 2.0**53, 1.0]), vs[1])
 
 
 def test_every_accumulator_refusal_names_the_problem() -> None:

@@ -271,8 +271,8 @@ class Accumulator:
         whole = np.all(weights == np.rint(weights)) and not np.any(np.abs(weights) >= 2**53)
         if self.dtype.kind == "i" and weights.dtype.kind == "f" and not whole:
             raise InvalidInputError(
-                "weights must be whole numbers for integer counters; "
-                "use dtype=float64 for fractional weights"
+                "weights must be whole numbers below 2**53 for integer counters; "
+                "Accumulator(dtype=np.float64) takes fractional or larger weights"
             )
         return weights.astype(self.dtype)
 
@@ -340,8 +340,8 @@ def bundle(
 ) -> Packed:
     """Majority bundle of hypervectors (counter-based, order-independent).
 
-    Whole-number weights bundle with exact integer counters; fractional weights with float64
-    counters (never truncated). NaN/inf weights raise :class:`InvalidInputError`.
+    Whole-number weights (below 2**53) bundle with exact integer counters; fractional or larger
+    weights with float64 counters (never truncated). NaN/inf weights raise :class:`InvalidInputError`.
     """
     m = np.atleast_2d(np.asarray(vectors, dtype=np.uint64))
     if weights is None:
@@ -353,6 +353,7 @@ def bundle(
     except (TypeError, ValueError):
         raise InvalidInputError("weights must be a sequence of numbers") from None
     integral = bool(np.all(np.isfinite(w))) and bool(np.all(w == np.rint(w)))
+    integral = integral and not bool(np.any(np.abs(w) >= 2**53))  # int64 sums exact below it
     acc = Accumulator(dim or dim_of(m), dtype=np.int64 if integral else np.float64)
     acc.add_many(m, w)
     return acc.threshold()

@@ -81,10 +81,10 @@ class ModelWorker:
 
     ``batch_window_s`` (default 20 ms) is how long a batch waits for company once the worker is
     free to run it, renewed by every arrival up to four windows in all (see :meth:`_next_jobs`),
-    and cut short when every :meth:`caller` inside is in the batch; ``max_batch`` bounds the
-    batch. ``max_batch=1`` turns batching off (the benchmark's
-    baseline). ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the
-    worker with :meth:`close` (or use it as a context manager).
+    and cut short once every expected :meth:`caller` is in the batch; ``max_batch`` bounds the
+    batch. ``max_batch=1`` turns batching off (the benchmark's baseline).
+    ``prefix_cache_tokens`` bounds the cached prompt prefixes (0: off). Close the worker with
+    :meth:`close` (or use it as a context manager).
     """
 
     def __init__(

@@ -229,9 +229,10 @@ def generate_trajectories(
         ]
         prefix = prefix_cache.plan(model, rows, width).layers
     argument = _cache_argument(model)
-    cache = generation_cache(model, width + config.max_new_tokens, prefix) if argument else None
-    if argument and cache is not None:
-        inputs[argument] = cache
+    if argument is not None:
+        cache = generation_cache(model, width + config.max_new_tokens, prefix)
+        if cache is not None:
+            inputs[argument] = cache
 
     recorder = SignalRecorder(config.top_k)
     generator_state = None

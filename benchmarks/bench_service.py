@@ -43,12 +43,23 @@ CACHE = Path(__file__).resolve().parents[1] / ".cache"
 MODEL_SPEC = TinyModelSpec(n_positions=2048, steps=150)
 
 
-def serve(app: FastAPI) -> tuple[uvicorn.Server, str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
-    while not server.started:
-        time.sleep(0.05)
-    return server, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+class Served:
+    """A uvicorn server of ``app`` on a thread, at ``url``."""
+
+    def __init__(self, app: FastAPI) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.server.servers[0].sockets[0].getsockname()[1]}"
+
+    def stop(self) -> None:
+        """Shut down and wait: an app still closing its model worker while the interpreter
+        exits can crash it (a segfault in CI's smoke run, after the table was printed)."""
+        self.server.should_exit = True
+        self.thread.join(timeout=120)
 
 
 async def load(
@@ -194,7 +205,8 @@ def main() -> int:
         return body
 
     started = time.perf_counter()
-    server, url = serve(app)
+    service = Served(app)
+    url = service.url
     with httpx.Client(base_url=url, timeout=600) as client:
         while client.get("/health/ready").status_code != 200:
             time.sleep(0.5)
@@ -202,7 +214,8 @@ def main() -> int:
 
     signals = {"alignment_score": 0.7, "epistemic_risk": 0.2, "confidence_band": 0.3}
     request = {"prompt": "Add alerts to the payment queue", "category": "infrastructure_management"}
-    peer_server, peer_url = serve(bare_peer())
+    bare = Served(bare_peer())
+    peer_url = bare.url
     # A JSON media type the middleware's fast path does not take: the FastAPI route answers.
     routed = "application/vnd.api+json"
     if use_wrk:
@@ -215,7 +228,7 @@ def main() -> int:
             load(url, "/trust/evaluate", signals, trust_n, 16, content_type=routed)
         )
         peer_trust = asyncio.run(load(peer_url, "/trust/evaluate", signals, trust_n, 16))
-    peer_server.should_exit = True
+    bare.stop()
     evaluations_per_s = batch_rate(url, batches)
     loader = (
         f"wrk -t1 -c16 -d{seconds}s" if use_wrk else "httpx, concurrency 16 (wrk not installed)"
@@ -229,7 +242,7 @@ def main() -> int:
             asyncio.run(load(url, "/bench/echo", request, pipe_n, 4)),
         ),
     ]
-    server.should_exit = True
+    service.stop()
 
     print(
         f"Service on 127.0.0.1 (uvicorn, 1 worker). Trust: {loader}, peer = bare FastAPI app with "
